@@ -1,0 +1,3 @@
+from credit_platform.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,224 @@
+"""Where the platform keeps its state, which ports it uses and how it reaches each service.
+
+One source of truth for every path, port and connection URI. Everything is read from the
+environment (prefix ``CP_``) so the same code runs the embedded default, a second copy for the
+test session beside a running demo, and the distributed deployment (real hosts instead of
+127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+REPO_ROOT = Path(os.environ.get("CP_REPO_ROOT", Path(__file__).resolve().parents[2]))
+
+# Each tool's usual port. `CP_PORT_OFFSET` shifts them all (the test session uses it to run
+# beside a demo); `CP_<NAME>_PORT` overrides one.
+DEFAULT_PORTS: dict[str, int] = {
+    "postgres": 5432,
+    "kafka": 9092,
+    "kafka_controller": 9093,
+    "mongo": 27017,
+    "ferretdb_debug": 8088,
+    "flink_rest": 8081,
+    "flink_rpc": 6123,
+    "airflow": 8080,
+    "prometheus": 9090,
+    "pushgateway": 9091,
+}
+
+# Kafka topics (data contract) and the dead-letter topic that goes with each.
+INPUT_TOPICS = ("credit_applications", "transactions")
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+ALL_TOPICS = INPUT_TOPICS + tuple(dlq_topic(t) for t in INPUT_TOPICS)
+
+WAREHOUSE_DB = "credit"
+AIRFLOW_DB = "airflow"
+MONGO_DB = "credit"
+
+# Database roles. The superuser only applies DDL; jobs write as etl_writer, Power BI reads as
+# bi_reader, Airflow owns only its own metadata database.
+ROLE_SUPERUSER = "postgres"
+ROLE_ETL = "etl_writer"
+ROLE_BI = "bi_reader"
+ROLE_AIRFLOW = "airflow"
+
+SECRET_NAMES = (
+    "postgres_password",
+    "etl_writer_password",
+    "bi_reader_password",
+    "airflow_db_password",
+    "airflow_fernet_key",
+    "airflow_jwt_secret",
+    "airflow_api_secret_key",
+)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name}={raw!r} is not an integer; unset it or give a number") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of one platform instance (one state directory)."""
+
+    home: Path = field(default_factory=lambda: Path(os.environ.get("CP_HOME", REPO_ROOT / ".platform")))
+    cache_dir: Path = field(
+        default_factory=lambda: Path(
+            os.environ.get(
+                "CP_CACHE_DIR",
+                Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "credit-platform",
+            )
+        )
+    )
+    host: str = field(default_factory=lambda: os.environ.get("CP_HOST", "127.0.0.1"))
+    kafka_partitions: int = field(default_factory=lambda: _env_int("CP_KAFKA_PARTITIONS", 3))
+    airflow_parallelism: int = field(default_factory=lambda: _env_int("CP_AIRFLOW_PARALLELISM", 4))
+    flink_task_slots: int = field(default_factory=lambda: _env_int("CP_FLINK_TASK_SLOTS", 2))
+
+    def __post_init__(self) -> None:
+        # Paths end up in URIs (file:// checkpoint dirs) and in other processes' working dirs.
+        object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser().resolve())
+
+    # ---- ports ---------------------------------------------------------------------------
+    @cached_property
+    def ports(self) -> dict[str, int]:
+        offset = _env_int("CP_PORT_OFFSET", 0)
+        return {
+            name: _env_int(f"CP_{name.upper()}_PORT", default + offset)
+            for name, default in DEFAULT_PORTS.items()
+        }
+
+    # ---- directories ---------------------------------------------------------------------
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.cache_dir / "jars"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.cache_dir / "bin"
+
+    def service_dir(self, name: str) -> Path:
+        return self.home / name
+
+    # ---- secrets -------------------------------------------------------------------------
+    @property
+    def secrets_file(self) -> Path:
+        return self.home / "secrets.json"
+
+    @cached_property
+    def secrets(self) -> dict[str, str]:
+        """Passwords and keys, generated once per state dir into a 0600 file (never in git).
+
+        `CP_<NAME>` in the environment wins, so a deployment can inject its own.
+        """
+        stored: dict[str, str] = {}
+        if self.secrets_file.exists():
+            stored = json.loads(self.secrets_file.read_text())
+        changed = False
+        for name in SECRET_NAMES:
+            if name not in stored:
+                stored[name] = _new_secret(name)
+                changed = True
+        if changed:
+            self.home.mkdir(parents=True, exist_ok=True)
+            tmp = self.secrets_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(stored, indent=2))
+            tmp.chmod(0o600)
+            tmp.replace(self.secrets_file)
+        return {name: os.environ.get(f"CP_{name.upper()}") or stored[name] for name in SECRET_NAMES}
+
+    # ---- connection URIs -----------------------------------------------------------------
+    def postgres_uri(self, role: str = ROLE_ETL, database: str = WAREHOUSE_DB) -> str:
+        password = {
+            ROLE_SUPERUSER: self.secrets["postgres_password"],
+            ROLE_ETL: self.secrets["etl_writer_password"],
+            ROLE_BI: self.secrets["bi_reader_password"],
+            ROLE_AIRFLOW: self.secrets["airflow_db_password"],
+        }[role]
+        return (
+            f"postgresql://{role}:{quote(password, safe='')}@{self.host}:{self.ports['postgres']}/{database}"
+        )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"{self.host}:{self.ports['kafka']}")
+
+    @property
+    def external_mongo_uri(self) -> str | None:
+        return os.environ.get("MONGO_URI") or None
+
+    @property
+    def mongo_uri(self) -> str:
+        return self.external_mongo_uri or f"mongodb://{self.host}:{self.ports['mongo']}/"
+
+    @property
+    def flink_rest_url(self) -> str:
+        return os.environ.get("FLINK_REST_URL", f"http://{self.host}:{self.ports['flink_rest']}")
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://{self.host}:{self.ports['airflow']}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.host}:{self.ports['prometheus']}"
+
+    @property
+    def pushgateway_url(self) -> str:
+        return os.environ.get("PUSHGATEWAY_URL", f"http://{self.host}:{self.ports['pushgateway']}")
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.service_dir("airflow")
+
+    @property
+    def airflow_passwords_file(self) -> Path:
+        return self.airflow_home / "simple_auth_manager_passwords.json.generated"
+
+
+def redact(uri: str) -> str:
+    """The URI without its password, for status output and logs."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", "@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _new_secret(name: str) -> str:
+    if name == "airflow_fernet_key":
+        from cryptography.fernet import Fernet
+
+        return Fernet.generate_key().decode()
+    return secrets.token_urlsafe(24)
+
+
+def load() -> Settings:
+    return Settings()

@@ -1,0 +1,62 @@
+"""Submit, find and stop Flink jobs on the session cluster (its REST API and the `flink` CLI).
+
+Used by tests now and by the fraud job's supervisor; works against any Flink cluster whose REST
+address is `FLINK_REST_URL`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import urllib.request
+from pathlib import Path
+
+from credit_platform.config import Settings
+from credit_platform.runtime.process import ServiceError, run_checked
+from credit_platform.runtime.services import flink_env, pyflink_home
+
+ACTIVE_STATES = {"CREATED", "INITIALIZING", "RUNNING", "RESTARTING", "RECONCILING", "CANCELLING", "FAILING"}
+
+
+def _rest(settings: Settings, path: str, method: str = "GET", body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{settings.flink_rest_url}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (configured URL)
+        raw = response.read()
+    return json.loads(raw) if raw else {}
+
+
+def submit_python_job(settings: Settings, script: Path, *args: str) -> str:
+    """`flink run -d -py script args…` with the platform's Python; returns the job id."""
+    rest = settings.flink_rest_url.removeprefix("http://").removeprefix("https://")
+    out = run_checked(
+        ["bash", str(pyflink_home() / "bin" / "flink"), "run", "-m", rest, "-d", "-py", str(script),
+         "-pyexec", sys.executable, "-pyclientexec", sys.executable, *args],
+        step=f"flink: submit {script.name}", env=flink_env(settings),
+        log_path=settings.logs_dir / "flink-submit.log", timeout=300,
+    ).stdout
+    match = re.search(r"JobID ([0-9a-f]{32})", out)
+    if not match:
+        raise ServiceError(f"flink: submitted {script.name} but found no job id in the output:\n{out[-2000:]}")
+    return match.group(1)
+
+
+def jobs(settings: Settings) -> list[dict]:
+    return _rest(settings, "/jobs/overview")["jobs"]
+
+
+def job_state(settings: Settings, job_id: str) -> str:
+    return _rest(settings, f"/jobs/{job_id}")["state"]
+
+
+def find_job(settings: Settings, name: str) -> dict | None:
+    """The newest active job with this name, else the newest finished one, else None."""
+    matching = sorted((j for j in jobs(settings) if j["name"] == name), key=lambda j: j["start-time"], reverse=True)
+    active = [j for j in matching if j["state"] in ACTIVE_STATES]
+    return (active or matching or [None])[0]
+
+
+def cancel(settings: Settings, job_id: str) -> None:
+    _rest(settings, f"/jobs/{job_id}?mode=cancel", method="PATCH")

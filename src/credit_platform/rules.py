@@ -1,0 +1,53 @@
+"""Business rules of lending and fraud, defined once and imported everywhere.
+
+The Flink job, the Spark job, the tests and the docs all read these thresholds; the MongoDB
+`policies` collection is seeded from them and may override them per deployment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+
+RISK_LEVELS = ("Low", "Medium", "High")
+CARD_TYPES = ("VISA", "MASTERCARD", "AMEX")
+
+
+@dataclass(frozen=True)
+class LendingPolicy:
+    low_risk_min_score: int = 700  # score >= this -> Low
+    medium_risk_min_score: int = 500  # score >= this -> Medium, else High
+    instant_approval_max_amount: Decimal = Decimal("15000")  # inclusive
+    # Seed fraud rule: a large loan asked for with a poor score.
+    fraud_large_loan_amount: Decimal = Decimal("15000")  # strictly greater than this
+    fraud_low_credit_score: int = 450  # strictly less than this
+
+    def to_document(self) -> dict[str, object]:
+        return {k: (float(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+
+
+DEFAULT_POLICY = LendingPolicy()
+
+
+def risk_level(credit_score: int, policy: LendingPolicy = DEFAULT_POLICY) -> str:
+    if credit_score >= policy.low_risk_min_score:
+        return "Low"
+    if credit_score >= policy.medium_risk_min_score:
+        return "Medium"
+    return "High"
+
+
+def is_large_loan_low_score(loan_amount: Decimal | float, credit_score: int,
+                            policy: LendingPolicy = DEFAULT_POLICY) -> bool:
+    """The seed's fraud rule: loan_amount > 15000 and credit_score < 450."""
+    return Decimal(str(loan_amount)) > policy.fraud_large_loan_amount and credit_score < policy.fraud_low_credit_score
+
+
+def instant_approval(loan_amount: Decimal | float, credit_score: int, fraud_alert: bool,
+                     policy: LendingPolicy = DEFAULT_POLICY) -> bool:
+    """Instant approval only for small loans, low risk, and no fraud alert."""
+    return (
+        Decimal(str(loan_amount)) <= policy.instant_approval_max_amount
+        and risk_level(credit_score, policy) == "Low"
+        and not fraud_alert
+    )

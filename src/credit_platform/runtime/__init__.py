@@ -1,0 +1,1 @@
+"""The embedded default: local service processes, their set-up and supervision."""

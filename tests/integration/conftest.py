@@ -1,0 +1,49 @@
+"""Start the real local services once for the integration tests, and prove `down` leaves nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from credit_platform import config
+from credit_platform.runtime import process
+
+CLI = [sys.executable, "-m", "credit_platform"]
+
+
+def cli(*args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+    if check and result.returncode != 0:
+        raise AssertionError(f"credit-platform {' '.join(args)} exited {result.returncode}:\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def platform() -> config.Settings:
+    settings = config.load()
+    try:
+        result = cli("up")
+        sys.stdout.write(result.stdout)
+        status = json.loads(cli("status", "--json").stdout)
+        assert status["healthy"], status
+    except BaseException:
+        cli("down", check=False)  # a half-started platform must not outlive the session
+        raise
+    pids = {row["name"]: row["pid"] for row in status["services"]}
+    yield settings
+    trees = {pid: process.process_tree(pid) for pid in pids.values() if pid}
+    down = cli("down", check=False)
+    survivors = {pid for tree in trees.values() for pid in tree if process.pid_alive(pid)}
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not survivors, f"processes left after `down`: {sorted(survivors)}"
+
+
+@pytest.fixture(scope="session")
+def flink_job_dir() -> Path:
+    return Path(__file__).parent / "flink_jobs"

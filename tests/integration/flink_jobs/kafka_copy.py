@@ -1,0 +1,26 @@
+"""Probe job: copies a Kafka topic to another, upper-casing each value, through the Kafka SQL
+connector on the session cluster. Run: flink run -d -py kafka_copy.py --bootstrap … --source … --sink …"""
+
+import argparse
+
+from pyflink.table import EnvironmentSettings, TableEnvironment
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--bootstrap", required=True)
+parser.add_argument("--source", required=True)
+parser.add_argument("--sink", required=True)
+parser.add_argument("--name", required=True)
+args = parser.parse_args()
+
+t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+t_env.get_config().set("pipeline.name", args.name)
+t_env.execute_sql(f"""
+    CREATE TABLE src (`value` STRING) WITH (
+        'connector' = 'kafka', 'topic' = '{args.source}',
+        'properties.bootstrap.servers' = '{args.bootstrap}', 'properties.group.id' = '{args.name}',
+        'scan.startup.mode' = 'earliest-offset', 'format' = 'raw')""")
+t_env.execute_sql(f"""
+    CREATE TABLE dst (`value` STRING) WITH (
+        'connector' = 'kafka', 'topic' = '{args.sink}',
+        'properties.bootstrap.servers' = '{args.bootstrap}', 'format' = 'raw')""")
+t_env.execute_sql("INSERT INTO dst SELECT UPPER(`value`) FROM src")

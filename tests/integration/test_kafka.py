@@ -1,0 +1,49 @@
+"""The local Kafka broker (KRaft) carries messages and refuses unknown topics."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaTimeoutError
+
+from credit_platform.config import ALL_TOPICS
+
+pytestmark = pytest.mark.integration
+
+
+def test_contract_topics_exist_with_partitions(platform):
+    admin = KafkaAdminClient(bootstrap_servers=platform.kafka_bootstrap)
+    try:
+        described = {d["name"]: d for d in admin.describe_topics(list(ALL_TOPICS))}
+    finally:
+        admin.close()
+    for topic in ALL_TOPICS:
+        assert len(described[topic]["partitions"]) == platform.kafka_partitions, topic
+
+
+def test_produce_and_consume_round_trip(platform):
+    marker = uuid.uuid4().hex
+    producer = KafkaProducer(bootstrap_servers=platform.kafka_bootstrap, acks="all")
+    meta = producer.send("transactions", key=b"user-probe", value=marker.encode()).get(timeout=30)
+    producer.close()
+
+    consumer = KafkaConsumer(bootstrap_servers=platform.kafka_bootstrap, enable_auto_commit=False,
+                             consumer_timeout_ms=10_000)
+    tp = TopicPartition("transactions", meta.partition)
+    consumer.assign([tp])
+    consumer.seek(tp, meta.offset)
+    got = next(iter(consumer))
+    consumer.close()
+    assert got.value.decode() == marker
+    assert got.key == b"user-probe"
+
+
+def test_unknown_topic_is_refused(platform):
+    producer = KafkaProducer(bootstrap_servers=platform.kafka_bootstrap, max_block_ms=3000)
+    try:
+        with pytest.raises(KafkaTimeoutError):
+            producer.send(f"no_such_topic_{uuid.uuid4().hex[:8]}", b"x").get(timeout=10)
+    finally:
+        producer.close(timeout=2)

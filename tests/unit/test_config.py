@@ -1,0 +1,42 @@
+import json
+
+from credit_platform import config
+
+
+def test_port_offset_and_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("CP_HOME", str(tmp_path))
+    monkeypatch.setenv("CP_PORT_OFFSET", "100")
+    monkeypatch.setenv("CP_KAFKA_PORT", "29092")
+    ports = config.load().ports
+    assert ports["postgres"] == 5532
+    assert ports["kafka"] == 29092
+
+
+def test_secrets_generated_once_private_and_overridable(monkeypatch, tmp_path):
+    monkeypatch.setenv("CP_HOME", str(tmp_path))
+    first = config.load().secrets
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
+    assert config.load().secrets == first
+    monkeypatch.setenv("CP_BI_READER_PASSWORD", "from-env")
+    assert config.load().secrets["bi_reader_password"] == "from-env"
+    monkeypatch.setenv("CP_BI_READER_PASSWORD", "")  # an empty line copied from .env.example
+    assert config.load().secrets["bi_reader_password"] == first["bi_reader_password"]
+    assert json.loads((tmp_path / "secrets.json").read_text())["bi_reader_password"] == first["bi_reader_password"]
+
+
+def test_redact_removes_password():
+    assert config.redact("postgresql://etl_writer:s3cr%40t@127.0.0.1:5432/credit") == \
+        "postgresql://etl_writer@127.0.0.1:5432/credit"
+    assert config.redact("mongodb://127.0.0.1:27017/") == "mongodb://127.0.0.1:27017/"
+
+
+def test_password_is_url_quoted(monkeypatch, tmp_path):
+    monkeypatch.setenv("CP_HOME", str(tmp_path))
+    monkeypatch.setenv("CP_ETL_WRITER_PASSWORD", "a@b/c")
+    assert "a%40b%2Fc@" in config.load().postgres_uri()
+
+
+def test_relative_home_is_made_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CP_HOME", "relative-state")
+    assert config.load().home == tmp_path / "relative-state"
