@@ -43,7 +43,7 @@ test-unit: setup
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: setup
-	@$(VENV)/bin/ruff check src tests dags plugins jobs
+	@$(VENV)/bin/ruff check src tests dags plugins jobs bench
 
 ## lock: recompile requirements.txt from requirements.in (needs PyPI)
 lock: setup

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 from credit_platform import config
 from credit_platform.runtime.process import ServiceError
@@ -82,6 +83,72 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if report["healthy"] else 3
 
 
+def _generator_config(args: argparse.Namespace):  # noqa: ANN202
+    from datetime import datetime
+
+    from credit_platform.generator import GeneratorConfig
+
+    start = datetime.fromisoformat(args.start.replace("Z", "+00:00")) if args.start else None
+    if start is not None and start.tzinfo is None:
+        raise SystemExit("--start needs a time zone, e.g. 2026-01-01T00:00:00Z")
+    options = {"seed": args.seed, "customers": args.customers, "fraud_share": args.fraud_share,
+               "rate_per_second": args.event_rate}
+    return GeneratorConfig(**options, **({"start": start} if start else {}))
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from credit_platform import generator
+
+    started = time.monotonic()
+    frame = generator.generate(args.kind, args.count, _generator_config(args))
+    generator.write_json_lines(frame, args.out)
+    counts = dict(frame["fraud_pattern"].drop_nulls().value_counts().sort("fraud_pattern").rows())
+    took = time.monotonic() - started
+    print(f"wrote {len(frame):,} {args.kind} to {args.out} in {took:.1f}s ({len(frame) / max(took, 1e-9):,.0f}/s); "
+          f"injected fraud: {sum(counts.values()):,} " + (f"({', '.join(f'{k} {v}' for k, v in counts.items())})"
+                                                           if counts else ""))
+    return 0
+
+
+TOPIC_KIND = {"credit_applications": "applications", "transactions": "transactions"}
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from credit_platform import generator, producer
+
+    settings = _settings()
+    if args.topic not in TOPIC_KIND:
+        raise ServiceError(f"unknown topic {args.topic!r}: events are accepted for "
+                           f"{', '.join(TOPIC_KIND)} only")
+    if args.from_file:
+        if not args.from_file.exists():
+            raise ServiceError(f"input file {args.from_file} does not exist")
+        lines = producer.read_lines(args.from_file)
+        total = None
+        source = f"file:{args.from_file.name}"
+    else:
+        frame = generator.generate(TOPIC_KIND[args.topic], args.generate, _generator_config(args))
+        lines = generator.to_json_lines(frame).splitlines()
+        total = len(frame)
+        source = f"generator:seed={args.seed}"
+    summary = producer.produce(settings, args.topic, lines, rate=args.rate, total=total, source=source,
+                               metrics_port=args.metrics_port or settings.ports["producer_metrics"],
+                               progress=not args.quiet)
+    print(summary.render())
+    return 0 if summary.complete else 2
+
+
+def _add_generator_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=42, help="same seed, same bytes (default 42)")
+    p.add_argument("--customers", type=int, default=100_000,
+                   help="size of the synthetic population, shared by both kinds (default 100000)")
+    p.add_argument("--fraud-share", type=float, default=0.02, help="share of events from injected fraud patterns "
+                   "(default 0.02)")
+    p.add_argument("--event-rate", type=float, default=50.0, help="simulated events per second of event time "
+                   "(default 50)")
+    p.add_argument("--start", help="event time of the first event, ISO 8601 with zone (default 2026-01-01T00:00Z)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="credit-platform",
@@ -106,6 +173,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="each service's state and connection URI (exit 3 if any is unhealthy)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("generate", help="write synthetic applications or transactions with labelled fraud (JSONL)",
+                       description="Generate events from a synthetic customer population with injected, labelled "
+                                   "fraud patterns (is_fraud, fraud_pattern). Reproducible: same seed, same bytes.")
+    p.add_argument("kind", choices=["applications", "transactions"])
+    p.add_argument("--count", type=int, required=True, help="number of events")
+    p.add_argument("--out", type=Path, required=True, help="output file (JSON lines)")
+    _add_generator_options(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("produce", help="validate events and send them to Kafka (invalid ones to the DLQ)",
+                       description="Validate each event against the topic's contract and send it to Kafka keyed by "
+                                   "user id (acks=all, idempotent). Invalid records go to <topic>.dlq with the raw "
+                                   "payload and the reason, and to data_quality_issues. Exit 0 when every record "
+                                   "was sent or dead-lettered, 2 when Kafka refused some (kept for a replay).")
+    p.add_argument("--topic", required=True, help="credit_applications or transactions")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-file", type=Path, metavar="FILE", help="JSON lines to send")
+    source.add_argument("--generate", type=int, metavar="N", help="generate N events and send them")
+    p.add_argument("--rate", type=float, help="send at most this many events per second (default: as fast as "
+                   "possible)")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here while running (default "
+                   "CP_PRODUCER_METRICS_PORT, 9400)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    _add_generator_options(p)
+    p.set_defaults(func=cmd_produce)
 
     p = sub.add_parser("demo", help="the main job, end to end on the embedded platform",
                        description="Install if needed, start the platform and show its status.")

@@ -31,6 +31,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "airflow": 8080,
     "prometheus": 9090,
     "pushgateway": 9091,
+    "producer_metrics": 9400,  # the producer's /metrics while it runs
 }
 
 # Kafka topics (data contract) and the dead-letter topic that goes with each.

@@ -51,3 +51,24 @@ def instant_approval(loan_amount: Decimal | float, credit_score: int, fraud_aler
         and risk_level(credit_score, policy) == "Low"
         and not fraud_alert
     )
+
+
+# ---- stateful fraud rules (the Flink job's windows; the generator injects patterns that break them)
+@dataclass(frozen=True)
+class FraudRules:
+    # application velocity: this many applications by one user within the window
+    velocity_window_minutes: int = 10
+    velocity_min_applications: int = 4
+    # one device used by this many distinct users within the window
+    device_window_minutes: int = 60
+    device_min_users: int = 4
+    # impossible travel: consecutive card transactions farther apart than a plane could fly
+    travel_max_speed_kmh: float = 900.0
+    travel_min_distance_km: float = 500.0
+    # amount spike: this many times the user's average of their recent transactions
+    spike_factor: float = 5.0
+    spike_min_amount: float = 500.0
+    spike_history: int = 5
+
+
+DEFAULT_FRAUD_RULES = FraudRules()

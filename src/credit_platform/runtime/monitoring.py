@@ -17,6 +17,7 @@ def local_targets(settings: Settings) -> dict[str, list[dict[str, object]]]:
     return {
         "prometheus": [{"targets": [f"{host}:{p['prometheus']}"], "labels": {"service": "prometheus"}}],
         "pushgateway": [{"targets": [f"{host}:{p['pushgateway']}"], "labels": {"service": "pushgateway"}}],
+        "producer": [{"targets": [f"{host}:{p['producer_metrics']}"], "labels": {"service": "producer"}}],
         "mongo": [] if settings.external_mongo_uri else [
             {"targets": [f"{host}:{p['ferretdb_debug']}"], "labels": {"service": "ferretdb"}}],
     }

@@ -1,0 +1,43 @@
+"""Writing `data_quality_issues`: every refused record or failed check, with what a person needs
+to act on it. Shared by the producer, the landing job, the Spark job and the GX checkpoint action."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass
+
+from credit_platform.config import ROLE_ETL, Settings
+
+COLUMNS = ("record_id", "issue", "source", "table_name", "column_name", "rule", "observed_value", "severity",
+           "run_id", "raw_payload")
+
+
+@dataclass(frozen=True)
+class Issue:
+    record_id: str | None
+    issue: str
+    source: str
+    table_name: str | None = None
+    column_name: str | None = None
+    rule: str | None = None
+    observed_value: str | None = None
+    severity: str = "error"
+    run_id: str | None = None
+    raw_payload: str | None = None
+
+
+def write_issues(settings: Settings, issues: list[Issue]) -> int:
+    """Append issues with one COPY (fast for thousands of rows); returns the number written."""
+    if not issues:
+        return 0
+    import psycopg
+
+    with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY data_quality_issues ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for issue in issues:
+                copy.write_row(tuple(_clean(v) for v in astuple(issue)))
+    return len(issues)
+
+
+def _clean(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL bytes; a raw payload may contain them.
+    return value.replace("\x00", "\\u0000") if isinstance(value, str) else value

@@ -1,0 +1,120 @@
+"""Event contracts: one definition of each event, used by the producer's validation, the jobs and the
+Great Expectations suites (through `field_constraints`).
+
+Validation is strict: types must already be right (no "700" for 700), timestamps must carry a
+time zone, unknown fields are refused (a misspelt field is a producer bug, not data to drop
+silently), and every failure says which field broke which rule with which value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from credit_platform.rules import CARD_TYPES, RISK_LEVELS
+
+SCHEMA_VERSION = 1
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+CreditScore = Annotated[int, Field(ge=300, le=850)]
+Money = Annotated[float, Field(gt=0, le=10_000_000)]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+LOAN_PURPOSES = ("debt_consolidation", "home_improvement", "car", "education", "medical", "business", "other")
+EMPLOYMENT = ("employed", "self_employed", "unemployed", "retired", "student")
+CHANNELS = ("web", "mobile", "branch", "partner")
+LOAN_TERMS = (12, 24, 36, 48, 60)
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    # Ground truth from the generator (what a bank learns later, e.g. from chargebacks). Kept for
+    # measuring detection; the fraud job never reads these two fields.
+    is_fraud: bool = False
+    fraud_pattern: str | None = None
+
+
+class LoanApplication(_Event):
+    application_id: Id
+    user_id: Id
+    credit_score: CreditScore
+    loan_amount: Money
+    timestamp: AwareDatetime
+    annual_income: Annotated[float, Field(ge=0)]
+    loan_term_months: Literal[LOAN_TERMS]  # Literal[tuple] means "one of the tuple's members"
+    loan_purpose: Literal[LOAN_PURPOSES]
+    employment_status: Literal[EMPLOYMENT]
+    channel: Literal[CHANNELS]
+    device_id: Id
+    city: str
+    latitude: Latitude
+    longitude: Longitude
+
+
+class Transaction(_Event):
+    transaction_id: Id
+    user_id: Id
+    amount: Money
+    timestamp: AwareDatetime
+    location: str
+    latitude: Latitude
+    longitude: Longitude
+    merchant: str
+    merchant_category: str
+    card_type: Literal[CARD_TYPES]
+    device_id: Id
+    credit_score: CreditScore
+    risk_level: Literal[RISK_LEVELS]
+
+
+@dataclass(frozen=True)
+class TopicContract:
+    topic: str
+    model: type[_Event]
+    id_field: str
+    key_field: str = "user_id"
+
+
+CONTRACTS: dict[str, TopicContract] = {
+    "credit_applications": TopicContract("credit_applications", LoanApplication, "application_id"),
+    "transactions": TopicContract("transactions", Transaction, "transaction_id"),
+}
+
+
+def contract_for(topic: str) -> TopicContract:
+    try:
+        return CONTRACTS[topic]
+    except KeyError:
+        raise ValueError(f"unknown topic {topic!r}: events are accepted for {', '.join(CONTRACTS)} only") from None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a record was refused, in the shape `data_quality_issues` stores."""
+
+    column: str | None
+    rule: str
+    message: str
+    observed: str | None
+
+
+def problems_of(error: ValidationError) -> list[Problem]:
+    found = []
+    for item in error.errors(include_url=False):
+        column = ".".join(str(p) for p in item["loc"]) or None
+        observed = None if item["type"] in ("missing", "json_invalid") else _short(item.get("input"))
+        message = item["msg"] if column is None else f"{column}: {item['msg']}"
+        if observed is not None:
+            message += f" (got {item.get('input')!r})"[:260]
+        found.append(Problem(column, item["type"], message, observed))
+    return found
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

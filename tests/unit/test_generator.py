@@ -1,0 +1,147 @@
+"""The generator: reproducible, contract-valid, and every injected pattern present, labelled and
+distinguishable from normal traffic by the rule it is meant to break."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from credit_platform import generator
+from credit_platform.generator import APPLICATION_PATTERNS, TRANSACTION_PATTERNS, GeneratorConfig
+from credit_platform.rules import DEFAULT_FRAUD_RULES as RULES
+from credit_platform.rules import DEFAULT_POLICY as POLICY
+from credit_platform.rules import is_large_loan_low_score, risk_level
+from credit_platform.schemas import LoanApplication, Transaction
+
+COUNT = 40_000
+CONFIG = GeneratorConfig(seed=11, fraud_share=0.03)
+
+
+@pytest.fixture(scope="module")
+def apps() -> pl.DataFrame:
+    return generator.generate("applications", COUNT, CONFIG)
+
+
+@pytest.fixture(scope="module")
+def txs() -> pl.DataFrame:
+    return generator.generate("transactions", COUNT, CONFIG)
+
+
+@pytest.mark.parametrize("kind", generator.KINDS)
+def test_same_seed_same_bytes_other_seed_other_bytes(kind, tmp_path):
+    paths = [tmp_path / f"{i}.jsonl" for i in range(3)]
+    for path, seed in zip(paths, (5, 5, 6), strict=True):
+        generator.write_json_lines(generator.generate(kind, 5_000, GeneratorConfig(seed=seed)), path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert paths[0].read_bytes() != paths[2].read_bytes()
+
+
+@pytest.mark.parametrize(("kind", "model"), [("applications", LoanApplication), ("transactions", Transaction)])
+def test_every_event_satisfies_the_contract(kind, model):
+    data = generator.to_json_lines(generator.generate(kind, 3_000, CONFIG))
+    lines = data.splitlines()
+    assert len(lines) == 3_000
+    for line in lines:
+        model.model_validate_json(line)
+
+
+@pytest.mark.parametrize(("fixture", "patterns"), [("apps", APPLICATION_PATTERNS), ("txs", TRANSACTION_PATTERNS)])
+def test_patterns_present_in_expected_share_with_labels(fixture, patterns, request):
+    frame = request.getfixturevalue(fixture)
+    assert frame.height == COUNT
+    counts = dict(frame["fraud_pattern"].drop_nulls().value_counts().rows())
+    expected = generator._pattern_counts(round(COUNT * CONFIG.fraud_share), patterns)
+    assert counts == expected
+    assert (frame["is_fraud"] == frame["fraud_pattern"].is_not_null()).all()
+    ids = frame[frame.columns[1]]
+    assert ids.n_unique() == COUNT
+    assert frame["timestamp"].is_sorted()
+
+
+def test_seed_rule_fires_on_its_pattern_only(apps):
+    hits = np.array([is_large_loan_low_score(a, s) for a, s in zip(apps["loan_amount"], apps["credit_score"],
+                                                                   strict=True)])
+    pattern = (apps["fraud_pattern"] == "large_loan_low_score").fill_null(False).to_numpy()
+    assert hits[pattern].all()
+    assert not hits[~pattern].any()
+
+
+def _max_in_window(frame: pl.DataFrame, group: str, window_min: int, distinct: str | None = None) -> pl.DataFrame:
+    """Per group: the most events (or distinct values) within any window starting at an event."""
+    ts = pl.col("timestamp").str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ")
+    rolled = frame.with_columns(ts.alias("ts")).sort("ts").rolling("ts", period=f"{window_min}m", group_by=group)
+    agg = pl.col(distinct).n_unique() if distinct else pl.len()
+    return rolled.agg(agg.alias("n")).group_by(group).agg(pl.col("n").max())
+
+
+def test_velocity_bursts_exceed_threshold_and_normal_users_never_do(apps):
+    normal = _max_in_window(apps.filter(pl.col("fraud_pattern").is_null()), "user_id", RULES.velocity_window_minutes)
+    assert normal["n"].max() < RULES.velocity_min_applications
+    burst = _max_in_window(apps.filter(pl.col("fraud_pattern") == "application_velocity"), "user_id",
+                           RULES.velocity_window_minutes)
+    assert burst["n"].min() >= RULES.velocity_min_applications
+
+
+def test_shared_devices_have_many_users_and_normal_devices_one(apps):
+    normal = apps.filter(pl.col("fraud_pattern").is_null()).group_by("device_id").agg(pl.col("user_id").n_unique())
+    assert normal["user_id"].max() == 1
+    shared = _max_in_window(apps.filter(pl.col("fraud_pattern") == "shared_device"), "device_id",
+                            RULES.device_window_minutes, distinct="user_id")
+    assert shared["n"].min() >= RULES.device_min_users
+
+
+def _previous_per_user(txs: pl.DataFrame) -> pl.DataFrame:
+    return txs.sort("timestamp").with_columns(
+        pl.col("latitude").shift().over("user_id").alias("prev_lat"),
+        pl.col("longitude").shift().over("user_id").alias("prev_lon"),
+        pl.col("timestamp").str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ").diff().over("user_id").alias("gap"),
+        pl.col("amount").rolling_mean(RULES.spike_history).shift().over("user_id").alias("recent_mean"),
+    )
+
+
+def test_impossible_travel_is_faster_than_a_plane_and_normal_purchases_stay_home(txs):
+    prev = _previous_per_user(txs).filter(pl.col("prev_lat").is_not_null())
+    km = generator.haversine_km(prev["prev_lat"].to_numpy(), prev["prev_lon"].to_numpy(),
+                                prev["latitude"].to_numpy(), prev["longitude"].to_numpy())
+    hours = prev["gap"].dt.total_milliseconds().to_numpy() / 3_600_000
+    speed = km / np.maximum(hours, 1e-9)
+    pattern = prev["fraud_pattern"].fill_null("").to_numpy()
+    travel = pattern == "impossible_travel"
+    assert travel.sum() == (txs["fraud_pattern"] == "impossible_travel").sum()
+    assert (km[travel] >= RULES.travel_min_distance_km).all()
+    assert (speed[travel] > RULES.travel_max_speed_kmh).all()
+    assert (km[pattern == ""] == 0).all()
+
+
+def test_amount_spikes_dwarf_recent_spend_and_normal_purchases_do_not(txs):
+    prev = _previous_per_user(txs).filter(pl.col("recent_mean").is_not_null())
+    ratio = (prev["amount"] / prev["recent_mean"]).to_numpy()
+    pattern = prev["fraud_pattern"].fill_null("").to_numpy()
+    assert (ratio[pattern == "amount_spike"] >= RULES.spike_factor).all()
+    assert (prev.filter(pl.col("fraud_pattern") == "amount_spike")["amount"] >= RULES.spike_min_amount).all()
+    assert (ratio[pattern == ""] < RULES.spike_factor).mean() > 0.999
+
+
+def test_customers_are_consistent_across_events(txs):
+    per_user = txs.group_by("user_id").agg(pl.col("card_type").n_unique(), pl.col("credit_score").n_unique(),
+                                           pl.col("device_id").n_unique())
+    assert (per_user["card_type"] == 1).all() and (per_user["credit_score"] == 1).all()
+    assert (per_user["device_id"] == 1).all()
+    levels = [risk_level(s, POLICY) for s in txs["credit_score"].to_list()]
+    assert levels == txs["risk_level"].to_list()
+
+
+def test_rate_and_start_shape_event_times():
+    start = GeneratorConfig(seed=1).start
+    frame = generator.generate("transactions", 20_000, GeneratorConfig(seed=1, rate_per_second=100))
+    first, last = (pl.Series([frame["timestamp"][i]]).str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ")[0] for i in (0, -1))
+    assert first >= start.replace(tzinfo=None)
+    assert 180 <= (last - first).total_seconds() <= 220  # 20k events at 100/s: ~200 s
+
+
+def test_bad_configuration_is_refused():
+    with pytest.raises(ValueError, match="fraud_share"):
+        GeneratorConfig(fraud_share=0.9)
+    with pytest.raises(ValueError, match="lower the fraud share"):
+        generator.generate("transactions", 1_000, GeneratorConfig(fraud_share=0.5, customers=500))

@@ -1,0 +1,44 @@
+"""Validation refuses bad records with reasons a person can act on."""
+
+import pytest
+from pydantic import ValidationError
+
+from credit_platform.schemas import LoanApplication, contract_for, problems_of
+
+GOOD = (b'{"application_id":"A1","user_id":"U1","credit_score":700,"loan_amount":1000.5,'
+        b'"timestamp":"2026-01-01T00:00:00Z","annual_income":50000.0,"loan_term_months":36,"loan_purpose":"car",'
+        b'"employment_status":"employed","channel":"web","device_id":"D1","city":"Austin","latitude":30.2,'
+        b'"longitude":-97.7}')
+
+
+def problems(raw: bytes):
+    with pytest.raises(ValidationError) as info:
+        LoanApplication.model_validate_json(raw)
+    return problems_of(info.value)
+
+
+def test_good_record_passes():
+    event = LoanApplication.model_validate_json(GOOD)
+    assert event.credit_score == 700 and event.is_fraud is False
+
+
+@pytest.mark.parametrize(("raw", "column", "rule", "says"), [
+    (GOOD.replace(b"700", b"900"), "credit_score", "less_than_equal", "850"),
+    (GOOD.replace(b"700", b"299"), "credit_score", "greater_than_equal", "300"),
+    (GOOD.replace(b"1000.5", b"-3"), "loan_amount", "greater_than", "greater than 0"),
+    (GOOD.replace(b"700", b'"700"'), "credit_score", "int_type", "'700'"),
+    (GOOD.replace(b'"user_id":"U1",', b""), "user_id", "missing", "Field required"),
+    (GOOD.replace(b"2026-01-01T00:00:00Z", b"yesterday"), "timestamp", "datetime_parsing", "yesterday"),
+    (GOOD.replace(b"2026-01-01T00:00:00Z", b"2026-01-01T00:00:00"), "timestamp", "timezone_aware", "timezone"),
+    (GOOD.replace(b'"city"', b'"town"'), "town", "extra_forbidden", "not permitted"),
+    (b"not json at all", None, "json_invalid", "Invalid JSON"),
+])
+def test_each_broken_record_says_what_and_where(raw, column, rule, says):
+    found = {(p.column, p.rule): p for p in problems(raw)}
+    assert (column, rule) in found, found
+    assert says in found[(column, rule)].message
+
+
+def test_unknown_topic_refused():
+    with pytest.raises(ValueError, match="unknown topic 'payments'"):
+        contract_for("payments")
