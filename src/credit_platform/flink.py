@@ -28,11 +28,14 @@ def _rest(settings: Settings, path: str, method: str = "GET", body: dict | None 
     return json.loads(raw) if raw else {}
 
 
-def submit_python_job(settings: Settings, script: Path, *args: str) -> str:
-    """`flink run -d -py script args…` with the platform's Python; returns the job id."""
+def submit_python_job(settings: Settings, script: Path, *args: str, restore_from: str | None = None) -> str:
+    """`flink run -d -py script args…` with the platform's Python; returns the job id.
+
+    `restore_from`: a savepoint or retained checkpoint to resume the job's state from."""
     rest = settings.flink_rest_url.removeprefix("http://").removeprefix("https://")
+    restore = ["-s", restore_from] if restore_from else []
     out = run_checked(
-        ["bash", str(pyflink_home() / "bin" / "flink"), "run", "-m", rest, "-d", "-py", str(script),
+        ["bash", str(pyflink_home() / "bin" / "flink"), "run", "-m", rest, "-d", *restore, "-py", str(script),
          "-pyexec", sys.executable, "-pyclientexec", sys.executable, *args],
         step=f"flink: submit {script.name}", env=flink_env(settings),
         log_path=settings.logs_dir / "flink-submit.log", timeout=300,
@@ -60,3 +63,35 @@ def find_job(settings: Settings, name: str) -> dict | None:
 
 def cancel(settings: Settings, job_id: str) -> None:
     _rest(settings, f"/jobs/{job_id}?mode=cancel", method="PATCH")
+
+
+def stop_with_savepoint(settings: Settings, job_id: str, target_dir: str | None = None,
+                        timeout: float = 120) -> str:
+    """Stop the job after taking a savepoint; returns the savepoint's path."""
+    import time
+
+    body = {"drain": False, **({"targetDirectory": target_dir} if target_dir else {})}
+    trigger = _rest(settings, f"/jobs/{job_id}/stop", method="POST", body=body)["request-id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = _rest(settings, f"/jobs/{job_id}/savepoints/{trigger}")
+        if status["status"]["id"] == "COMPLETED":
+            operation = status["operation"]
+            if "failure-cause" in operation:
+                raise ServiceError(f"flink: savepoint of {job_id} failed: {operation['failure-cause']}")
+            return operation["location"]
+        time.sleep(1)
+    raise ServiceError(f"flink: savepoint of {job_id} not finished after {timeout:.0f}s")
+
+
+def latest_checkpoint(settings: Settings, job_ids: list[str] | None = None) -> str | None:
+    """The newest completed, retained checkpoint (a `chk-N` dir with `_metadata`) of the given jobs
+    (default: any job) in the cluster's checkpoint directory; None when there is none."""
+    root = settings.service_dir("flink") / "checkpoints"
+    if not root.exists():
+        return None
+    dirs = [root / j for j in job_ids] if job_ids else [d for d in root.iterdir() if d.is_dir()]
+    completed = [m.parent for d in dirs for m in d.glob("chk-*/_metadata")]
+    if not completed:
+        return None
+    return str(max(completed, key=lambda p: p.stat().st_mtime))

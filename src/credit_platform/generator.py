@@ -244,7 +244,8 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
 
     # Normal traffic: as many card holders as give each ~25 purchases, some far more active than
     # others; every normal purchase happens in the customer's home city, below 2.5x their usual spend.
-    active = rng.permutation(pop.size)[: min(pop.size, max(100, count // 25))]
+    # (and enough of them that every injected pattern finds a customer with a purchase history)
+    active = rng.permutation(pop.size)[: min(pop.size, max(100, count // 25, 4 * sum(wanted.values())))]
     activity = rng.gamma(0.8, 1.0, len(active))
     users = active[rng.choice(len(active), n_normal, p=activity / activity.sum())]
     normal = _transaction_rows(rng, pop, users, times[:n_normal], pop.home_city[users], NO_PATTERN)
