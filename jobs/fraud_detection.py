@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="how late an event may arrive and still be judged in order (watermark delay)")
     parser.add_argument("--idle-timeout", default="10 s", help="a Kafka partition silent this long stops "
                         "holding back the watermark")
+    parser.add_argument("--sink", choices=["mongo", "blackhole"], default="mongo",
+                        help="blackhole: evaluate the rules but drop the alerts (to measure the rules alone)")
     parser.add_argument("--print-sql", action="store_true", help="print the SQL and exit")
     return parser.parse_args(argv)
 
@@ -187,6 +189,7 @@ def build(args: argparse.Namespace):  # noqa: ANN201
     conf = t_env.get_config()
     for key, value in {
         "pipeline.name": args.name,
+        "pipeline.object-reuse": "true",
         "parallelism.default": str(args.parallelism),
         "execution.checkpointing.interval": args.checkpoint_interval,
         "execution.checkpointing.mode": "EXACTLY_ONCE",
@@ -204,10 +207,13 @@ def build(args: argparse.Namespace):  # noqa: ANN201
         conf.set(key, value)
     for ddl in source_ddl(args):
         t_env.execute_sql(ddl)
-    t_env.execute_sql("CREATE TABLE alert_sink (written BIGINT) WITH ('connector' = 'blackhole')")
-    t_env.create_temporary_function("write_alerts", alert_writer(args))
     alerts = " UNION ALL ".join(f"({q})" for q in rule_queries().values())
     t_env.execute_sql(f"CREATE TEMPORARY VIEW alerts AS {alerts}")
+    if args.sink == "blackhole":
+        t_env.execute_sql("CREATE TABLE alert_sink (alert_id STRING) WITH ('connector' = 'blackhole')")
+        return t_env, "INSERT INTO alert_sink SELECT alert_id FROM alerts"
+    t_env.execute_sql("CREATE TABLE alert_sink (written BIGINT) WITH ('connector' = 'blackhole')")
+    t_env.create_temporary_function("write_alerts", alert_writer(args))
     return t_env, f"INSERT INTO alert_sink SELECT write_alerts({ALERT_COLUMNS}) FROM alerts"
 
 

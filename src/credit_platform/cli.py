@@ -138,6 +138,32 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0 if summary.complete else 2
 
 
+def cmd_fraud_job(args: argparse.Namespace) -> int:
+    from credit_platform import fraud_job
+
+    settings = _settings()
+    if args.action == "start":
+        current, done = fraud_job.ensure_running(settings)
+        print(f"{current.name}: {done}, job {current.job_id} {current.state}")
+    elif args.action == "stop":
+        savepoint = fraud_job.stop(settings)
+        print(f"stopped with savepoint {savepoint}" if savepoint else "not running")
+    else:
+        current = fraud_job.status(settings)
+        print(f"{current.name}: {current.state}" + (f" (job {current.job_id})" if current.job_id else ""))
+        return 0 if current.running else 3
+    return 0
+
+
+def cmd_fraud_report(args: argparse.Namespace) -> int:
+    from credit_platform import fraud_quality
+
+    settings = _settings()
+    print(fraud_quality.report_from_files(settings.mongo_uri, args.applications, args.transactions,
+                                          collection=args.collection))
+    return 0
+
+
 def _add_generator_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42, help="same seed, same bytes (default 42)")
     p.add_argument("--customers", type=int, default=100_000,
@@ -199,6 +225,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress line")
     _add_generator_options(p)
     p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("fraud-job", help="start (from the latest checkpoint), stop (with a savepoint) or show the "
+                       "Flink fraud detection job")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.set_defaults(func=cmd_fraud_job)
+
+    p = sub.add_parser("fraud-report", help="precision and recall of the fraud alerts against generated labels",
+                       description="Score the alerts in MongoDB against the ground-truth labels of generated "
+                                   "files: per rule precision and recall, per injected pattern recall.")
+    p.add_argument("--applications", type=Path, help="generated applications (JSON lines)")
+    p.add_argument("--transactions", type=Path, help="generated transactions (JSON lines)")
+    p.add_argument("--collection", default="fraud_alerts")
+    p.set_defaults(func=cmd_fraud_report)
 
     p = sub.add_parser("demo", help="the main job, end to end on the embedded platform",
                        description="Install if needed, start the platform and show its status.")

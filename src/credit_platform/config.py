@@ -93,6 +93,8 @@ class Settings:
     kafka_partitions: int = field(default_factory=lambda: _env_int("CP_KAFKA_PARTITIONS", 3))
     airflow_parallelism: int = field(default_factory=lambda: _env_int("CP_AIRFLOW_PARALLELISM", 4))
     flink_task_slots: int = field(default_factory=lambda: _env_int("CP_FLINK_TASK_SLOTS", 2))
+    flink_taskmanager_memory: str = field(
+        default_factory=lambda: os.environ.get("CP_FLINK_TASKMANAGER_MEMORY", "4096m"))
 
     def __post_init__(self) -> None:
         # Paths end up in URIs (file:// checkpoint dirs) and in other processes' working dirs.

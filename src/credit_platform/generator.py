@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from credit_platform.rules import CARD_TYPES, DEFAULT_FRAUD_RULES, DEFAULT_POLICY, FraudRules, LendingPolicy
+from credit_platform.rules import (
+    CARD_TYPES,
+    DEFAULT_FRAUD_RULES,
+    DEFAULT_POLICY,
+    RISK_LEVELS,
+    FraudRules,
+    LendingPolicy,
+)
 from credit_platform.schemas import CHANNELS, EMPLOYMENT, LOAN_PURPOSES, LOAN_TERMS, SCHEMA_VERSION
 
 APPLICATION_PATTERNS = ("large_loan_low_score", "application_velocity", "shared_device")
@@ -112,6 +119,14 @@ def _bursts(rng: np.random.Generator, total: int, low: int, high: int) -> np.nda
     return np.array(sizes, dtype=np.int64)
 
 
+def _burst_times(rng: np.random.Generator, span: tuple[int, int], sizes: np.ndarray, width_ms: int) -> np.ndarray:
+    """Times for bursts of events, each burst within `width_ms` and inside the stream's span (a
+    stream shorter than a burst squeezes the burst, which only makes it denser)."""
+    width = max(1, min(width_ms, span[1] - span[0]))
+    starts = rng.integers(span[0], max(span[0] + 1, span[1] - width), len(sizes))
+    return np.repeat(starts, sizes) + rng.integers(0, width, int(sizes.sum()))
+
+
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
@@ -128,6 +143,22 @@ def _patterns(names: tuple[str, ...], codes: np.ndarray) -> pl.Series:
 
 def _ids(prefix: str, n: int) -> pl.Expr:
     return pl.format(f"{prefix}-{{}}", pl.int_range(0, n, eager=False).cast(pl.String).str.zfill(9))
+
+
+def _frame(columns: dict[str, object], users: np.ndarray, codes: np.ndarray, patterns: tuple[str, ...],
+           id_column: str, id_prefix: str, order: list[str]) -> pl.DataFrame:
+    """The finished events: contract version, ids in time order, user ids, ground-truth labels."""
+    n = len(codes)
+    return pl.DataFrame({
+        **columns,
+        "schema_version": np.full(n, SCHEMA_VERSION),
+        "user_id": pl.Series(users).cast(pl.String).str.zfill(7),
+        "is_fraud": codes >= 0,
+        "fraud_pattern": _patterns(patterns, codes),
+    }).with_columns(
+        _ids(id_prefix, n).alias(id_column),
+        pl.format("U{}", pl.col("user_id")).alias("user_id"),
+    ).select(order)
 
 
 def _timestamps(ts_ms: np.ndarray) -> pl.Series:
@@ -161,15 +192,13 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
     # (b) velocity: one user fires off several applications within a few minutes
     sizes = _bursts(rng, wanted["application_velocity"], rules.velocity_min_applications + 1,
                     rules.velocity_min_applications + 3)
-    window = rules.velocity_window_minutes * 60_000
-    ts = np.repeat(rng.integers(*span, len(sizes)), sizes) + rng.integers(0, int(window * 0.8), int(sizes.sum()))
+    ts = _burst_times(rng, span, sizes, int(rules.velocity_window_minutes * 60_000 * 0.8))
     parts.append(_application_rows(rng, pop, np.repeat(rng.integers(0, pop.size, len(sizes)), sizes), ts, 1, policy))
 
     # (c) shared device: many different customers apply from one device within the hour
     sizes = _bursts(rng, wanted["shared_device"], rules.device_min_users + 1, rules.device_min_users + 4)
     users = np.concatenate([rng.choice(pop.size, n, replace=False) for n in sizes] or [np.zeros(0, np.int64)])
-    window = rules.device_window_minutes * 60_000
-    ts = np.repeat(rng.integers(*span, len(sizes)), sizes) + rng.integers(0, int(window * 0.75), int(sizes.sum()))
+    ts = _burst_times(rng, span, sizes, int(rules.device_window_minutes * 60_000 * 0.75))
     rows = _application_rows(rng, pop, users, ts, 2, policy)
     rows["device"] = pop.size + np.repeat(np.arange(len(sizes)), sizes)  # a device no customer owns
     parts.append(rows)
@@ -180,10 +209,7 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
     order = np.argsort(cols["ts_ms"], kind="stable")
     c = {k: v[order] for k, v in cols.items()}
     city = pop.home_city[c["user"]]
-    n = len(order)
-    return pl.DataFrame({
-        "schema_version": np.full(n, SCHEMA_VERSION),
-        "user_id": pl.Series(c["user"]).cast(pl.String).str.zfill(7),
+    return _frame({
         "credit_score": c["credit_score"],
         "loan_amount": c["loan_amount"],
         "timestamp": _timestamps(c["ts_ms"]),
@@ -196,12 +222,7 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
         "city": _strings(pop.city_names, city),
         "latitude": pop.city_lat[city],
         "longitude": pop.city_lon[city],
-        "is_fraud": c["pattern"] >= 0,
-        "fraud_pattern": _patterns(APPLICATION_PATTERNS, c["pattern"]),
-    }).with_columns(
-        _ids(f"APP-{config.seed}", n).alias("application_id"),
-        pl.format("U{}", pl.col("user_id")).alias("user_id"),
-    ).select(APPLICATION_COLUMNS)
+    }, c["user"], c["pattern"], APPLICATION_PATTERNS, "application_id", f"APP-{config.seed}", APPLICATION_COLUMNS)
 
 
 def _application_rows(rng: np.random.Generator, pop: Population, users: np.ndarray, ts_ms: np.ndarray,
@@ -287,13 +308,10 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     cols = _concat(parts)
     order = np.argsort(cols["ts_ms"], kind="stable")
     c = {k: v[order] for k, v in cols.items()}
-    n = len(order)
     scores = pop.base_score[c["user"]]
     policy = config.policy
     risk = np.select([scores >= policy.low_risk_min_score, scores >= policy.medium_risk_min_score], [0, 1], 2)
-    return pl.DataFrame({
-        "schema_version": np.full(n, SCHEMA_VERSION),
-        "user_id": pl.Series(c["user"]).cast(pl.String).str.zfill(7),
+    return _frame({
         "amount": c["amount"],
         "timestamp": _timestamps(c["ts_ms"]),
         "location": _strings(pop.city_names, c["city"]),
@@ -304,13 +322,8 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
         "card_type": _strings(CARD_TYPES, pop.card[c["user"]]),
         "device_id": pop.device_ids.gather(c["user"]),
         "credit_score": scores,
-        "risk_level": _strings(("Low", "Medium", "High"), risk),
-        "is_fraud": c["pattern"] >= 0,
-        "fraud_pattern": _patterns(TRANSACTION_PATTERNS, c["pattern"]),
-    }).with_columns(
-        _ids(f"TX-{config.seed}", n).alias("transaction_id"),
-        pl.format("U{}", pl.col("user_id")).alias("user_id"),
-    ).select(TRANSACTION_COLUMNS)
+        "risk_level": _strings(RISK_LEVELS, risk),
+    }, c["user"], c["pattern"], TRANSACTION_PATTERNS, "transaction_id", f"TX-{config.seed}", TRANSACTION_COLUMNS)
 
 
 TRANSACTION_COLUMNS = [

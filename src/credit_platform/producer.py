@@ -256,6 +256,7 @@ class Producer:
         key_field = self.contract.key_field
         send, topic, partition_of = self.kafka.send, self.topic, self._partition
         in_flight = self._in_flight
+        pace_every = 50 if self.rate else 1000  # with --rate, stay within ~50 records of the schedule
         started = time.monotonic()
         summary = self.summary
         # kafka-python encodes batches in a background thread; switching the GIL less often
@@ -275,9 +276,10 @@ class Producer:
                     continue
                 key = getattr(event, key_field).encode()
                 in_flight.append((send(topic, key=key, value=raw, partition=partition_of(key)), raw, False))
+                if summary.read % pace_every == 0:
+                    self._pace(started)
                 if summary.read % 1000 == 0:
                     self._reap()
-                    self._pace(started)
                     self.progress.update(summary, self.metrics)
         finally:
             sys.setswitchinterval(switch_interval)

@@ -463,10 +463,17 @@ def prepare_flink(settings: Settings) -> None:
         "taskmanager.bind-host": settings.host,
         "taskmanager.host": settings.host,
         "taskmanager.numberOfTaskSlots": settings.flink_task_slots,
+        # windowed rule state lives on the heap: the wheel's 1728m left ~400 MB of it, too little
+        # for an hour of applications at high rates (OutOfMemoryError in the shared-device window)
+        "taskmanager.memory.process.size": settings.flink_taskmanager_memory,
         "rest.address": settings.host,
         "rest.bind-address": settings.host,
         "rest.port": p["flink_rest"],
         "io.tmp.dirs": str(root / "tmp"),
+        # notice a lost TaskManager in seconds rather than the default 50 s, so jobs recover fast
+        "heartbeat.interval": 2000,
+        "heartbeat.timeout": 10000,
+        "metrics.fetcher.update-interval": 1000,  # REST/UI metrics fresh to the second
         "execution.checkpointing.dir": f"file://{root / 'checkpoints'}",
         "execution.checkpointing.savepoint-dir": f"file://{root / 'savepoints'}",
         "python.executable": sys.executable,

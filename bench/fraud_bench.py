@@ -1,0 +1,173 @@
+"""Fraud job throughput and produce-to-alert latency on the local platform (Kafka -> Flink -> MongoDB).
+
+Needs a running platform (`credit-platform up`). Two phases, each on its own topics and alert
+collection, with the job at parallelism 1 on this machine's session cluster:
+
+  throughput: N applications + N transactions are loaded into Kafka first; the job is then
+              started and timed from RUNNING until the last expected alert is in MongoDB.
+              The baseline in the same run is the same job reading the same topics with no rule
+              at all (a plain count into a blackhole), i.e. what Kafka-to-Flink costs alone.
+  latency:    events are produced at a steady rate, event time following send time; each alert's
+              latency is its detected_at minus the Kafka timestamp of its event (p50/p99 per rule).
+
+    .venv/bin/python bench/fraud_bench.py [--events 200000] [--latency-rate 1000] [--latency-seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from pymongo import MongoClient
+
+from credit_platform import config, flink, fraud_job, generator, producer
+from credit_platform.generator import GeneratorConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.fraud_reference
+from tests.fraud_reference import expected_alerts  # noqa: E402  (the test oracle: the alerts to wait for)
+
+
+class Phase:
+    def __init__(self, settings: config.Settings, label: str) -> None:
+        self.settings = settings
+        run = f"{label}_{uuid.uuid4().hex[:6]}"
+        self.topics = {"credit_applications": f"bench_apps_{run}", "transactions": f"bench_tx_{run}"}
+        self.name, self.collection = f"fraud_bench_{run}", f"bench_alerts_{run}"
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        admin.create_topics([NewTopic(t, 1, 1) for t in self.topics.values()]
+                            + [NewTopic(f"{t}.dlq", 1, 1) for t in self.topics.values()])
+        admin.close()
+        self.alerts = MongoClient(settings.mongo_uri)["credit"][self.collection]
+
+    def produce(self, kind: str, frame, rate: float | None = None) -> None:  # noqa: ANN001
+        summary = producer.produce(self.settings, kind, generator.to_json_lines(frame).splitlines(),
+                                   destination=self.topics[kind], rate=rate, progress=False)
+        assert summary.complete
+
+    def sentinel(self, frames: dict) -> None:  # noqa: ANN001
+        for kind, frame in frames.items():
+            last = json.loads(generator.to_json_lines(frame[-1:]))
+            id_column = "application_id" if kind == "credit_applications" else "transaction_id"
+            last.update({id_column: "SENTINEL", "user_id": "U-sentinel", "device_id": "D-sentinel",
+                         "timestamp": "2099-01-01T00:00:00.000Z"})
+            last.update({"loan_amount": 100.0} if kind == "credit_applications" else {"amount": 1.0})
+            producer.produce(self.settings, kind, [json.dumps(last).encode()], destination=self.topics[kind],
+                             progress=False)
+
+    def submit(self) -> str:
+        job = fraud_job.submit(self.settings, "--applications-topic", self.topics["credit_applications"],
+                               "--transactions-topic", self.topics["transactions"], "--collection", self.collection,
+                               "--group-id", self.name, name=self.name, from_latest_checkpoint=False)
+        while flink.job_state(self.settings, job) != "RUNNING":
+            time.sleep(0.2)
+        return job
+
+    def close(self, job: str) -> None:
+        flink.cancel(self.settings, job)
+        self.alerts.drop()
+        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        admin.delete_topics(list(self.topics.values()) + [f"{t}.dlq" for t in self.topics.values()])
+        admin.close()
+
+
+def wait_for_alerts(phase: Phase, job: str, want: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while phase.alerts.count_documents({}) < want:
+        state = flink.job_state(phase.settings, job)
+        if state in ("FAILED", "CANCELED") or time.monotonic() > deadline:
+            raise SystemExit(f"job {job} is {state} with {phase.alerts.count_documents({})}/{want} alerts; "
+                             "see the Flink UI and .platform/logs/flink/")
+        time.sleep(0.5)
+
+
+def throughput(settings: config.Settings, events: int) -> None:
+    phase = Phase(settings, "tp")
+    cfg = GeneratorConfig(seed=21, rate_per_second=500)
+    frames = {"credit_applications": generator.generate("applications", events, cfg),
+              "transactions": generator.generate("transactions", events, cfg)}
+    want = len(expected_alerts(frames["credit_applications"], frames["transactions"]))
+    for kind, frame in frames.items():
+        phase.produce(kind, frame)
+    phase.sentinel(frames)
+    job = phase.submit()
+    started = time.monotonic()
+    wait_for_alerts(phase, job, want, timeout=900)
+    seconds = time.monotonic() - started
+    phase.close(job)
+    total = 2 * events
+    print(f"throughput: {total:,} events ({events:,} applications + {events:,} transactions), {want:,} alerts")
+    print(f"  job RUNNING -> last alert in MongoDB: {seconds:.1f}s = {total / seconds:,.0f} events/s sustained "
+          "(including the job's warm-up)")
+
+
+def latency(settings: config.Settings, rate: float, seconds: float) -> None:
+    phase = Phase(settings, "lat")
+    job = phase.submit()
+    count = int(rate * seconds)
+    start = datetime.now(UTC) + timedelta(seconds=3)
+    cfg = GeneratorConfig(seed=22, rate_per_second=rate, start=start, fraud_share=0.05)
+    frames = {"credit_applications": generator.generate("applications", count, cfg),
+              "transactions": generator.generate("transactions", count, cfg)}
+    want = len(expected_alerts(frames["credit_applications"], frames["transactions"]))
+    time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
+    threads = [threading.Thread(target=phase.produce, args=(kind, frame, rate)) for kind, frame in frames.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        wait_for_alerts(phase, job, want, timeout=60)
+    except SystemExit as exc:
+        print(f"  ({exc})")
+    docs = list(phase.alerts.find({}, {"rule": 1, "event_id": 1, "detected_at": 1}))
+    sent = send_times(settings, list(phase.topics.values()))
+    phase.close(job)
+    lat = {}
+    for d in docs:
+        detected_ms = d["detected_at"].replace(tzinfo=UTC).timestamp() * 1000
+        lat.setdefault(d["rule"], []).append(detected_ms - sent[d["event_id"]])
+    every = np.array([v for values in lat.values() for v in values])
+    print(f"latency: {2 * rate:,.0f} events/s for {seconds:.0f}s ({2 * count:,} events), {len(docs):,}/{want:,} "
+          "alerts; latency = alert written to MongoDB - event sent to Kafka")
+    print(f"  {'rule':<22} {'alerts':>7} {'p50 ms':>8} {'p99 ms':>8}")
+    for rule, values in sorted(lat.items()):
+        print(f"  {rule:<22} {len(values):>7} {np.percentile(values, 50):>8.0f} {np.percentile(values, 99):>8.0f}")
+    print(f"  {'all':<22} {len(every):>7} {np.percentile(every, 50):>8.0f} {np.percentile(every, 99):>8.0f}")
+
+
+def send_times(settings: config.Settings, topics: list[str]) -> dict[str, int]:
+    """event id -> the Kafka timestamp the producer stamped when it sent the event (ms)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(*topics, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=5_000)
+    times = {}
+    for record in consumer:
+        event = json.loads(record.value)
+        times[event.get("application_id") or event.get("transaction_id")] = record.timestamp
+    consumer.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000, help="per stream, for the throughput phase")
+    parser.add_argument("--latency-rate", type=float, default=1000, help="events/s per stream")
+    parser.add_argument("--latency-seconds", type=float, default=30)
+    args = parser.parse_args()
+    settings = config.load()
+    throughput(settings, args.events)
+    latency(settings, args.latency_rate, args.latency_seconds)
+
+
+if __name__ == "__main__":
+    main()
