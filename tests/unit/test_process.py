@@ -36,3 +36,36 @@ def test_read_pid_and_port_probe(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         assert process.port_in_use("127.0.0.1", s.getsockname()[1])
+
+
+def test_orphans_of_a_killed_service_are_ended_on_restart(tmp_path, monkeypatch):
+    """kill -9 of a service leaves its children running; starting it again ends them."""
+    import os
+
+    from credit_platform import config
+    from credit_platform.runtime.services import Launch, Service
+
+    class Sleeper(Service):
+        name = "sleeper"
+
+        def uri(self) -> str:
+            return "-"
+
+        def launch(self) -> Launch:
+            return Launch([sys.executable, "-c", CHILDREN])
+
+        def healthy(self) -> bool:
+            return len(process.process_tree(self.pid() or 0)) == 4
+
+    monkeypatch.setenv("CP_HOME", str(tmp_path))
+    service = Sleeper(config.load())
+    service.start()
+    first = service.pid()
+    children = process.process_tree(first) - {first}
+    os.kill(first, signal.SIGKILL)
+    assert process.wait_until(lambda: not process.pid_alive(first), timeout=5)
+    assert all(process.pid_alive(c) for c in children)  # orphaned, still running
+    service.start()
+    assert not any(process.pid_alive(c) for c in children)
+    service.stop()
+    assert not process.process_tree(service.pid() or first)

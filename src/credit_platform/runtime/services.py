@@ -120,6 +120,7 @@ class Service:
                 )
             self.after_start()
             return f"already running (pid {pid})"
+        self._reap_orphans()
         for key in self.ports:
             port = self.settings.ports[key]
             if process.port_in_use(self.settings.host, port):
@@ -142,6 +143,13 @@ class Service:
             raise ServiceError(f"{self.name} {why}; last lines of {self.log_path}:\n{tail}")
         self.after_start()
         return f"started (pid {pid})"
+
+    def _reap_orphans(self) -> None:
+        """A service that died hard (kill -9, OOM) can leave children behind in its session, e.g. a
+        TaskManager's Python workers. Its pid file is about to be overwritten, so end them now."""
+        stale = process.read_pid(self.pid_path)
+        if stale and not process.pid_alive(stale) and process.process_tree(stale):
+            process.stop_tree(stale, signal.SIGTERM, timeout=10)
 
     def stop(self) -> str:
         if self.external():
