@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from credit_platform import config, fraud_quality, generator
-from credit_platform.generator import GeneratorConfig
+from credit_platform.scenario import GeneratorConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.fraud_reference
 from bench.fraud_bench import Phase, wait_for_alerts  # noqa: E402

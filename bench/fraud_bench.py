@@ -3,10 +3,10 @@
 Needs a running platform (`credit-platform up`). Two phases, each on its own topics and alert
 collection, with the job at parallelism 1 on this machine's session cluster:
 
-  throughput: N applications + N transactions are loaded into Kafka first; the job is then
-              started and timed from RUNNING until the last expected alert is in MongoDB.
-              The baseline in the same run is the same job reading the same topics with no rule
-              at all (a plain count into a blackhole), i.e. what Kafka-to-Flink costs alone.
+  throughput: N applications + N transactions are loaded into Kafka first. Baseline: the same
+              job with `--sink blackhole` (every rule evaluated in the JVM, alerts dropped), timed
+              from RUNNING until its sources have read every record. Then the full job, timed from
+              RUNNING until the last expected alert is in MongoDB. Both read the same topics.
   latency:    events are produced at a steady rate, event time following send time; each alert's
               latency is its detected_at minus the Kafka timestamp of its event (p50/p99 per rule).
 
@@ -30,7 +30,7 @@ from kafka.admin import NewTopic
 from pymongo import MongoClient
 
 from credit_platform import config, flink, fraud_job, generator, producer
-from credit_platform.generator import GeneratorConfig
+from credit_platform.scenario import GeneratorConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.fraud_reference
 from tests.fraud_reference import expected_alerts  # noqa: E402  (the test oracle: the alerts to wait for)
@@ -63,10 +63,11 @@ class Phase:
             producer.produce(self.settings, kind, [json.dumps(last).encode()], destination=self.topics[kind],
                              progress=False)
 
-    def submit(self) -> str:
+    def submit(self, *extra: str, variant: str = "") -> str:
+        name = f"{self.name}{variant}"
         job = fraud_job.submit(self.settings, "--applications-topic", self.topics["credit_applications"],
                                "--transactions-topic", self.topics["transactions"], "--collection", self.collection,
-                               "--group-id", self.name, name=self.name, from_latest_checkpoint=False)
+                               "--group-id", name, *extra, name=name, from_latest_checkpoint=False)
         while flink.job_state(self.settings, job) != "RUNNING":
             time.sleep(0.2)
         return job
@@ -98,15 +99,39 @@ def throughput(settings: config.Settings, events: int) -> None:
     for kind, frame in frames.items():
         phase.produce(kind, frame)
     phase.sentinel(frames)
+    total = 2 * events
+
+    baseline = phase.submit("--sink", "blackhole", variant="_rules_only")
+    started = time.monotonic()
+    while records_read(settings, baseline) < total:
+        if flink.job_state(settings, baseline) != "RUNNING" or time.monotonic() - started > 900:
+            raise SystemExit(f"baseline job {baseline} did not read all {total:,} records")
+        time.sleep(0.5)
+    rules_only = time.monotonic() - started
+    flink.cancel(settings, baseline)
+
     job = phase.submit()
     started = time.monotonic()
     wait_for_alerts(phase, job, want, timeout=900)
     seconds = time.monotonic() - started
     phase.close(job)
-    total = 2 * events
-    print(f"throughput: {total:,} events ({events:,} applications + {events:,} transactions), {want:,} alerts")
-    print(f"  job RUNNING -> last alert in MongoDB: {seconds:.1f}s = {total / seconds:,.0f} events/s sustained "
-          "(including the job's warm-up)")
+    print(f"throughput: {total:,} events ({events:,} applications + {events:,} transactions), {want:,} alerts; "
+          "times from RUNNING, job warm-up included")
+    print(f"  {'run':<44} {'seconds':>8} {'events/s':>10} {'ratio':>6}")
+    print(f"  {'baseline: rules in the JVM, alerts dropped':<44} {rules_only:>8.1f} {total / rules_only:>10,.0f} "
+          f"{1.0:>5.2f}x")
+    print(f"  {'fraud job: rules + alerts upserted to MongoDB':<44} {seconds:>8.1f} {total / seconds:>10,.0f} "
+          f"{rules_only / seconds:>5.2f}x")
+
+
+def records_read(settings: config.Settings, job: str) -> int:
+    """Records the job's Kafka sources have read (REST metrics, refreshed every second locally)."""
+    read = 0
+    for vertex in flink._rest(settings, f"/jobs/{job}")["vertices"]:
+        if vertex["name"].startswith("Source"):
+            metric = flink._rest(settings, f"/jobs/{job}/vertices/{vertex['id']}/metrics?get=0.numRecordsIn")
+            read += int(float(metric[0]["value"])) if metric else 0
+    return read
 
 
 def latency(settings: config.Settings, rate: float, seconds: float) -> None:

@@ -17,7 +17,7 @@ import time
 from faker import Faker
 
 from credit_platform import generator
-from credit_platform.generator import GeneratorConfig
+from credit_platform.scenario import GeneratorConfig
 
 
 def seed_style(kind: str, rows: int, seed: int) -> bytes:

@@ -27,7 +27,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
 from credit_platform import config, generator, producer
-from credit_platform.generator import GeneratorConfig
+from credit_platform.scenario import GeneratorConfig
 
 
 def kafka_tool(settings: config.Settings, topic: str, records: int, size: int) -> float:

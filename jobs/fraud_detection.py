@@ -27,8 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     settings = config.load()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bootstrap", default=settings.kafka_bootstrap, help="Kafka bootstrap servers")
-    parser.add_argument("--applications-topic", default="credit_applications")
-    parser.add_argument("--transactions-topic", default="transactions")
+    parser.add_argument("--applications-topic", default=config.APPLICATIONS_TOPIC)
+    parser.add_argument("--transactions-topic", default=config.TRANSACTIONS_TOPIC)
     parser.add_argument("--group-id", default="fraud-detection", help="Kafka consumer group (offsets live in "
                         "checkpoints; the group only matters for a first start)")
     parser.add_argument("--mongo-uri", default=settings.mongo_uri)
@@ -79,6 +79,19 @@ def _alert(rule: str, severity: str, reason: str, event_type: str, event_id: str
             "`timestamp` AS event_time")
 
 
+def _count_in_window(rule: str, severity: str, count: str, key: str, minutes: int, threshold: int,
+                     says: str) -> str:
+    """Alert on an application once `count` over its `key`'s last `minutes` reaches `threshold`."""
+    reason = f"CONCAT(CAST(n AS STRING), {says} {minutes} minutes')"
+    return f"""
+            SELECT {_alert(rule, severity, reason, "application", "application_id")}
+            FROM (SELECT application_id, user_id, device_id, `timestamp`, {count} OVER (
+                      PARTITION BY {key} ORDER BY `timestamp`
+                      RANGE BETWEEN INTERVAL '{minutes}' MINUTE PRECEDING AND CURRENT ROW) AS n
+                  FROM applications)
+            WHERE n >= {threshold}"""
+
+
 def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, policy: LendingPolicy = DEFAULT_POLICY) -> dict[str, str]:
     """One SELECT per rule, each yielding the alert columns. Thresholds come from credit_platform.rules."""
     large, low = policy.fraud_large_loan_amount, policy.fraud_low_credit_score
@@ -90,24 +103,12 @@ def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, policy: LendingPolicy 
                            f"CONCAT('loan amount ', CAST(loan_amount AS STRING), ' > {large} with credit score ', "
                            f"CAST(credit_score AS STRING), ' < {low}')", "application", "application_id")}
             FROM applications WHERE loan_amount > {large} AND credit_score < {low}""",
-        "application_velocity": f"""
-            SELECT {_alert("application_velocity", "medium",
-                           f"CONCAT(CAST(n AS STRING), ' applications by this customer within "
-                           f"{rules.velocity_window_minutes} minutes')", "application", "application_id")}
-            FROM (SELECT application_id, user_id, `timestamp`, COUNT(*) OVER (
-                      PARTITION BY user_id ORDER BY `timestamp`
-                      RANGE BETWEEN INTERVAL '{rules.velocity_window_minutes}' MINUTE PRECEDING AND CURRENT ROW) AS n
-                  FROM applications)
-            WHERE n >= {rules.velocity_min_applications}""",
-        "shared_device": f"""
-            SELECT {_alert("shared_device", "high",
-                           f"CONCAT('device ', device_id, ' used by ', CAST(n AS STRING), ' different customers within "
-                           f"{rules.device_window_minutes} minutes')", "application", "application_id")}
-            FROM (SELECT application_id, user_id, device_id, `timestamp`, COUNT(DISTINCT user_id) OVER (
-                      PARTITION BY device_id ORDER BY `timestamp`
-                      RANGE BETWEEN INTERVAL '{rules.device_window_minutes}' MINUTE PRECEDING AND CURRENT ROW) AS n
-                  FROM applications)
-            WHERE n >= {rules.device_min_users}""",
+        "application_velocity": _count_in_window(
+            "application_velocity", "medium", "COUNT(*)", "user_id", rules.velocity_window_minutes,
+            rules.velocity_min_applications, "' applications by this customer within"),
+        "shared_device": _count_in_window(
+            "shared_device", "high", "COUNT(DISTINCT user_id)", "device_id", rules.device_window_minutes,
+            rules.device_min_users, "' different customers on device ', device_id, ' within"),
         "impossible_travel": f"""
             SELECT {_alert("impossible_travel", "high",
                            "CONCAT(CAST(CAST(km AS INT) AS STRING), ' km from ', prev_location, ' to ', location, "

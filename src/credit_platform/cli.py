@@ -11,6 +11,7 @@ from pathlib import Path
 
 from credit_platform import config
 from credit_platform.runtime.process import ServiceError
+from credit_platform.scenario import KINDS
 
 SERVICE_HELP = "Services: postgres, kafka, mongo, flink-jobmanager, flink-taskmanager, prometheus, airflow-*."
 
@@ -86,14 +87,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _generator_config(args: argparse.Namespace):  # noqa: ANN202
     from datetime import datetime
 
-    from credit_platform.generator import GeneratorConfig
+    from credit_platform.scenario import GeneratorConfig
 
     start = datetime.fromisoformat(args.start.replace("Z", "+00:00")) if args.start else None
     if start is not None and start.tzinfo is None:
         raise SystemExit("--start needs a time zone, e.g. 2026-01-01T00:00:00Z")
     options = {"seed": args.seed, "customers": args.customers, "fraud_share": args.fraud_share,
-               "rate_per_second": args.event_rate}
-    return GeneratorConfig(**options, **({"start": start} if start else {}))
+               "rate_per_second": args.event_rate, "start": start}
+    return GeneratorConfig(**{k: v for k, v in options.items() if v is not None})
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -110,16 +111,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-TOPIC_KIND = {"credit_applications": "applications", "transactions": "transactions"}
-
-
 def cmd_produce(args: argparse.Namespace) -> int:
     from credit_platform import generator, producer
+    from credit_platform.schemas import contract_for
 
     settings = _settings()
-    if args.topic not in TOPIC_KIND:
-        raise ServiceError(f"unknown topic {args.topic!r}: events are accepted for "
-                           f"{', '.join(TOPIC_KIND)} only")
+    try:
+        contract = contract_for(args.topic)
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
     if args.from_file:
         if not args.from_file.exists():
             raise ServiceError(f"input file {args.from_file} does not exist")
@@ -127,7 +127,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         total = None
         source = f"file:{args.from_file.name}"
     else:
-        frame = generator.generate(TOPIC_KIND[args.topic], args.generate, _generator_config(args))
+        frame = generator.generate(contract.kind, args.generate, _generator_config(args))
         lines = generator.to_json_lines(frame).splitlines()
         total = len(frame)
         source = f"generator:seed={args.seed}"
@@ -165,14 +165,18 @@ def cmd_fraud_report(args: argparse.Namespace) -> int:
 
 
 def _add_generator_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=42, help="same seed, same bytes (default 42)")
-    p.add_argument("--customers", type=int, default=100_000,
-                   help="size of the synthetic population, shared by both kinds (default 100000)")
-    p.add_argument("--fraud-share", type=float, default=0.02, help="share of events from injected fraud patterns "
-                   "(default 0.02)")
-    p.add_argument("--event-rate", type=float, default=50.0, help="simulated events per second of event time "
-                   "(default 50)")
-    p.add_argument("--start", help="event time of the first event, ISO 8601 with zone (default 2026-01-01T00:00Z)")
+    from credit_platform.scenario import GeneratorConfig
+
+    d = GeneratorConfig()
+    p.add_argument("--seed", type=int, help=f"same seed, same bytes (default {d.seed})")
+    p.add_argument("--customers", type=int,
+                   help=f"size of the synthetic population, shared by both kinds (default {d.customers})")
+    p.add_argument("--fraud-share", type=float,
+                   help=f"share of events from injected fraud patterns (default {d.fraud_share})")
+    p.add_argument("--event-rate", type=float,
+                   help=f"simulated events per second of event time (default {d.rate_per_second:g})")
+    p.add_argument("--start", help="event time of the first event, ISO 8601 with zone "
+                   f"(default {d.start:%Y-%m-%dT%H:%MZ})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="write synthetic applications or transactions with labelled fraud (JSONL)",
                        description="Generate events from a synthetic customer population with injected, labelled "
                                    "fraud patterns (is_fraud, fraud_pattern). Reproducible: same seed, same bytes.")
-    p.add_argument("kind", choices=["applications", "transactions"])
+    p.add_argument("kind", choices=KINDS)
     p.add_argument("--count", type=int, required=True, help="number of events")
     p.add_argument("--out", type=Path, required=True, help="output file (JSON lines)")
     _add_generator_options(p)
@@ -214,14 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
                                    "user id (acks=all, idempotent). Invalid records go to <topic>.dlq with the raw "
                                    "payload and the reason, and to data_quality_issues. Exit 0 when every record "
                                    "was sent or dead-lettered, 2 when Kafka refused some (kept for a replay).")
-    p.add_argument("--topic", required=True, help="credit_applications or transactions")
+    p.add_argument("--topic", required=True, help=" or ".join(config.INPUT_TOPICS))
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--from-file", type=Path, metavar="FILE", help="JSON lines to send")
     source.add_argument("--generate", type=int, metavar="N", help="generate N events and send them")
     p.add_argument("--rate", type=float, help="send at most this many events per second (default: as fast as "
                    "possible)")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here while running (default "
-                   "CP_PRODUCER_METRICS_PORT, 9400)")
+                   f"CP_PRODUCER_METRICS_PORT, {config.DEFAULT_PORTS['producer_metrics']})")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     _add_generator_options(p)
     p.set_defaults(func=cmd_produce)

@@ -35,7 +35,9 @@ DEFAULT_PORTS: dict[str, int] = {
 }
 
 # Kafka topics (data contract) and the dead-letter topic that goes with each.
-INPUT_TOPICS = ("credit_applications", "transactions")
+APPLICATIONS_TOPIC = "credit_applications"
+TRANSACTIONS_TOPIC = "transactions"
+INPUT_TOPICS = (APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC)
 
 
 def dlq_topic(topic: str) -> str:

@@ -17,48 +17,20 @@ is what makes per-rule precision and recall measurable.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from credit_platform.rules import (
-    CARD_TYPES,
-    DEFAULT_FRAUD_RULES,
-    DEFAULT_POLICY,
-    RISK_LEVELS,
-    FraudRules,
-    LendingPolicy,
-)
+from credit_platform.rules import CARD_TYPES, RISK_LEVELS, LendingPolicy
+from credit_platform.scenario import KINDS, GeneratorConfig
 from credit_platform.schemas import CHANNELS, EMPLOYMENT, LOAN_PURPOSES, LOAN_TERMS, SCHEMA_VERSION
 
 APPLICATION_PATTERNS = ("large_loan_low_score", "application_velocity", "shared_device")
 TRANSACTION_PATTERNS = ("impossible_travel", "amount_spike")
-KINDS = ("applications", "transactions")
 MERCHANT_CATEGORIES = ("grocery", "restaurant", "fuel", "electronics", "travel", "fashion", "online", "pharmacy")
 EARTH_RADIUS_KM = 6371.0
 NO_PATTERN = -1
-
-
-@dataclass(frozen=True)
-class GeneratorConfig:
-    seed: int = 42
-    customers: int = 100_000  # one population for both kinds: same seed, same people
-    fraud_share: float = 0.02  # share of events that belong to an injected pattern
-    rate_per_second: float = 50.0  # mean event rate of the simulated stream
-    start: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
-    policy: LendingPolicy = DEFAULT_POLICY
-    rules: FraudRules = DEFAULT_FRAUD_RULES
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.fraud_share <= 0.5:
-            raise ValueError("fraud_share must be between 0 and 0.5")
-        if self.rate_per_second <= 0 or self.customers < 100:
-            raise ValueError("rate_per_second must be > 0 and customers >= 100")
-        if self.start.tzinfo is None:
-            raise ValueError("start must be timezone-aware (UTC)")
 
 
 def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:

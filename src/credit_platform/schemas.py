@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from credit_platform.config import APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC
 from credit_platform.rules import CARD_TYPES, RISK_LEVELS
 
 SCHEMA_VERSION = 1
@@ -75,14 +76,15 @@ class Transaction(_Event):
 @dataclass(frozen=True)
 class TopicContract:
     topic: str
+    kind: str  # what `credit-platform generate` calls these events (scenario.KINDS)
     model: type[_Event]
     id_field: str
     key_field: str = "user_id"
 
 
 CONTRACTS: dict[str, TopicContract] = {
-    "credit_applications": TopicContract("credit_applications", LoanApplication, "application_id"),
-    "transactions": TopicContract("transactions", Transaction, "transaction_id"),
+    APPLICATIONS_TOPIC: TopicContract(APPLICATIONS_TOPIC, "applications", LoanApplication, "application_id"),
+    TRANSACTIONS_TOPIC: TopicContract(TRANSACTIONS_TOPIC, "transactions", Transaction, "transaction_id"),
 }
 
 

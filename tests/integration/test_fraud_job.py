@@ -18,9 +18,9 @@ from pymongo import MongoClient
 
 from credit_platform import flink, fraud_job, fraud_quality, generator, producer
 from credit_platform.config import MONGO_DB
-from credit_platform.generator import GeneratorConfig
 from credit_platform.runtime.process import wait_until
 from credit_platform.runtime.services import FlinkTaskManager
+from credit_platform.scenario import GeneratorConfig
 from tests.fraud_reference import expected_alerts
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from kafka.admin import NewTopic
 
 from credit_platform import generator, producer
 from credit_platform.config import ROLE_SUPERUSER, dlq_topic
-from credit_platform.generator import GeneratorConfig
 from credit_platform.runtime.services import Kafka
+from credit_platform.scenario import GeneratorConfig
 
 pytestmark = pytest.mark.integration
 

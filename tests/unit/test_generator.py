@@ -8,10 +8,11 @@ import polars as pl
 import pytest
 
 from credit_platform import generator
-from credit_platform.generator import APPLICATION_PATTERNS, TRANSACTION_PATTERNS, GeneratorConfig
+from credit_platform.generator import APPLICATION_PATTERNS, TRANSACTION_PATTERNS
 from credit_platform.rules import DEFAULT_FRAUD_RULES as RULES
 from credit_platform.rules import DEFAULT_POLICY as POLICY
 from credit_platform.rules import is_large_loan_low_score, risk_level
+from credit_platform.scenario import GeneratorConfig
 from credit_platform.schemas import LoanApplication, Transaction
 
 COUNT = 40_000
