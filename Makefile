@@ -20,6 +20,9 @@ $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "setup: cannot create a venv with $(PYTHON); install python3.11-venv"; exit 1; }
 	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION) || { echo "setup: pip could not install uv from PyPI"; exit 1; }
 	@$(VENV)/bin/uv pip install --python $(PY) --no-deps -r requirements.txt -e . || { echo "setup: installing requirements.txt failed (see above)"; exit 1; }
+	@# Byte-compile once: with PYTHONDONTWRITEBYTECODE set, every Airflow task, Spark worker and GX
+	@# run would otherwise re-parse its imports from source (GX import: 12 s -> 4 s here).
+	@$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	@touch $(STAMP)
 
 ## demo: the main job, end to end on the embedded platform (leaves it running; `make down` stops it)

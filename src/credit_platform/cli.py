@@ -71,17 +71,29 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from credit_platform.runtime import bootstrap, manager
+    from datetime import date
+
+    from credit_platform import demo
+    from credit_platform.runtime import bootstrap
 
     settings = _settings()
+    started = time.monotonic()
     bootstrap.setup(settings)
     print()
     cmd_up(args)
-    report = manager.status(settings)
-    print("\nThe platform is running; `credit-platform down` stops it.")
-    print(f"  Airflow UI  {settings.airflow_url}   Flink UI  {settings.flink_rest_url}   "
-          f"Prometheus  {settings.prometheus_url}")
-    return 0 if report["healthy"] else 3
+    print()
+    options = demo.DemoOptions(applications=args.count, transactions=args.count, seed=args.seed,
+                               applications_file=args.applications, transactions_file=args.transactions,
+                               business_date=date.fromisoformat(args.date) if args.date else None)
+    for path in (options.applications_file, options.transactions_file):
+        if path is not None and not path.exists():
+            raise SystemExit(f"error: {path} does not exist")
+    result = demo.run(settings, options)
+    print()
+    print(demo.render(result))
+    print(f"\n(summary saved to {demo.save(settings, result)}; demo took {time.monotonic() - started:.0f}s)")
+    print("The platform keeps running; `credit-platform down` stops it.")
+    return 0
 
 
 def _generator_config(args: argparse.Namespace):  # noqa: ANN202
@@ -164,6 +176,48 @@ def cmd_fraud_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_land(args: argparse.Namespace) -> int:
+    from credit_platform import landing
+
+    settings = _settings()
+    if not args.quiet:
+        logging.getLogger("credit_platform.landing").setLevel(logging.INFO)
+    summary = landing.Lander(settings, args.topics, run_id=args.run_id, chunk_records=args.chunk_records).run()
+    print(summary.render())
+    print(f"landing directory: {landing.landing_root(settings)}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from credit_platform import spark
+
+    settings = _settings()
+    job_args = ["--date", args.date] + (["--run-id", args.run_id] if args.run_id else [])
+    print(f"spark-submit risk_scoring for {args.date} on {settings.spark_master} ...", flush=True)
+    result = spark.submit(settings, "risk_scoring", job_args)
+    print(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "(no summary)")
+    if result.returncode:
+        print(f"error: risk_scoring failed with exit code {result.returncode}; its log is above", file=sys.stderr)
+    return result.returncode
+
+
+def cmd_dq(args: argparse.Namespace) -> int:
+    from datetime import UTC, date, datetime
+
+    from credit_platform import dq
+
+    settings = _settings()
+    run_id = args.run_id or f"dq-{args.date}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    summary = dq.run_checks(settings, date.fromisoformat(args.date), run_id,
+                            landed=args.scope in ("all", "landing"), warehouse=args.scope in ("all", "warehouse"))
+    print(summary.render())
+    if summary.blocking:
+        print(f"error: {len(summary.blocking)} blocking expectation(s) failed; every failure is in "
+              "data_quality_issues", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _add_generator_options(p: argparse.ArgumentParser) -> None:
     from credit_platform.scenario import GeneratorConfig
 
@@ -243,8 +297,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", default="fraud_alerts")
     p.set_defaults(func=cmd_fraud_report)
 
-    p = sub.add_parser("demo", help="the main job, end to end on the embedded platform",
-                       description="Install if needed, start the platform and show its status.")
+    p = sub.add_parser("land", help="land Kafka topics into Parquet files by event date (exactly-once)",
+                       description="Read each input topic from the landing's committed offsets up to the end "
+                                   "offsets seen at start and write Parquet files partitioned by event date "
+                                   "(landing/<topic>/dt=YYYY-MM-DD/), a completion marker per date, then commit "
+                                   "the offsets. A rerun after a crash rewrites the same files: no loss, no "
+                                   "duplicate. Records that do not parse are landed with the reason and also sent "
+                                   "to the DLQ and data_quality_issues.")
+    p.add_argument("--topics", nargs="+", default=list(config.INPUT_TOPICS), choices=config.INPUT_TOPICS)
+    p.add_argument("--run-id", help="id for lineage rows (default: landing-<time>-<random>)")
+    p.add_argument("--chunk-records", type=int, default=250_000,
+                   help="records per partition landed and committed at a time (default 250000)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_land)
+
+    p = sub.add_parser("score", help="run the nightly Spark risk scoring for one date (spark-submit)",
+                       description="spark-submit jobs/risk_scoring.py for one business date: validate the landed "
+                                   "rows, score risk and decide per the lending policy, join the fraud alerts and "
+                                   "replace the date's rows of credit_scores and processed_transactions. Master: "
+                                   "SPARK_MASTER (default local[2]).")
+    p.add_argument("--date", required=True, help="business date, YYYY-MM-DD")
+    p.add_argument("--run-id", help="id for lineage and issues")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("dq", help="Great Expectations checks of one date's landed files and warehouse rows",
+                       description="Validate one business date with the GX suites built from the shared contract "
+                                   "(landed applications/transactions, credit_scores, processed_transactions). "
+                                   "Every failed expectation becomes rows in data_quality_issues (a rerun replaces "
+                                   "them); Data Docs are rebuilt. Exit 1 when a blocking (critical) expectation "
+                                   "fails.")
+    p.add_argument("--date", required=True, help="business date, YYYY-MM-DD")
+    p.add_argument("--scope", choices=["all", "landing", "warehouse"], default="all")
+    p.add_argument("--run-id", help="id written with the issues")
+    p.set_defaults(func=cmd_dq)
+
+    p = sub.add_parser("demo", help="the main job, end to end on the embedded platform, through Airflow",
+                       description="Install what is missing, start the platform, then drive the DAGs through "
+                                   "Airflow's REST API: generate_data -> fraud_stream_supervisor (starts the Flink "
+                                   "job) -> kafka_landing -> nightly_risk_scoring for the data's date -> "
+                                   "data_quality. Prints a summary (events, alerts by rule, warehouse rows, DQ "
+                                   "issues, lineage, URLs) and leaves the platform running.")
+    p.add_argument("--applications", type=Path, metavar="FILE", help="replay these applications (JSON lines) "
+                   "instead of generating")
+    p.add_argument("--transactions", type=Path, metavar="FILE", help="replay these transactions (JSON lines)")
+    p.add_argument("--count", type=int, default=20_000, help="events of each kind to generate (default 20000)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--date", help="business date of the generated data, YYYY-MM-DD (default: yesterday, UTC)")
     p.set_defaults(func=cmd_demo, only=None)
     return parser
 

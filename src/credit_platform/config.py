@@ -200,6 +200,20 @@ class Settings:
         return os.environ.get("PUSHGATEWAY_URL", f"http://{self.host}:{self.ports['pushgateway']}")
 
     @property
+    def gx_dir(self) -> Path:
+        """Great Expectations state: validation results and the Data Docs site."""
+        return self.home / "gx"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.gx_dir / "data_docs" / "local_site"
+
+    @property
+    def spark_master(self) -> str:
+        """`local[2]` here (two cores); a cluster URL (spark://…, yarn, k8s://…) in a deployment."""
+        return os.environ.get("SPARK_MASTER", "local[2]")
+
+    @property
     def airflow_home(self) -> Path:
         return self.service_dir("airflow")
 

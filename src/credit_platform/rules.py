@@ -6,7 +6,7 @@ The Flink job, the Spark job, the tests and the docs all read these thresholds; 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 
 RISK_LEVELS = ("Low", "Medium", "High")
@@ -24,6 +24,15 @@ class LendingPolicy:
 
     def to_document(self) -> dict[str, object]:
         return {k: (float(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_document(cls, thresholds: dict[str, object]) -> LendingPolicy:
+        """The policy stored in MongoDB `policies` (unknown keys are refused, missing ones default)."""
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = set(thresholds) - set(known)
+        if unknown:
+            raise ValueError(f"policy has unknown thresholds {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**{k: Decimal(str(v)) if "amount" in k else int(v) for k, v in thresholds.items()})
 
 
 DEFAULT_POLICY = LendingPolicy()
@@ -51,6 +60,20 @@ def instant_approval(loan_amount: Decimal | float, credit_score: int, fraud_aler
         and risk_level(credit_score, policy) == "Low"
         and not fraud_alert
     )
+
+
+DECISIONS = ("instant_approval", "manual_review", "fraud_review")
+
+
+def lending_decision(loan_amount: Decimal | float, credit_score: int, fraud_alert: bool,
+                     policy: LendingPolicy = DEFAULT_POLICY) -> str:
+    """fraud_review when any fraud alert names the application; instant_approval when the policy
+    allows it; manual_review otherwise (the Spark job computes the same in SQL expressions)."""
+    if fraud_alert:
+        return "fraud_review"
+    if instant_approval(loan_amount, credit_score, fraud_alert, policy):
+        return "instant_approval"
+    return "manual_review"
 
 
 # ---- stateful fraud rules (the Flink job's windows; the generator injects patterns that break them)

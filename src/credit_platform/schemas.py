@@ -9,7 +9,7 @@ silently), and every failure says which field broke which rule with which value.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -120,3 +120,54 @@ def problems_of(error: ValidationError) -> list[Problem]:
 def _short(value: Any, limit: int = 200) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---- the contract as plain data, for the jobs that cannot run pydantic per row (polars landing,
+# Spark validation, Great Expectations suites) -------------------------------------------------
+@dataclass(frozen=True)
+class FieldRule:
+    name: str
+    type: str  # "string" | "int" | "float" | "bool" | "timestamp"
+    required: bool  # the record is refused without it (null or missing)
+    minimum: float | None = None
+    maximum: float | None = None
+    strict_minimum: bool = False  # `> minimum` rather than `>=`
+    allowed: tuple[object, ...] | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+
+
+def _base_type(annotation: Any) -> tuple[str, tuple[object, ...] | None, bool]:
+    """(type name, allowed values, nullable) of a field annotation."""
+    args = get_args(annotation)
+    if get_origin(annotation) is Literal:
+        first = args[0]
+        kind = "bool" if isinstance(first, bool) else "int" if isinstance(first, int) else "string"
+        return kind, tuple(args), False
+    if type(None) in args:  # `X | None`
+        inner = next(a for a in args if a is not type(None))
+        kind, allowed, _ = _base_type(inner)
+        return kind, allowed, True
+    if annotation is AwareDatetime:
+        return "timestamp", None, False
+    names = {str: "string", int: "int", float: "float", bool: "bool"}
+    return names[annotation], None, False
+
+
+def field_rules(model: type[_Event]) -> tuple[FieldRule, ...]:
+    rules = []
+    for name, info in model.model_fields.items():
+        kind, allowed, nullable = _base_type(info.annotation)
+        bounds: dict[str, Any] = {}
+        for meta in info.metadata:
+            if hasattr(meta, "ge"):
+                bounds["minimum"] = meta.ge
+            if hasattr(meta, "gt"):
+                bounds.update(minimum=meta.gt, strict_minimum=True)
+            if hasattr(meta, "le"):
+                bounds["maximum"] = meta.le
+            for length in ("min_length", "max_length"):
+                if getattr(meta, length, None) is not None:
+                    bounds[length] = getattr(meta, length)
+        rules.append(FieldRule(name, kind, info.is_required() and not nullable, allowed=allowed, **bounds))
+    return tuple(rules)

@@ -37,3 +37,22 @@ def test_policy_thresholds_are_configurable():
     strict = LendingPolicy(low_risk_min_score=750)
     assert risk_level(720, strict) == "Medium"
     assert DEFAULT_POLICY.to_document()["instant_approval_max_amount"] == 15000.0
+
+
+@pytest.mark.parametrize(("amount", "score", "alert", "decision"), [
+    ("15000.00", 700, False, "instant_approval"), ("15000.01", 700, False, "manual_review"),
+    ("100", 699, False, "manual_review"), ("100", 800, True, "fraud_review"), ("50000", 449, True, "fraud_review"),
+])
+def test_lending_decision(amount, score, alert, decision):
+    from credit_platform.rules import lending_decision
+
+    assert lending_decision(Decimal(amount), score, alert) == decision
+
+
+def test_policy_round_trips_through_its_mongo_document_and_refuses_unknown_keys():
+    assert LendingPolicy.from_document(DEFAULT_POLICY.to_document()) == DEFAULT_POLICY
+    stricter = LendingPolicy.from_document({"low_risk_min_score": 720, "instant_approval_max_amount": 10000})
+    assert stricter.low_risk_min_score == 720 and stricter.instant_approval_max_amount == Decimal("10000")
+    assert risk_level(710, stricter) == "Medium"
+    with pytest.raises(ValueError, match="unknown thresholds"):
+        LendingPolicy.from_document({"low_risk_min_scor": 720})

@@ -42,3 +42,15 @@ def test_each_broken_record_says_what_and_where(raw, column, rule, says):
 def test_unknown_topic_refused():
     with pytest.raises(ValueError, match="unknown topic 'payments'"):
         contract_for("payments")
+
+
+def test_field_rules_carry_the_contract_constraints():
+    from credit_platform.schemas import LoanApplication, Transaction, field_rules
+
+    apps = {r.name: r for r in field_rules(LoanApplication)}
+    assert (apps["credit_score"].minimum, apps["credit_score"].maximum, apps["credit_score"].type) == (300, 850, "int")
+    assert apps["loan_amount"].strict_minimum and apps["loan_amount"].minimum == 0
+    assert apps["application_id"].required and apps["application_id"].max_length == 64
+    assert not apps["fraud_pattern"].required and apps["timestamp"].type == "timestamp"
+    txs = {r.name: r for r in field_rules(Transaction)}
+    assert txs["card_type"].allowed == ("VISA", "MASTERCARD", "AMEX")

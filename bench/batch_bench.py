@@ -1,0 +1,102 @@
+"""Nightly batch speed: N generated applications produced → landed → scored → loaded, with the
+warehouse load compared to `psql \\copy` of the very same rows in the same run.
+
+Needs a running platform (`credit-platform up`). Uses a business date of its own (far in the
+future, new on each run) and removes that date's warehouse rows at the end.
+
+  1. produce N applications into `credit_applications` (validated producer)
+  2. `credit-platform land`: Kafka → Parquet (wall time, records/s)
+  3. `spark-submit jobs/risk_scoring.py --date D`: Spark start-up, validate+score+stage, load
+     (DELETE + COPY in one transaction), and the wall time of the whole spark-submit
+  4. baseline: the same rows exported to CSV and loaded with `psql \\copy` into the same table
+
+    .venv/bin/python bench/batch_bench.py [--records 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+from credit_platform import config, generator, landing, producer, spark
+from credit_platform.config import APPLICATIONS_TOPIC, ROLE_ETL
+from credit_platform.scenario import GeneratorConfig
+from credit_platform.scoring import CREDIT_SCORES_COLUMNS
+
+
+def psql_copy(settings: config.Settings, csv: Path) -> float:
+    uri = settings.postgres_uri(ROLE_ETL)
+    columns = ", ".join(f'"{c}"' for c in CREDIT_SCORES_COLUMNS)
+    started = time.perf_counter()
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", uri, "-c",
+                    f"\\copy credit_scores ({columns}) FROM '{csv}' WITH (FORMAT csv)"], check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    args = parser.parse_args()
+    settings = config.load()
+    day = date(2100, 1, 1) + timedelta(days=int(time.time()) % 30000)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    n = args.records
+    # All N events inside one day: the rate follows from the count.
+    cfg = GeneratorConfig(seed=int(time.time()), start=start, rate_per_second=max(50.0, n / 80_000))
+    print(f"business date {day}, {n:,} applications")
+
+    t = time.perf_counter()
+    frame = generator.generate("applications", n, cfg)
+    lines = generator.to_json_lines(frame).splitlines()
+    print(f"generate:  {time.perf_counter() - t:6.1f} s")
+    t = time.perf_counter()
+    summary = producer.produce(settings, APPLICATIONS_TOPIC, lines, progress=False)
+    produce_s = time.perf_counter() - t
+    assert summary.complete, summary.render()
+    print(f"produce:   {produce_s:6.1f} s  ({n / produce_s:,.0f} records/s)")
+
+    t = time.perf_counter()
+    landed = landing.Lander(settings, [APPLICATIONS_TOPIC], progress=False).run()
+    land_s = time.perf_counter() - t
+    print(f"land:      {land_s:6.1f} s  ({landed.records / land_s:,.0f} records/s, {landed.records:,} records)")
+
+    t = time.perf_counter()
+    result = spark.submit(settings, "risk_scoring", ["--date", str(day), "--run-id", f"bench-{day}"])
+    submit_s = time.perf_counter() - t
+    assert result.returncode == 0, result.stdout
+    job = json.loads(result.stdout.strip().splitlines()[-1])
+    seconds, loaded = job["seconds"], job["tables"]["credit_scores"]["loaded"]
+    assert loaded == n, job
+
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "credit_scores.csv"
+        columns = ", ".join(f'"{c}"' for c in CREDIT_SCORES_COLUMNS)
+        subprocess.run(["psql", "-q", settings.postgres_uri(ROLE_ETL), "-c",
+                        f"\\copy (SELECT {columns} FROM credit_scores WHERE business_date = '{day}') TO '{csv}' "
+                        "WITH (FORMAT csv)"], check=True)
+        with psycopg.connect(settings.postgres_uri(ROLE_ETL)) as conn:
+            conn.execute("DELETE FROM credit_scores WHERE business_date = %s", (day,))
+        copy_s = psql_copy(settings, csv)
+    with psycopg.connect(settings.postgres_uri(ROLE_ETL)) as conn:
+        conn.execute("DELETE FROM credit_scores WHERE business_date = %s", (day,))
+        conn.execute("DELETE FROM data_quality_issues WHERE data_date = %s", (day,))
+
+    score_load = seconds["score"] + seconds["load"]
+    print(f"spark start:              {seconds['spark_start']:6.1f} s  (session, inside the job)")
+    print(f"validate+score+stage:     {seconds['score']:6.1f} s")
+    print(f"load (DELETE+COPY, 1 tx): {seconds['load']:6.1f} s")
+    print(f"score+load:               {score_load:6.1f} s  ({n / score_load:,.0f} rows/s)")
+    print(f"spark-submit wall:        {submit_s:6.1f} s  (JVM launch + start + score + load + stop)")
+    print(f"baseline psql \\copy:      {copy_s:6.1f} s  (same rows, same table)")
+    print(f"load / \\copy:             {seconds['load'] / copy_s:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()

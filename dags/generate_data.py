@@ -1,0 +1,95 @@
+"""
+### Generate synthetic lending and card data
+
+Generates loan applications and card transactions from a seeded synthetic population with
+labelled, injected fraud patterns, and sends them through the **validated producer** into Kafka
+(`credit_applications`, `transactions`; invalid records go to the `.dlq` topics and
+`data_quality_issues`). Every parameter is editable in the trigger form.
+
+- `start`: event time of the first event (ISO 8601 with zone). Empty: 00:00 UTC of the run's
+  logical date, so the data belongs to that business date.
+- `applications_file` / `transactions_file`: replay these JSON-lines files instead of generating.
+
+Idempotent per run: a task whose lineage row says it already produced for this run id does not
+produce again (a cleared task or a retry after success sends nothing twice).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Param, dag, task
+from platform_operators import DEFAULT_ARGS, START
+
+KINDS = {"applications": "credit_applications", "transactions": "transactions"}
+
+
+@dag(
+    dag_id="generate_data",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=30),
+    default_args=DEFAULT_ARGS,
+    tags=["ingestion"],
+    doc_md=__doc__,
+    params={
+        "applications": Param(20_000, type="integer", minimum=0, maximum=5_000_000,
+                              description="loan applications to generate"),
+        "transactions": Param(20_000, type="integer", minimum=0, maximum=5_000_000,
+                              description="card transactions to generate"),
+        "seed": Param(42, type="integer", description="same seed, same data"),
+        "fraud_share": Param(0.02, type="number", minimum=0, maximum=0.5,
+                             description="share of events from injected fraud patterns"),
+        "rate": Param(50.0, type="number", exclusiveMinimum=0,
+                      description="simulated events per second of event time"),
+        "start": Param("", type="string", description="event time of the first event; empty = the logical date"),
+        "applications_file": Param("", type="string", description="replay this JSON-lines file instead"),
+        "transactions_file": Param("", type="string", description="replay this JSON-lines file instead"),
+    },
+)
+def generate_data() -> None:
+    @task(execution_timeout=timedelta(minutes=20))
+    def produce(kind: str, **context) -> dict:
+        from datetime import UTC, datetime
+        from pathlib import Path
+
+        from platform_operators import record_lineage
+
+        from credit_platform import config, generator, producer
+        from credit_platform.lineage import already_done
+        from credit_platform.scenario import GeneratorConfig
+
+        settings = config.load()
+        params, topic = context["params"], KINDS[kind]
+        if already_done(settings, "generate_data", context["run_id"], f"kafka:{topic}"):
+            print(f"{kind}: already produced by this run; nothing sent again")
+            return {"skipped": True}
+        replay = params[f"{kind}_file"]
+        if replay:
+            lines = producer.read_lines(Path(replay))
+            source = f"file:{replay}"
+        else:
+            if not params[kind]:
+                return {"sent": 0}
+            start = (datetime.fromisoformat(params["start"].replace("Z", "+00:00")) if params["start"]
+                     else context["logical_date"].astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
+            cfg = GeneratorConfig(seed=params["seed"], fraud_share=params["fraud_share"],
+                                  rate_per_second=params["rate"], start=start)
+            lines = generator.to_json_lines(generator.generate(kind, params[kind], cfg)).splitlines()
+            source = f"generator:seed={params['seed']},start={start.isoformat()}"
+        summary = producer.produce(settings, topic, lines, run_id=context["run_id"], progress=False)
+        print(summary.render())
+        record_lineage(context, source=source, target=f"kafka:{topic}", rows_in=summary.read, rows_out=summary.sent,
+                       status="success" if summary.complete else "failed",
+                       details={"invalid": summary.invalid, "dlq": f"{topic}.dlq", "failed": summary.failed})
+        if not summary.complete:
+            raise RuntimeError(f"{summary.failed} records were not accepted by Kafka; kept in {summary.failed_file}")
+        return {"sent": summary.sent, "invalid": summary.invalid}
+
+    produce.override(task_id="produce_applications")("applications")
+    produce.override(task_id="produce_transactions")("transactions")
+
+
+generate_data()

@@ -1,0 +1,90 @@
+"""
+### Nightly risk scoring
+
+At 02:30 UTC, scores the **previous day** (or the `business_date` given in the trigger form):
+
+1. `land_latest`: lands what Kafka holds beyond the last landing run, so the day is complete;
+2. `risk_scoring`: `spark-submit jobs/risk_scoring.py` (connection `spark_default`, master from
+   config: `local[2]` here, a cluster in a deployment) validates the landed rows (invalid ones to
+   `data_quality_issues`), computes risk levels and lending decisions from the policy in MongoDB,
+   joins the fraud alerts and replaces the day's rows of `credit_scores` and
+   `processed_transactions` in one transaction: rerunning a date changes nothing;
+3. `check_warehouse`: the Great Expectations warehouse suites; a failed **blocking** expectation
+   fails the run, after every issue is written and Data Docs are rebuilt;
+4. `record_lineage`: one `metadata_table` row for the run as a whole.
+
+A run that has not finished 2 hours after it was queued calls the deadline callback (logged and
+pushed to Prometheus as `airflow_deadline_missed_timestamp_seconds`).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import DeadlineAlert, DeadlineReference, Param, SyncCallback, dag, task
+from platform_operators import DEFAULT_ARGS, START, GreatExpectationsOperator, deadline_missed
+
+from credit_platform import config, spark
+
+BUSINESS_DATE = "{{ params.business_date or macros.ds_add(ds, -1) }}"
+settings = config.load()
+
+
+@dag(
+    dag_id="nightly_risk_scoring",
+    schedule="30 2 * * *",
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=3),
+    default_args=DEFAULT_ARGS,
+    tags=["batch", "risk"],
+    doc_md=__doc__,
+    params={"business_date": Param("", type="string",
+                                   description="YYYY-MM-DD to score; empty = the day before the logical date")},
+    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_QUEUED_AT, interval=timedelta(hours=2),
+                           callback=SyncCallback(deadline_missed)),
+)
+def nightly_risk_scoring() -> None:
+    @task
+    def land_latest(**context) -> int:
+        from credit_platform import landing
+
+        summary = landing.Lander(config.load(), run_id=f"{context['run_id']}:land_latest", progress=False).run()
+        print(summary.render())
+        return summary.records
+
+    score = SparkSubmitOperator(
+        task_id="risk_scoring",
+        conn_id="spark_default",
+        application=str(spark.JOBS_DIR / "risk_scoring.py"),
+        application_args=["--date", BUSINESS_DATE, "--run-id", "{{ run_id }}"],
+        name="risk_scoring",
+        conf=spark.spark_conf(settings),
+        env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+                  "CP_HOME": str(settings.home)},
+        spark_binary="spark-submit",
+        execution_timeout=timedelta(hours=1),
+    )
+
+    check = GreatExpectationsOperator(task_id="check_warehouse", business_date=BUSINESS_DATE, scope="warehouse")
+
+    @task
+    def record_lineage(business_date: str, **context) -> None:
+        import psycopg
+        from platform_operators import record_lineage as record
+
+        from credit_platform.config import ROLE_ETL
+
+        with psycopg.connect(settings.postgres_uri(ROLE_ETL)) as conn:
+            rows = dict(conn.execute("SELECT target, rows_out FROM metadata_table WHERE job = 'risk_scoring' "
+                                     "AND run_id = %s", (context["run_id"],)).fetchall())
+        record(context, source=f"landing/*/dt={business_date}", target="warehouse", rows_out=sum(rows.values()),
+               details={"business_date": business_date, "tables": rows})
+
+    land_latest() >> score >> check >> record_lineage(BUSINESS_DATE)
+
+
+nightly_risk_scoring()

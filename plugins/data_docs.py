@@ -1,0 +1,73 @@
+"""Great Expectations Data Docs, served by the Airflow api-server itself, behind Airflow's login.
+
+- `fastapi_apps` mounts a small app at `/data-docs/` on the api-server; it serves the folder in
+  `CP_DATA_DOCS_DIR` (the platform sets it to `.platform/gx/data_docs/local_site`) and checks the
+  caller's Airflow JWT (the UI's `_token` cookie, or `Authorization: Bearer`). A browser without a
+  session is sent to the login page and back.
+- `external_views` adds "Data Docs" to the UI's Browse menu; the UI shows it in a frame at
+  `/plugin/data-docs`.
+
+Workers and the dag-processor import plugins too, so Airflow's API-server modules are imported
+only inside the request handler.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+from starlette.staticfiles import StaticFiles
+
+URL_PREFIX = "/data-docs"
+DATA_DOCS_DIR = Path(os.environ.get("CP_DATA_DOCS_DIR", ".platform/gx/data_docs/local_site")).resolve()
+
+_files = StaticFiles(directory=DATA_DOCS_DIR, html=True, check_dir=False)  # built later by the DQ runs
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def require_login(request: Request,
+                        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+    from airflow.api_fastapi.core_api.security import get_user, requires_access_view
+
+    user = await get_user(request, None, bearer)
+    requires_access_view(AccessView.WEBSITE)(request, user)
+
+
+app = FastAPI(title="Great Expectations Data Docs", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@app.exception_handler(HTTPException)
+async def _to_login(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 401 and "text/html" in request.headers.get("accept", ""):
+        from airflow.api_fastapi.app import get_auth_manager
+
+        return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
+    if exc.status_code == 404 and not (DATA_DOCS_DIR / "index.html").exists():
+        return JSONResponse({"detail": f"no Data Docs yet in {DATA_DOCS_DIR}: run the data_quality DAG "
+                                       "(or `credit-platform dq --date YYYY-MM-DD`)"}, status_code=404)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+@app.api_route("/{path:path}", methods=["GET", "HEAD"], dependencies=[Depends(require_login)])
+async def serve(request: Request, path: str) -> Response:
+    # StaticFiles refuses `..`, serves index.html for folders and answers ETag/304.
+    return await _files.get_response(_files.get_path(request.scope), request.scope)
+
+
+class DataDocsPlugin(AirflowPlugin):
+    name = "data_docs"
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Great Expectations Data Docs"}]
+    external_views = [{
+        "name": "Data Docs",
+        "href": "data-docs/",  # relative: follows the UI's <base href>, also under a sub-path
+        "destination": "nav",
+        "category": "browse",
+        "url_route": "data-docs",
+    }]

@@ -1,0 +1,144 @@
+"""Airflow building blocks of the platform's DAGs (the plugins folder is on the DAGs' import path).
+
+- `FlinkJobHook`: the fraud job on the Flink session cluster through its REST API (find by name,
+  state, submit from the latest checkpoint, stop with a savepoint).
+- `GreatExpectationsOperator`: runs the GX checkpoints of one business date; every failed
+  expectation is written to `data_quality_issues` by the checkpoint's action; the task fails when
+  a blocking (critical) expectation fails, after the issues and Data Docs are written.
+- `record_lineage`: one `metadata_table` row for what a task did (job = the DAG, run id = the run).
+- `notify_failure` / `deadline_missed`: failure and deadline callbacks; they log loudly and count
+  the event on the Pushgateway, where the Prometheus alert rules see it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import BaseHook, BaseOperator
+
+log = logging.getLogger(__name__)
+
+
+def _settings():  # noqa: ANN202
+    from credit_platform import config
+
+    return config.load()
+
+
+class FlinkJobHook(BaseHook):
+    """The fraud detection job, by name, on the Flink cluster at FLINK_REST_URL (config)."""
+
+    def __init__(self, job_name: str | None = None) -> None:
+        super().__init__()
+        from credit_platform import fraud_job
+
+        self.job_name = job_name or fraud_job.JOB_NAME
+
+    def status(self):  # noqa: ANN201
+        from credit_platform import fraud_job
+
+        return fraud_job.status(_settings(), self.job_name)
+
+    def ensure_running(self):  # noqa: ANN201
+        from credit_platform import fraud_job
+
+        return fraud_job.ensure_running(_settings(), name=self.job_name)
+
+    def stop_with_savepoint(self) -> str | None:
+        from credit_platform import fraud_job
+
+        return fraud_job.stop(_settings(), self.job_name)
+
+
+class GreatExpectationsOperator(BaseOperator):
+    """GX checks of one business date (`scope`: all, landing or warehouse)."""
+
+    template_fields: Sequence[str] = ("business_date",)
+
+    def __init__(self, *, business_date: str, scope: str = "all", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.business_date, self.scope = business_date, scope
+
+    def execute(self, context: Any) -> dict:
+        from datetime import date
+
+        from credit_platform import dq
+
+        settings = _settings()
+        run_id = context["run_id"]
+        summary = dq.run_checks(settings, date.fromisoformat(self.business_date), run_id,
+                                landed=self.scope in ("all", "landing"), warehouse=self.scope in ("all", "warehouse"))
+        log.info("%s", summary.render())
+        record_lineage(context, source=f"date {self.business_date}", target="data_quality_issues",
+                       rows_out=sum(o.issues for o in summary.outcomes),
+                       details={o.suite: {"failed": o.failed, "issues": o.issues, "note": o.note}
+                                for o in summary.outcomes})
+        if summary.blocking:
+            raise RuntimeError(f"blocking expectations failed: {'; '.join(summary.blocking)}. Every failure is "
+                               "in data_quality_issues; see Data Docs (Browse > Data Docs)")
+        return {o.suite: o.success for o in summary.outcomes}
+
+
+def record_lineage(context: Any, *, source: str, target: str, rows_in: int | None = None,
+                   rows_out: int | None = None, status: str = "success", details: dict | None = None) -> None:
+    from credit_platform.lineage import Lineage, Step
+
+    ti = context["ti"]
+    started = ti.start_date or datetime.now(UTC)
+    Lineage(_settings(), ti.dag_id, context["run_id"]).record(Step(
+        source, target, started_at=started, finished_at=datetime.now(UTC), rows_in=rows_in, rows_out=rows_out,
+        status=status, details={"task": ti.task_id, **(details or {})}))
+
+
+def _count(event: str, dag_id: str) -> None:
+    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+    registry = CollectorRegistry()
+    Gauge(f"airflow_{event}_timestamp_seconds", f"When the last {event.replace('_', ' ')} happened", ["dag_id"],
+          registry=registry).labels(dag_id).set_to_current_time()
+    try:
+        push_to_gateway(_settings().pushgateway_url.removeprefix("http://"), job=f"airflow_{event}",
+                        grouping_key={"dag_id": dag_id}, registry=registry, timeout=5)
+    except OSError as exc:
+        log.warning("could not push %s for %s: %s", event, dag_id, exc)
+
+
+def notify_failure(context: Any) -> None:
+    ti = context.get("ti")
+    dag_id = ti.dag_id if ti else "unknown"
+    log.error("ALERT: task %s of %s failed (run %s): %s", getattr(ti, "task_id", "?"), dag_id,
+              context.get("run_id"), context.get("exception"))
+    _count("task_failure", dag_id)
+
+
+def deadline_missed(context: Any = None, **kwargs: Any) -> None:
+    run = (context or {}).get("dag_run") or {}
+    dag_id = run.get("dag_id", kwargs.get("dag_id", "unknown"))
+    log.error("ALERT: DAG run %s of %s missed its deadline %s", run.get("run_id"), dag_id,
+              (context or {}).get("deadline"))
+    _count("deadline_missed", dag_id)
+
+
+# ---- what every DAG of the platform shares ---------------------------------------------------------
+def _dag_defaults():  # noqa: ANN202
+    from datetime import datetime, timedelta
+
+    from airflow.sdk import Asset
+
+    start = datetime(2026, 1, 1)
+    default_args = {
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": timedelta(minutes=30),
+        "on_failure_callback": notify_failure,
+    }
+    # Published by kafka_landing whenever it lands new records.
+    landed = Asset(name="landed_events", uri="file:///credit-platform/landing")
+    return start, default_args, landed
+
+
+START, DEFAULT_ARGS, LANDED_EVENTS = _dag_defaults()

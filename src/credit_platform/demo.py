@@ -1,0 +1,175 @@
+"""`credit-platform demo`: the main job end to end, driven through Airflow's REST API.
+
+generate_data → fraud_stream_supervisor (starts the Flink job) → wait until the job has read
+everything → kafka_landing → nightly_risk_scoring for the data's date → data_quality, each a DAG
+run a person can open in the Airflow UI, then a summary of what landed where.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from credit_platform.airflow_client import AirflowClient
+from credit_platform.config import INPUT_TOPICS, MONGO_DB, ROLE_ETL, Settings
+from credit_platform.runtime.process import ServiceError
+
+DAGS = ("generate_data", "fraud_stream_supervisor", "kafka_landing", "nightly_risk_scoring", "data_quality",
+        "platform_healthcheck")
+FRAUD_GROUP = "fraud-detection"
+
+
+@dataclass
+class DemoOptions:
+    applications: int = 20_000
+    transactions: int = 20_000
+    applications_file: Path | None = None
+    transactions_file: Path | None = None
+    business_date: date | None = None
+    seed: int = 42
+
+
+def _say(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def _dates_in(path: Path) -> list[date]:
+    import polars as pl
+
+    frame = pl.read_ndjson(path, schema_overrides={"timestamp": pl.String}, infer_schema_length=1000)
+    stamps = frame["timestamp"].str.to_datetime(time_zone="UTC", strict=False).drop_nulls()
+    return sorted({d for d in stamps.dt.date().to_list()})
+
+
+def _run(client: AirflowClient, dag_id: str, conf: dict | None = None, timeout: float = 900) -> str:
+    run_id = client.trigger(dag_id, conf, logical_date=datetime.now(UTC).isoformat())
+    _say(f"{dag_id}: triggered run {run_id}")
+    started = time.monotonic()
+    state = client.wait_for_run(dag_id, run_id, timeout=timeout,
+                                on_progress=lambda s: _say(f"{dag_id}: {s} ({time.monotonic() - started:.0f}s)"))
+    tasks = {t["task_id"]: t["state"] for t in client.task_instances(dag_id, run_id)}
+    _say(f"{dag_id}: {state} in {time.monotonic() - started:.0f}s  tasks: "
+         + ", ".join(f"{k}={v}" for k, v in tasks.items()))
+    if state != "success":
+        raise ServiceError(f"DAG run {dag_id}/{run_id} ended {state}; open it in the Airflow UI "
+                           f"({client.base}/dags/{dag_id}) for the task logs")
+    return run_id
+
+
+def _wait_for_fraud_job(settings: Settings, timeout: float = 300) -> None:
+    """Until the Flink job's committed offsets (it commits on each checkpoint) reach the topics' ends."""
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            committed = admin.list_consumer_group_offsets(FRAUD_GROUP)
+            ends = consumer.end_offsets([tp for tp in committed if tp.topic in INPUT_TOPICS] or [])
+            behind = sum(max(0, ends[tp] - committed[tp].offset) for tp in ends)
+            if committed and behind == 0:
+                _say("fraud job has read every event (offsets committed with its last checkpoint)")
+                return
+            if time.monotonic() > deadline:
+                _say(f"fraud job still {behind:,} events behind after {timeout:.0f}s; going on")
+                return
+            time.sleep(3)
+    finally:
+        admin.close()
+        consumer.close()
+
+
+def run(settings: Settings, options: DemoOptions) -> dict:
+    client = AirflowClient(settings)
+    for dag_id in DAGS:
+        client.wait_for_dag(dag_id)
+        client.unpause(dag_id)
+    _say(f"Airflow: {len(DAGS)} DAGs parsed and unpaused")
+
+    if options.applications_file or options.transactions_file:
+        dates = sorted({d for f in (options.applications_file, options.transactions_file) if f
+                        for d in _dates_in(f)})
+        conf = {"applications_file": str(options.applications_file.resolve()) if options.applications_file else "",
+                "transactions_file": str(options.transactions_file.resolve()) if options.transactions_file else "",
+                "applications": 0, "transactions": 0}
+    else:
+        day = options.business_date or (datetime.now(UTC).date() - timedelta(days=1))
+        dates = [day]
+        conf = {"applications": options.applications, "transactions": options.transactions, "seed": options.seed,
+                "start": f"{day}T00:00:00Z"}
+    runs = {"generate_data": _run(client, "generate_data", conf)}
+    runs["fraud_stream_supervisor"] = _run(client, "fraud_stream_supervisor")
+    _wait_for_fraud_job(settings)
+    runs["kafka_landing"] = _run(client, "kafka_landing")
+    for day in dates:
+        runs[f"nightly_risk_scoring {day}"] = _run(client, "nightly_risk_scoring", {"business_date": str(day)})
+        runs[f"data_quality {day}"] = _run(client, "data_quality", {"business_date": str(day)})
+    return summary(settings, dates, runs)
+
+
+def summary(settings: Settings, dates: list[date], runs: dict[str, str]) -> dict:
+    import psycopg
+    from pymongo import MongoClient
+
+    result: dict = {"dates": [str(d) for d in dates], "runs": runs}
+    with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
+        produced = conn.execute(
+            "SELECT target, rows_in, rows_out, details->>'invalid' FROM metadata_table "
+            "WHERE job = 'generate_data' AND run_id = %s", (runs["generate_data"],)).fetchall()
+        result["produced"] = {t.removeprefix("kafka:"): {"read": i, "sent": o, "invalid": int(inv or 0)}
+                              for t, i, o, inv in produced}
+        result["warehouse"] = {
+            table: conn.execute(f"SELECT count(*) FROM {table} WHERE business_date = ANY(%s)", (dates,)).fetchone()[0]
+            for table in ("credit_scores", "processed_transactions")}
+        result["decisions"] = dict(conn.execute(
+            "SELECT decision, count(*) FROM credit_scores WHERE business_date = ANY(%s) GROUP BY 1 ORDER BY 1",
+            (dates,)).fetchall())
+        result["dq_issues"] = {f"{s} / {r}": n for s, r, n in conn.execute(
+            "SELECT source, rule, count(*) FROM data_quality_issues WHERE data_date = ANY(%s) OR run_id = ANY(%s) "
+            "GROUP BY 1, 2 ORDER BY 1, 2", (dates, list(runs.values()))).fetchall()}
+        result["lineage_rows"] = dict(conn.execute(
+            "SELECT job, count(*) FROM metadata_table WHERE run_id = ANY(%s) OR run_id LIKE ANY(%s) GROUP BY 1 "
+            "ORDER BY 1", (list(runs.values()), [f"{r}:%" for r in runs.values()])).fetchall())
+    day_start = datetime.combine(min(dates), datetime.min.time(), UTC)
+    day_end = datetime.combine(max(dates), datetime.min.time(), UTC) + timedelta(days=1)
+    with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+        alerts = client[MONGO_DB].fraud_alerts.find({"event_time": {"$gte": day_start, "$lt": day_end}}, {"rule": 1})
+        result["alerts_by_rule"] = dict(sorted(Counter(a["rule"] for a in alerts).items()))
+    result["urls"] = {
+        "Airflow UI (user admin, password in "
+        f"{settings.airflow_passwords_file})": f"{settings.airflow_url}/dags",
+        "Data Docs (in Airflow: Browse > Data Docs)": f"{settings.airflow_url}/data-docs/",
+        "Flink UI": settings.flink_rest_url,
+        "Prometheus": settings.prometheus_url,
+    }
+    return result
+
+
+def render(result: dict) -> str:
+    lines = [f"Demo summary for business date(s) {', '.join(result['dates'])}", "", "events produced:"]
+    for topic, row in result["produced"].items():
+        lines.append(f"  {topic:<22} read {row['read']:>8,}  sent {row['sent']:>8,}  invalid {row['invalid']:>6,}")
+    lines.append("fraud alerts in MongoDB (credit.fraud_alerts) by rule:")
+    lines += [f"  {rule:<22} {n:>8,}" for rule, n in result["alerts_by_rule"].items()] or ["  (none)"]
+    lines.append("warehouse rows:")
+    lines += [f"  {table:<22} {n:>8,}" for table, n in result["warehouse"].items()]
+    lines.append("lending decisions:  " + ", ".join(f"{k} {v:,}" for k, v in result["decisions"].items()))
+    lines.append("data quality issues by check:")
+    lines += [f"  {check:<60} {n:>6,}" for check, n in result["dq_issues"].items()] or ["  (none)"]
+    lines.append("lineage rows (metadata_table) of these runs:  "
+                 + ", ".join(f"{k} {v}" for k, v in result["lineage_rows"].items()))
+    lines.append("")
+    lines += [f"{name}: {url}" for name, url in result["urls"].items()]
+    return "\n".join(lines)
+
+
+def save(settings: Settings, result: dict) -> Path:
+    path = settings.home / "demo-summary.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    return path
+

@@ -1,0 +1,284 @@
+"""Nightly risk scoring, the Spark side: validation against the shared contract, risk levels and
+lending decisions from the shared rules, and an idempotent load into the warehouse.
+
+`jobs/risk_scoring.py` is the `spark-submit` entry point; this module holds the pieces so tests can
+drive them on a real Spark session.
+
+Load path: Spark writes the scored rows as CSV (in the JVM, in parallel) into a staging directory,
+then the driver streams those files into PostgreSQL with `COPY` inside one transaction that first
+deletes the day's rows: a rerun of a date replaces exactly that date, and readers never see half a
+day. (Measured on this machine: `COPY` of Spark's CSV is within a small factor of `psql \\copy`;
+JDBC batches were 2-3x slower, and Arrow collection needs a newer pyarrow than Flink allows.)
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from credit_platform.config import MONGO_DB, ROLE_ETL, Settings
+from credit_platform.quality import COLUMNS as QUALITY_COLUMNS
+from credit_platform.rules import DEFAULT_POLICY, LendingPolicy
+from credit_platform.schemas import FieldRule, contract_for, field_rules
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+SOURCE = "risk_scoring"
+POLICY_ID = "lending-default"
+JOB_NAME = "risk_scoring"
+
+# Warehouse columns written by the job, in COPY order.
+CREDIT_SCORES_COLUMNS = (
+    "application_id", "user_id", "credit_score", "loan_amount", "risk_level", "timestamp", "business_date",
+    "annual_income", "loan_term_months", "loan_purpose", "employment_status", "channel", "device_id", "city",
+    "latitude", "longitude", "decision", "decision_reason", "fraud_alert", "fraud_alert_rules", "is_fraud",
+    "policy_id", "policy_version", "decided_by", "source_file", "kafka_partition", "kafka_offset",
+)
+PROCESSED_TRANSACTIONS_COLUMNS = (
+    "transaction_id", "user_id", "amount", "timestamp", "location", "merchant", "card_type", "device_id",
+    "credit_score", "risk_level", "is_fraud", "business_date", "latitude", "longitude", "merchant_category",
+    "fraud_alert", "fraud_alert_rules", "source_file", "kafka_partition", "kafka_offset",
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    version: int
+    thresholds: LendingPolicy
+
+
+def load_policy(settings: Settings) -> Policy:
+    """The lending policy from MongoDB `policies` (governance); the shared defaults if absent."""
+    from pymongo import MongoClient
+
+    with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=10_000) as client:
+        doc = client[MONGO_DB].policies.find_one({"_id": POLICY_ID})
+    if not doc:
+        log.warning("no policy %s in MongoDB; using the defaults of credit_platform.rules", POLICY_ID)
+        return Policy(POLICY_ID, 0, DEFAULT_POLICY)
+    return Policy(POLICY_ID, int(doc.get("version", 1)), LendingPolicy.from_document(doc.get("thresholds", {})))
+
+
+def load_alerts(settings: Settings, event_type: str, day: date) -> dict[str, list[str]]:
+    """Fraud alerts of one day from MongoDB: event id -> the rules that fired on it."""
+    from pymongo import MongoClient
+
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    found: dict[str, list[str]] = {}
+    with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=10_000) as client:
+        cursor = client[MONGO_DB].fraud_alerts.find(
+            {"event_type": event_type, "event_time": {"$gte": start, "$lt": start + timedelta(days=1)}},
+            {"event_id": 1, "rule": 1, "_id": 0})
+        for doc in cursor:
+            found.setdefault(doc["event_id"], []).append(doc["rule"])
+    return {k: sorted(set(v)) for k, v in found.items()}
+
+
+def read_landed(spark: SparkSession, files: list[Path]) -> DataFrame:
+    """The landed Parquet files, each row tagged with the file it came from (lineage)."""
+    from pyspark.sql import functions as F
+
+    return (spark.read.parquet(*[str(f) for f in files])
+            .withColumn("_source_file", F.regexp_replace(F.input_file_name(), "^file:(//)?", "")))
+
+
+# ---- validation ---------------------------------------------------------------------------------
+def _problem(condition: Column, column: str, rule: str, message: Column | str, observed: Column | None) -> Column:
+    from pyspark.sql import functions as F
+
+    message = F.lit(message) if isinstance(message, str) else message
+    return F.when(condition, F.struct(F.lit(column).alias("column"), F.lit(rule).alias("rule"),
+                                      message.alias("message"),
+                                      (observed if observed is not None else F.lit(None)).cast("string")
+                                      .alias("observed")))
+
+
+def _checks(rule: FieldRule) -> list[Column]:
+    from pyspark.sql import functions as F
+
+    c = F.col(f"`{rule.name}`")
+    name = rule.name
+    shown = c.cast("string")
+    checks = []
+    if rule.required:
+        checks.append(_problem(c.isNull(), name, "not_null", f"{name}: missing", None))
+    if rule.minimum is not None:
+        op, word = (c <= rule.minimum, "must be >") if rule.strict_minimum else (c < rule.minimum, "must be >=")
+        checks.append(_problem(op, name, "minimum", F.concat(F.lit(f"{name}: "), shown,
+                                                             F.lit(f" {word} {rule.minimum:g}")), c))
+    if rule.maximum is not None:
+        checks.append(_problem(c > rule.maximum, name, "maximum", F.concat(
+            F.lit(f"{name}: "), shown, F.lit(f" must be <= {rule.maximum:g}")), c))
+    if rule.allowed is not None:
+        checks.append(_problem(~c.isin(*rule.allowed), name, "allowed_values", F.concat(
+            F.lit(f"{name}: "), shown, F.lit(f" is not one of {', '.join(map(str, rule.allowed))}")), c))
+    if rule.min_length is not None:
+        checks.append(_problem(F.length(c) < rule.min_length, name, "min_length", f"{name}: empty", c))
+    if rule.max_length is not None:
+        checks.append(_problem(F.length(c) > rule.max_length, name, "max_length",
+                               f"{name}: longer than {rule.max_length}", F.substring(c, 1, 80)))
+    return checks
+
+
+def validate(df: DataFrame, topic: str) -> DataFrame:
+    """Adds `_problems` (array of (column, rule, message, observed), empty when the row is valid)
+    per the topic's contract, including duplicates of the event id (the first landed copy wins)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    contract = contract_for(topic)
+    key = contract.id_field
+    checks = [check for rule in field_rules(contract.model) for check in _checks(rule)]
+    first = Window.partitionBy(key).orderBy("_partition", "_offset")
+    duplicate = _problem(
+        F.col(key).isNotNull() & (F.row_number().over(first) > 1), key, "unique",
+        F.concat(F.lit(f"{key}: duplicate of the copy landed at partition "),
+                 F.first("_partition").over(first).cast("string"), F.lit(" offset "),
+                 F.first("_offset").over(first).cast("string")), F.col(key))
+    landing = _problem(F.col("_error").isNotNull(), None, "unparseable",
+                       F.concat(F.lit("landing: "), F.col("_error")), None)
+    return df.withColumn("_problems", F.filter(F.array(landing, *checks, duplicate), lambda x: x.isNotNull()))
+
+
+def issues_frame(checked: DataFrame, topic: str, run_id: str, day: date) -> DataFrame:
+    """One `data_quality_issues` row per problem of each refused record, in COPY column order."""
+    from pyspark.sql import functions as F
+
+    id_field = contract_for(topic).id_field
+    record_id = F.coalesce(F.col(id_field), F.concat_ws(":", F.lit(topic), "_partition", "_offset"))
+    raw = F.coalesce(F.col("_raw"), F.to_json(F.struct(*[c for c in checked.columns if not c.startswith("_")])))
+    return (checked.filter(F.size("_problems") > 0)
+            .select(record_id.alias("record_id"), raw.alias("raw_payload"), F.explode("_problems").alias("p"))
+            .select("record_id", F.col("p.message").alias("issue"), F.lit(SOURCE).alias("source"),
+                    F.lit(topic).alias("table_name"), F.col("p.column").alias("column_name"),
+                    F.col("p.rule").alias("rule"), F.col("p.observed").alias("observed_value"),
+                    F.lit("error").alias("severity"), F.lit(run_id).alias("run_id"), "raw_payload",
+                    F.lit(day).alias("data_date")))
+
+
+def risk_level_expr(score: Column, policy: LendingPolicy) -> Column:
+    from pyspark.sql import functions as F
+
+    return (F.when(score >= policy.low_risk_min_score, "Low")
+            .when(score >= policy.medium_risk_min_score, "Medium")
+            .otherwise("High"))
+
+
+def score_applications(apps: DataFrame, alerts: DataFrame, policy: Policy) -> DataFrame:
+    """Valid applications → `credit_scores` rows (risk level, decision, reason, alert, lineage)."""
+    from pyspark.sql import functions as F
+
+    p = policy.thresholds
+    amount = F.col("loan_amount").cast("decimal(14,2)")
+    risk = risk_level_expr(F.col("credit_score"), p)
+    alert = F.col("fraud_alert_rules").isNotNull()
+    small = amount <= F.lit(p.instant_approval_max_amount).cast("decimal(14,2)")
+    decision = (F.when(alert, "fraud_review")
+                .when(small & (F.col("risk_level") == "Low"), "instant_approval")
+                .otherwise("manual_review"))
+    limit = f"{p.instant_approval_max_amount:,.2f}"
+    reason = (F.when(alert, F.concat(F.lit("fraud alert: "), F.col("fraud_alert_rules")))
+              .when(F.col("decision") == "instant_approval", F.concat(
+                  F.lit("score "), F.col("credit_score").cast("string"),
+                  F.lit(f" is Low risk (>= {p.low_risk_min_score}), amount <= {limit}, no fraud alert")))
+              .when(~small, F.lit(f"amount above the instant-approval limit of {limit}"))
+              .otherwise(F.concat(F.lit("score "), F.col("credit_score").cast("string"), F.lit(" is "),
+                                  F.col("risk_level"), F.lit(" risk; instant approval needs Low"))))
+    return (apps.join(F.broadcast(alerts), apps.application_id == alerts.event_id, "left")
+            .withColumn("loan_amount", amount)
+            .withColumn("annual_income", F.col("annual_income").cast("decimal(14,2)"))
+            .withColumn("risk_level", risk)
+            .withColumn("fraud_alert", alert)
+            .withColumn("decision", decision)
+            .withColumn("decision_reason", reason)
+            .withColumn("policy_id", F.lit(policy.id))
+            .withColumn("policy_version", F.lit(policy.version))
+            .withColumn("decided_by", F.lit(JOB_NAME))
+            .withColumn("business_date", F.to_date("timestamp"))  # the session time zone is UTC
+            .withColumnRenamed("_partition", "kafka_partition")
+            .withColumnRenamed("_offset", "kafka_offset")
+            .withColumnRenamed("_source_file", "source_file")
+            .select(*CREDIT_SCORES_COLUMNS))
+
+
+def score_transactions(txs: DataFrame, alerts: DataFrame, policy: Policy) -> DataFrame:
+    """Valid transactions → `processed_transactions` rows (risk level from the customer's score)."""
+    from pyspark.sql import functions as F
+
+    return (txs.join(F.broadcast(alerts), txs.transaction_id == alerts.event_id, "left")
+            .withColumn("amount", F.col("amount").cast("decimal(14,2)"))
+            .withColumn("risk_level", risk_level_expr(F.col("credit_score"), policy.thresholds))
+            .withColumn("fraud_alert", F.col("fraud_alert_rules").isNotNull())
+            .withColumn("business_date", F.to_date("timestamp"))  # the session time zone is UTC
+            .withColumnRenamed("_partition", "kafka_partition")
+            .withColumnRenamed("_offset", "kafka_offset")
+            .withColumnRenamed("_source_file", "source_file")
+            .select(*PROCESSED_TRANSACTIONS_COLUMNS))
+
+
+def alerts_frame(spark: SparkSession, alerts: dict[str, list[str]]) -> DataFrame:
+    return spark.createDataFrame([(k, ", ".join(v)) for k, v in alerts.items()],
+                                 "event_id string, fraud_alert_rules string")
+
+
+# ---- the load -----------------------------------------------------------------------------------
+CSV_OPTIONS = {"header": "false", "quote": '"', "escape": '"', "nullValue": "", "emptyValue": '""',
+               "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX", "dateFormat": "yyyy-MM-dd",
+               "ignoreLeadingWhiteSpace": "false", "ignoreTrailingWhiteSpace": "false"}
+
+
+@dataclass
+class LoadResult:
+    rows: dict[str, int] = field(default_factory=dict)
+    replaced: dict[str, int] = field(default_factory=dict)
+    issues: int = 0
+    seconds: float = 0.0
+
+
+def _copy_csv(conn, table: str, columns: tuple[str, ...], files: list[Path]) -> None:  # noqa: ANN001
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    with conn.cursor().copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT csv)") as copy:
+        for path in files:
+            with open(path, "rb") as f:
+                while block := f.read(8 << 20):
+                    copy.write(block)
+
+
+def stage_csv(frame: DataFrame, target: Path) -> list[Path]:
+    shutil.rmtree(target, ignore_errors=True)
+    frame.write.options(**CSV_OPTIONS).csv(str(target))
+    return sorted(target.glob("part-*.csv"))
+
+
+def load_day(settings: Settings, day: date, staged: dict[str, tuple[tuple[str, ...], list[Path]]],
+             issues: list[Path]) -> LoadResult:
+    """Replace one business date in each table, and that date's scoring issues, in one transaction."""
+    import time
+
+    import psycopg
+
+    started = time.monotonic()
+    result = LoadResult()
+    with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
+        with conn.transaction():
+            for table, (columns, files) in staged.items():
+                deleted = conn.execute(f"DELETE FROM {table} WHERE business_date = %s", (day,)).rowcount
+                result.replaced[table] = deleted
+                _copy_csv(conn, table, columns, files)
+                result.rows[table] = conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE business_date = %s", (day,)).fetchone()[0]
+            conn.execute("DELETE FROM data_quality_issues WHERE source = %s AND data_date = %s", (SOURCE, day))
+            _copy_csv(conn, "data_quality_issues", QUALITY_COLUMNS, issues)
+            result.issues = conn.execute(
+                "SELECT count(*) FROM data_quality_issues WHERE source = %s AND data_date = %s", (SOURCE, day)
+            ).fetchone()[0]
+    result.seconds = time.monotonic() - started
+    return result
