@@ -10,8 +10,10 @@ labelled, injected fraud patterns, and sends them through the **validated produc
   logical date, so the data belongs to that business date.
 - `applications_file` / `transactions_file`: replay these JSON-lines files instead of generating.
 
-Idempotent per run: a task whose lineage row says it already produced for this run id does not
-produce again (a cleared task or a retry after success sends nothing twice).
+Idempotent: generated data is keyed by its parameters (seed, start, count, fraud share, rate).
+If the lineage in `metadata_table` shows the same data was already produced, by this run or an
+earlier one, the task sends nothing again (a cleared task, a retry after success or a repeated
+demo never doubles events). Replayed files are always sent.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def generate_data() -> None:
 
         settings = config.load()
         params, topic = context["params"], KINDS[kind]
-        if already_done(settings, "generate_data", context["run_id"], f"kafka:{topic}"):
+        target = f"kafka:{topic}"
+        if already_done(settings, "generate_data", target, run_id=context["run_id"]):
             print(f"{kind}: already produced by this run; nothing sent again")
             return {"skipped": True}
         replay = params[f"{kind}_file"]
@@ -77,8 +80,15 @@ def generate_data() -> None:
                      else context["logical_date"].astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
             cfg = GeneratorConfig(seed=params["seed"], fraud_share=params["fraud_share"],
                                   rate_per_second=params["rate"], start=start)
+            source = (f"generator:{kind},count={params[kind]},seed={cfg.seed},start={start.isoformat()},"
+                      f"fraud_share={cfg.fraud_share},rate={cfg.rate_per_second}")
+            earlier = already_done(settings, "generate_data", target, source=source)
+            if earlier:
+                print(f"{kind}: the same data was already produced by run {earlier}; nothing sent again")
+                record_lineage(context, source=source, target=target, rows_in=0, rows_out=0,
+                               status="skipped", details={"already_produced_by": earlier})
+                return {"skipped": True, "already_produced_by": earlier}
             lines = generator.to_json_lines(generator.generate(kind, params[kind], cfg)).splitlines()
-            source = f"generator:seed={params['seed']},start={start.isoformat()}"
         summary = producer.produce(settings, topic, lines, run_id=context["run_id"], progress=False)
         print(summary.render())
         record_lineage(context, source=source, target=f"kafka:{topic}", rows_in=summary.read, rows_out=summary.sent,

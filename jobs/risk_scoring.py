@@ -87,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
             step.rows_in = landed
             checked.unpersist()
         timings["score"] = time.monotonic() - t1
-        result = scoring.load_day(settings, day, staged, issues)
+        result = scoring.load_day(settings, day, staged, issues, run_id)
         timings["load"] = result.seconds
         for table, step in steps.items():
             step.rows_out = result.rows[table]
+            counts[table]["conflicts"] = result.conflicts.get(table, 0)
             step.details.update(counts[table], replaced_rows=result.replaced[table])
             lineage.finish(step, "success")
     except BaseException as exc:

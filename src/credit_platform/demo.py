@@ -62,17 +62,17 @@ def _run(client: AirflowClient, dag_id: str, conf: dict | None = None, timeout: 
 
 def _wait_for_fraud_job(settings: Settings, timeout: float = 300) -> None:
     """Until the Flink job's committed offsets (it commits on each checkpoint) reach the topics' ends."""
-    from kafka import KafkaAdminClient, KafkaConsumer
+    from kafka import KafkaConsumer, TopicPartition
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=FRAUD_GROUP,
+                             enable_auto_commit=False)
     try:
+        partitions = [TopicPartition(t, p) for t in INPUT_TOPICS for p in consumer.partitions_for_topic(t) or ()]
         deadline = time.monotonic() + timeout
         while True:
-            committed = admin.list_consumer_group_offsets(FRAUD_GROUP)
-            ends = consumer.end_offsets([tp for tp in committed if tp.topic in INPUT_TOPICS] or [])
-            behind = sum(max(0, ends[tp] - committed[tp].offset) for tp in ends)
-            if committed and behind == 0:
+            ends = consumer.end_offsets(partitions)
+            behind = sum(max(0, ends[tp] - (consumer.committed(tp) or 0)) for tp in partitions)
+            if behind == 0:
                 _say("fraud job has read every event (offsets committed with its last checkpoint)")
                 return
             if time.monotonic() > deadline:
@@ -80,8 +80,7 @@ def _wait_for_fraud_job(settings: Settings, timeout: float = 300) -> None:
                 return
             time.sleep(3)
     finally:
-        admin.close()
-        consumer.close()
+        consumer.close(autocommit=False)
 
 
 def run(settings: Settings, options: DemoOptions) -> dict:
@@ -119,10 +118,11 @@ def summary(settings: Settings, dates: list[date], runs: dict[str, str]) -> dict
     result: dict = {"dates": [str(d) for d in dates], "runs": runs}
     with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
         produced = conn.execute(
-            "SELECT target, rows_in, rows_out, details->>'invalid' FROM metadata_table "
-            "WHERE job = 'generate_data' AND run_id = %s", (runs["generate_data"],)).fetchall()
-        result["produced"] = {t.removeprefix("kafka:"): {"read": i, "sent": o, "invalid": int(inv or 0)}
-                              for t, i, o, inv in produced}
+            "SELECT target, rows_in, rows_out, details->>'invalid', status, details->>'already_produced_by' "
+            "FROM metadata_table WHERE job = 'generate_data' AND run_id = %s", (runs["generate_data"],)).fetchall()
+        result["produced"] = {t.removeprefix("kafka:"): {"read": i, "sent": o, "invalid": int(inv or 0),
+                                                         "status": st, "already_produced_by": by}
+                              for t, i, o, inv, st, by in produced}
         result["warehouse"] = {
             table: conn.execute(f"SELECT count(*) FROM {table} WHERE business_date = ANY(%s)", (dates,)).fetchone()[0]
             for table in ("credit_scores", "processed_transactions")}
@@ -153,7 +153,10 @@ def summary(settings: Settings, dates: list[date], runs: dict[str, str]) -> dict
 def render(result: dict) -> str:
     lines = [f"Demo summary for business date(s) {', '.join(result['dates'])}", "", "events produced:"]
     for topic, row in result["produced"].items():
-        lines.append(f"  {topic:<22} read {row['read']:>8,}  sent {row['sent']:>8,}  invalid {row['invalid']:>6,}")
+        if row["status"] == "skipped":
+            lines.append(f"  {topic:<22} already produced by run {row['already_produced_by']}; nothing sent again")
+        else:
+            lines.append(f"  {topic:<22} read {row['read']:>8,}  sent {row['sent']:>8,}  invalid {row['invalid']:>6,}")
     lines.append("fraud alerts in MongoDB (credit.fraud_alerts) by rule:")
     lines += [f"  {rule:<22} {n:>8,}" for rule, n in result["alerts_by_rule"].items()] or ["  (none)"]
     lines.append("warehouse rows:")

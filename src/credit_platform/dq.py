@@ -277,14 +277,16 @@ class DqSummary:
 
 
 def _valid_rows_scored(settings: Settings, table: str, day: str) -> int | None:
-    """What the latest successful scoring run of this date found valid (for the row-count check)."""
+    """Rows the latest successful scoring run of this date should have loaded: valid in the landed
+    files, less ids refused because another date holds them (for the row-count check)."""
     import psycopg
 
     topic = WAREHOUSE[table][1]
     with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
         row = conn.execute(
-            "SELECT details->>'valid' FROM metadata_table WHERE job = 'risk_scoring' AND target = %s AND source = %s "
-            "AND status = 'success' ORDER BY finished_at DESC LIMIT 1",
+            "SELECT (details->>'valid')::bigint - coalesce((details->>'conflicts')::bigint, 0) FROM metadata_table "
+            "WHERE job = 'risk_scoring' AND target = %s AND source = %s AND status = 'success' "
+            "ORDER BY finished_at DESC LIMIT 1",
             (table, f"landing/{topic}/dt={day}")).fetchone()
     return int(row[0]) if row and row[0] is not None else None
 

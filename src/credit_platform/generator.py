@@ -113,6 +113,11 @@ def _patterns(names: tuple[str, ...], codes: np.ndarray) -> pl.Series:
         pl.Series(codes < 0), None)
 
 
+def id_prefix(kind: str, config: GeneratorConfig) -> str:
+    """Seed and start time in every id: data generated for another day never reuses an id."""
+    return f"{kind}-{config.seed}-{config.start:%Y%m%dT%H%M}"
+
+
 def _ids(prefix: str, n: int) -> pl.Expr:
     return pl.format(f"{prefix}-{{}}", pl.int_range(0, n, eager=False).cast(pl.String).str.zfill(9))
 
@@ -194,7 +199,8 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
         "city": _strings(pop.city_names, city),
         "latitude": pop.city_lat[city],
         "longitude": pop.city_lon[city],
-    }, c["user"], c["pattern"], APPLICATION_PATTERNS, "application_id", f"APP-{config.seed}", APPLICATION_COLUMNS)
+    }, c["user"], c["pattern"], APPLICATION_PATTERNS, "application_id", id_prefix("APP", config),
+        APPLICATION_COLUMNS)
 
 
 def _application_rows(rng: np.random.Generator, pop: Population, users: np.ndarray, ts_ms: np.ndarray,
@@ -295,7 +301,8 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
         "device_id": pop.device_ids.gather(c["user"]),
         "credit_score": scores,
         "risk_level": _strings(RISK_LEVELS, risk),
-    }, c["user"], c["pattern"], TRANSACTION_PATTERNS, "transaction_id", f"TX-{config.seed}", TRANSACTION_COLUMNS)
+    }, c["user"], c["pattern"], TRANSACTION_PATTERNS, "transaction_id", id_prefix("TX", config),
+        TRANSACTION_COLUMNS)
 
 
 TRANSACTION_COLUMNS = [

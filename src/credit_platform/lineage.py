@@ -95,11 +95,15 @@ class Lineage:
             log.error("could not record the failed lineage row for %s: %s", step.target, exc)
 
 
-def already_done(settings: Settings, job: str, run_id: str, target: str) -> bool:
-    """Whether this run already wrote this target successfully (a cleared or retried task then skips)."""
+def already_done(settings: Settings, job: str, target: str, *, run_id: str | None = None,
+                 source: str | None = None) -> str | None:
+    """The run id that already wrote this target successfully (for this run id, or from this exact
+    source), so a cleared, retried or repeated task can skip instead of writing twice."""
     import psycopg
 
     with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
-        row = conn.execute("SELECT 1 FROM metadata_table WHERE job = %s AND run_id = %s AND target = %s "
-                           "AND status = 'success'", (job, run_id, target)).fetchone()
-    return row is not None
+        row = conn.execute(
+            "SELECT run_id FROM metadata_table WHERE job = %s AND target = %s AND status = 'success' "
+            "AND (%s::text IS NULL OR run_id = %s) AND (%s::text IS NULL OR source = %s) "
+            "ORDER BY finished_at DESC LIMIT 1", (job, target, run_id, run_id, source, source)).fetchone()
+    return row[0] if row else None

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from credit_platform.config import MONGO_DB, ROLE_ETL, Settings
 from credit_platform.quality import COLUMNS as QUALITY_COLUMNS
+from credit_platform.quality import Issue, write_issues
 from credit_platform.rules import DEFAULT_POLICY, LendingPolicy
 from credit_platform.schemas import FieldRule, contract_for, field_rules
 
@@ -131,21 +132,27 @@ def _checks(rule: FieldRule) -> list[Column]:
 def validate(df: DataFrame, topic: str) -> DataFrame:
     """Adds `_problems` (array of (column, rule, message, observed), empty when the row is valid)
     per the topic's contract, including duplicates of the event id (the first landed copy wins)."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     contract = contract_for(topic)
     key = contract.id_field
     checks = [check for rule in field_rules(contract.model) for check in _checks(rule)]
-    first = Window.partitionBy(key).orderBy("_partition", "_offset")
+    # Duplicates are rare: find the repeated ids with a hash aggregate (no sort of every row), then
+    # mark every copy but the first landed one. (A window over all rows was 5x slower here.)
+    position = F.struct("_partition", "_offset")
+    repeated = (df.filter(F.col(key).isNotNull()).groupBy(key)
+                .agg(F.count(F.lit(1)).alias("_copies"), F.min(position).alias("_first"))
+                .filter("_copies > 1").drop("_copies"))
+    df = df.join(repeated, key, "left")
     duplicate = _problem(
-        F.col(key).isNotNull() & (F.row_number().over(first) > 1), key, "unique",
+        F.col("_first").isNotNull() & (position != F.col("_first")), key, "unique",
         F.concat(F.lit(f"{key}: duplicate of the copy landed at partition "),
-                 F.first("_partition").over(first).cast("string"), F.lit(" offset "),
-                 F.first("_offset").over(first).cast("string")), F.col(key))
+                 F.col("_first._partition").cast("string"), F.lit(" offset "),
+                 F.col("_first._offset").cast("string")), F.col(key))
     landing = _problem(F.col("_error").isNotNull(), None, "unparseable",
                        F.concat(F.lit("landing: "), F.col("_error")), None)
-    return df.withColumn("_problems", F.filter(F.array(landing, *checks, duplicate), lambda x: x.isNotNull()))
+    return (df.withColumn("_problems", F.filter(F.array(landing, *checks, duplicate), lambda x: x.isNotNull()))
+            .drop("_first"))
 
 
 def issues_frame(checked: DataFrame, topic: str, run_id: str, day: date) -> DataFrame:
@@ -239,6 +246,7 @@ CSV_OPTIONS = {"header": "false", "quote": '"', "escape": '"', "nullValue": "", 
 class LoadResult:
     rows: dict[str, int] = field(default_factory=dict)
     replaced: dict[str, int] = field(default_factory=dict)
+    conflicts: dict[str, int] = field(default_factory=dict)  # ids refused: loaded under another date
     issues: int = 0
     seconds: float = 0.0
 
@@ -258,27 +266,61 @@ def stage_csv(frame: DataFrame, target: Path) -> list[Path]:
     return sorted(target.glob("part-*.csv"))
 
 
+ID_COLUMNS = {"credit_scores": "application_id", "processed_transactions": "transaction_id"}
+
+
 def load_day(settings: Settings, day: date, staged: dict[str, tuple[tuple[str, ...], list[Path]]],
-             issues: list[Path]) -> LoadResult:
-    """Replace one business date in each table, and that date's scoring issues, in one transaction."""
+             issues: list[Path], run_id: str = "") -> LoadResult:
+    """Replace one business date in each table, and that date's scoring issues, in one transaction.
+
+    Fast path: COPY straight into the table. If an id is already loaded under another business date
+    (a replayed event, say), that COPY is rolled back to a savepoint and the day goes through a
+    staging table instead: every row but the conflicting ones is loaded, and each conflict becomes
+    a `data_quality_issues` row naming the date that holds the id. The load never fails on data."""
     import time
 
     import psycopg
+    from psycopg.errors import UniqueViolation
 
     started = time.monotonic()
     result = LoadResult()
+    conflicts: list[Issue] = []
     with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
         with conn.transaction():
             for table, (columns, files) in staged.items():
                 deleted = conn.execute(f"DELETE FROM {table} WHERE business_date = %s", (day,)).rowcount
                 result.replaced[table] = deleted
-                _copy_csv(conn, table, columns, files)
+                try:
+                    with conn.transaction():
+                        _copy_csv(conn, table, columns, files)
+                except UniqueViolation:
+                    conflicts += _load_via_stage(conn, table, columns, files, day, run_id)
                 result.rows[table] = conn.execute(
                     f"SELECT count(*) FROM {table} WHERE business_date = %s", (day,)).fetchone()[0]
             conn.execute("DELETE FROM data_quality_issues WHERE source = %s AND data_date = %s", (SOURCE, day))
             _copy_csv(conn, "data_quality_issues", QUALITY_COLUMNS, issues)
+            write_issues(settings, conflicts, conn)
             result.issues = conn.execute(
                 "SELECT count(*) FROM data_quality_issues WHERE source = %s AND data_date = %s", (SOURCE, day)
             ).fetchone()[0]
+    result.conflicts = {t: sum(1 for c in conflicts if c.table_name == t) for t in staged}
     result.seconds = time.monotonic() - started
     return result
+
+
+def _load_via_stage(conn, table: str, columns: tuple[str, ...], files: list[Path], day: date,  # noqa: ANN001
+                    run_id: str) -> list[Issue]:
+    key = ID_COLUMNS[table]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    conn.execute(f"CREATE TEMP TABLE stage_{table} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
+    _copy_csv(conn, f"stage_{table}", columns, files)
+    conn.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM stage_{table} ON CONFLICT ({key}) DO NOTHING")
+    clashes = conn.execute(
+        f"SELECT s.{key}, t.business_date, t.source_file FROM stage_{table} s JOIN {table} t USING ({key}) "
+        "WHERE t.business_date IS DISTINCT FROM %s", (day,)).fetchall()
+    log.warning("%s: %d ids of %s are already loaded under another business date; refused", table,
+                len(clashes), day)
+    return [Issue(record_id=str(k), issue=f"{key}: already loaded for business date {other} (from {src}); "
+                  f"this copy dated {day} was refused", source=SOURCE, table_name=table, column_name=key,
+                  rule="unique_across_dates", observed_value=str(other), severity="error", run_id=run_id,
+                  data_date=day) for k, other, src in clashes]

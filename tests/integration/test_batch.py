@@ -335,3 +335,24 @@ def test_gx_blocks_when_the_warehouse_disagrees_with_the_landed_data(platform, s
     assert rows and rows[0][1] == "critical"
     assert rows[0][2] == str(len(BOUNDARIES) - 1)
     assert "expect_table_row_count_to_equal" in rows[0][0]
+
+
+def test_an_id_already_loaded_under_another_date_is_refused_not_fatal(platform, landing_dir):
+    first_day, tag = BASE_DAY + timedelta(days=5), uuid.uuid4().hex[:6]
+    second_day = first_day + timedelta(days=1)
+    env = {**os.environ, "CP_LANDING_DIR": str(landing_dir)}
+    apps = applications_for(first_day, tag, 5)
+    produce(platform, APPLICATIONS_TOPIC, apps)
+    replayed = {**apps[2], "timestamp": event_time(second_day, 1)}  # the same application, a day later
+    later = applications_for(second_day, tag + "b", 3)
+    produce(platform, APPLICATIONS_TOPIC, [replayed, *later])
+    land(env)
+    score(platform, first_day, f"test-conflict-{tag}-1")
+    summary = score(platform, second_day, f"test-conflict-{tag}-2")
+    assert summary["tables"]["credit_scores"]["loaded"] == 3
+    assert summary["tables"]["credit_scores"]["conflicts"] == 1
+    assert query(platform, "SELECT business_date FROM credit_scores WHERE application_id = %s",
+                 replayed["application_id"]) == [(first_day,)]
+    issue = query(platform, "SELECT rule, observed_value, issue FROM data_quality_issues WHERE record_id = %s "
+                  "AND data_date = %s", replayed["application_id"], second_day)
+    assert issue and issue[0][0] == "unique_across_dates" and issue[0][1] == str(first_day)

@@ -29,6 +29,9 @@ DEBIAN_PACKAGES = {
     "postgresql-15": "/usr/lib/postgresql/15/bin/initdb",
     "prometheus": "/usr/bin/prometheus",
     "prometheus-pushgateway": "/usr/bin/prometheus-pushgateway",
+    # headless browser for the Airflow UI screenshots the integration tests take
+    "chromium": "/usr/bin/chromium",
+    "chromium-driver": "/usr/bin/chromedriver",
 }
 TOOLS = {  # needed to build/run; not installed by us because the machine image ships them
     "java": "a Java 17 runtime (e.g. `apt-get install openjdk-17-jre-headless`)",

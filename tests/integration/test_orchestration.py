@@ -1,0 +1,136 @@
+"""Airflow orchestrates the platform end to end on the real services: the demo replays a small
+file through every DAG (generate → supervisor → landing → nightly scoring → data quality) and
+yields the expected alerts and scores; a rerun of the nightly scoring changes nothing; the
+supervisor brings back a cancelled Flink job; the Data Docs are served behind the login."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from pymongo import MongoClient
+
+from credit_platform import demo, flink, fraud_job, generator
+from credit_platform.airflow_client import AirflowClient
+from credit_platform.config import MONGO_DB, ROLE_ETL
+from credit_platform.rules import lending_decision, risk_level
+from credit_platform.scenario import GeneratorConfig
+
+pytestmark = pytest.mark.integration
+
+CHECKSUM = """SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY application_id), ''))
+              FROM credit_scores t WHERE business_date = %s"""
+
+
+def replay_files(tmp: Path, day: date) -> tuple[Path, Path, set[str]]:
+    """A small day of data with three applications the seed fraud rule must catch."""
+    cfg = GeneratorConfig(seed=11, fraud_share=0.0, start=datetime(day.year, day.month, day.day, 1, tzinfo=UTC))
+    apps = [json.loads(x) for x in generator.to_json_lines(generator.generate("applications", 300, cfg)).splitlines()]
+    seeded = set()
+    for i in (10, 20, 30):
+        apps[i].update(credit_score=420, loan_amount=25_000.0)
+        seeded.add(apps[i]["application_id"])
+    for app in apps:  # no other application may match the seed rule by chance
+        if app["application_id"] not in seeded and app["credit_score"] < 450 and app["loan_amount"] > 15_000:
+            app["loan_amount"] = 9_000.0
+    txs = generator.to_json_lines(generator.generate("transactions", 300, cfg))
+    apps_file, txs_file = tmp / "applications.jsonl", tmp / "transactions.jsonl"
+    apps_file.write_bytes(b"\n".join(json.dumps(a).encode() for a in apps) + b"\n")
+    txs_file.write_bytes(txs)
+    return apps_file, txs_file, seeded
+
+
+@pytest.fixture(scope="module")
+def demo_run(platform, tmp_path_factory):
+    day = date(2040, 1, 1) + timedelta(days=datetime.now(UTC).toordinal() % 3000)
+    apps_file, txs_file, seeded = replay_files(tmp_path_factory.mktemp("replay"), day)
+    result = demo.run(platform, demo.DemoOptions(applications_file=apps_file, transactions_file=txs_file))
+    yield {"day": day, "result": result, "seeded": seeded}
+    current = fraud_job.status(platform)
+    if current.job_id and current.state in flink.ACTIVE_STATES:  # free the slot for the Flink tests
+        flink.cancel(platform, current.job_id)
+
+
+def test_demo_replay_yields_the_expected_alerts_and_scores(platform, demo_run):
+    result, day = demo_run["result"], demo_run["day"]
+    assert result["dates"] == [str(day)]
+    assert result["produced"]["credit_applications"]["sent"] == 300
+    assert result["produced"]["transactions"]["sent"] == 300
+    assert result["warehouse"] == {"credit_scores": 300, "processed_transactions": 300}
+    with MongoClient(platform.mongo_uri) as client:
+        seed_alerts = {a["event_id"] for a in client[MONGO_DB].fraud_alerts.find(
+            {"rule": "large_loan_low_score", "event_id": {"$in": [f"{x}" for x in demo_run["seeded"]]}})}
+    assert seed_alerts == demo_run["seeded"]
+    with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
+        rows = conn.execute("SELECT application_id, credit_score, loan_amount, risk_level, decision, fraud_alert_rules "
+                            "FROM credit_scores WHERE business_date = %s", (day,)).fetchall()
+    for app_id, score, amount, level, decision, rules in rows:
+        assert level == risk_level(score)
+        assert decision == lending_decision(amount, score, rules is not None)
+        if app_id in demo_run["seeded"]:
+            assert decision == "fraud_review" and "large_loan_low_score" in rules
+    assert result["lineage_rows"].get("generate_data") == 2
+    assert result["lineage_rows"].get("risk_scoring") == 2
+
+
+def test_rerunning_nightly_scoring_for_the_date_changes_nothing(platform, demo_run):
+    day = demo_run["day"]
+    with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
+        before = conn.execute(CHECKSUM, (day,)).fetchone()
+    client = AirflowClient(platform)
+    run_id = client.trigger("nightly_risk_scoring", {"business_date": str(day)})
+    assert client.wait_for_run("nightly_risk_scoring", run_id, timeout=900) == "success"
+    with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
+        after = conn.execute(CHECKSUM, (day,)).fetchone()
+    assert before == after and before[0] == 300
+    log = client.task_log("nightly_risk_scoring", run_id, "risk_scoring")
+    assert "spark-submit" in log or "risk_scoring" in log
+
+
+def test_supervisor_restarts_a_cancelled_fraud_job(platform, demo_run):
+    current = fraud_job.status(platform)
+    assert current.running
+    flink.cancel(platform, current.job_id)
+    assert fraud_job.status(platform).state in ("CANCELED", "CANCELLING", "MISSING")
+    client = AirflowClient(platform)
+    run_id = client.trigger("fraud_stream_supervisor")
+    assert client.wait_for_run("fraud_stream_supervisor", run_id, timeout=600) == "success"
+    again = fraud_job.status(platform)
+    assert again.running and again.job_id != current.job_id
+    with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
+        details = conn.execute("SELECT details FROM metadata_table WHERE job = 'fraud_stream_supervisor' "
+                               "AND run_id = %s", (run_id,)).fetchone()[0]
+    assert details["action"] == "submitted" and details["state"] == "RUNNING"
+
+
+def test_data_docs_are_served_behind_the_airflow_login(platform, demo_run):
+    url = f"{platform.airflow_url}/data-docs/"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(url, timeout=10)
+    assert info.value.code == 401
+    client = AirflowClient(platform)
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {client.token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page = response.read().decode()
+    assert "Data Docs" in page or "great_expectations" in page.lower()
+    assert "credit_scores" in page
+    plugins = client._call("GET", "/api/v2/plugins")["plugins"]
+    views = [v for p in plugins for v in p.get("external_views", [])]
+    assert any(v["name"] == "Data Docs" and v["href"] == "data-docs/" for v in views)
+
+
+def test_headless_chromium_logs_in_and_screenshots_the_grid_and_data_docs(platform, demo_run):
+    from credit_platform import screenshots
+
+    password = json.loads(platform.airflow_passwords_file.read_text())["admin"]
+    run_id = demo_run["result"]["runs"][f"nightly_risk_scoring {demo_run['day']}"]
+    shots = screenshots.capture(platform, platform.home / "screenshots", "nightly_risk_scoring", run_id,
+                                "admin", password)
+    assert set(shots) == {"grid", "data_docs"}
+    for path in shots.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000, path
