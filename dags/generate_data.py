@@ -47,6 +47,9 @@ KINDS = {"applications": "credit_applications", "transactions": "transactions"}
         "rate": Param(50.0, type="number", exclusiveMinimum=0,
                       description="simulated events per second of event time"),
         "start": Param("", type="string", description="event time of the first event; empty = the logical date"),
+        "invalid": Param(0, type="integer", minimum=0, description="of each kind, this many records broken on "
+                         "purpose (bad score, missing user, time without zone, negative amount, truncated JSON) "
+                         "to watch them reach the DLQ and data_quality_issues"),
         "applications_file": Param("", type="string", description="replay this JSON-lines file instead"),
         "transactions_file": Param("", type="string", description="replay this JSON-lines file instead"),
     },
@@ -81,14 +84,15 @@ def generate_data() -> None:
             cfg = GeneratorConfig(seed=params["seed"], fraud_share=params["fraud_share"],
                                   rate_per_second=params["rate"], start=start)
             source = (f"generator:{kind},count={params[kind]},seed={cfg.seed},start={start.isoformat()},"
-                      f"fraud_share={cfg.fraud_share},rate={cfg.rate_per_second}")
+                      f"fraud_share={cfg.fraud_share},rate={cfg.rate_per_second},invalid={params['invalid']}")
             earlier = already_done(settings, "generate_data", target, source=source)
             if earlier:
                 print(f"{kind}: the same data was already produced by run {earlier}; nothing sent again")
                 record_lineage(context, source=source, target=target, rows_in=0, rows_out=0,
                                status="skipped", details={"already_produced_by": earlier})
                 return {"skipped": True, "already_produced_by": earlier}
-            lines = generator.to_json_lines(generator.generate(kind, params[kind], cfg)).splitlines()
+            lines = generator.corrupt(generator.to_json_lines(generator.generate(kind, params[kind], cfg)).splitlines(),
+                                      params["invalid"])
         summary = producer.produce(settings, topic, lines, run_id=context["run_id"], progress=False)
         print(summary.render())
         record_lineage(context, source=source, target=f"kafka:{topic}", rows_in=summary.read, rows_out=summary.sent,

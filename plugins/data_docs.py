@@ -4,6 +4,9 @@
   `CP_DATA_DOCS_DIR` (the platform sets it to `.platform/gx/data_docs/local_site`) and checks the
   caller's Airflow JWT (the UI's `_token` cookie, or `Authorization: Bearer`). A browser without a
   session is sent to the login page and back.
+- The pages load jQuery, Bootstrap and friends from public CDNs; the app rewrites those URLs to
+  copies taken from npm by `make setup` (`CP_DATA_DOCS_VENDOR_DIR`), so the Data Docs render on
+  machines without internet access too.
 - `external_views` adds "Data Docs" to the UI's Browse menu; the UI shows it in a frame at
   `/plugin/data-docs`.
 
@@ -19,15 +22,18 @@ from typing import Annotated
 
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 URL_PREFIX = "/data-docs"
 DATA_DOCS_DIR = Path(os.environ.get("CP_DATA_DOCS_DIR", ".platform/gx/data_docs/local_site")).resolve()
+VENDOR_DIR = Path(os.environ.get("CP_DATA_DOCS_VENDOR_DIR", "/nonexistent")).resolve()
+VENDOR = "_vendor"  # the pages' CDN scripts and styles, served from npm copies (works offline)
 
 _files = StaticFiles(directory=DATA_DOCS_DIR, html=True, check_dir=False)  # built later by the DQ runs
+_vendor = StaticFiles(directory=VENDOR_DIR, check_dir=False)
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -58,7 +64,17 @@ async def _to_login(request: Request, exc: HTTPException) -> Response:
 @app.api_route("/{path:path}", methods=["GET", "HEAD"], dependencies=[Depends(require_login)])
 async def serve(request: Request, path: str) -> Response:
     # StaticFiles refuses `..`, serves index.html for folders and answers ETag/304.
-    return await _files.get_response(_files.get_path(request.scope), request.scope)
+    if path.startswith(f"{VENDOR}/") and VENDOR_DIR.is_dir():
+        scope = {**request.scope, "path": "/" + path.removeprefix(f"{VENDOR}/")}
+        return await _vendor.get_response(_vendor.get_path(scope), scope)
+    response = await _files.get_response(_files.get_path(request.scope), request.scope)
+    if VENDOR_DIR.is_dir() and isinstance(response, FileResponse) and response.media_type == "text/html":
+        from credit_platform.runtime.datadocs_assets import rewrite
+
+        page = Path(response.path).read_text(encoding="utf-8")  # a FileResponse
+        prefix = f"{request.scope.get('root_path', '').rstrip('/')}/{VENDOR}"
+        return HTMLResponse(rewrite(page, prefix))
+    return response
 
 
 class DataDocsPlugin(AirflowPlugin):

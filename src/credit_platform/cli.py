@@ -82,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     cmd_up(args)
     print()
-    options = demo.DemoOptions(applications=args.count, transactions=args.count, seed=args.seed,
+    options = demo.DemoOptions(applications=args.count, transactions=args.count, seed=args.seed, invalid=args.invalid,
                                applications_file=args.applications, transactions_file=args.transactions,
                                business_date=date.fromisoformat(args.date) if args.date else None)
     for path in (options.applications_file, options.transactions_file):
@@ -342,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transactions", type=Path, metavar="FILE", help="replay these transactions (JSON lines)")
     p.add_argument("--count", type=int, default=20_000, help="events of each kind to generate (default 20000)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--invalid", type=int, default=25, help="of each kind, records broken on purpose to show the "
+                   "DLQ and data_quality_issues at work (default 25)")
     p.add_argument("--date", help="business date of the generated data, YYYY-MM-DD (default: yesterday, UTC)")
     p.set_defaults(func=cmd_demo, only=None)
     return parser

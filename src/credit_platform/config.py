@@ -209,6 +209,11 @@ class Settings:
         return self.gx_dir / "data_docs" / "local_site"
 
     @property
+    def datadocs_vendor_dir(self) -> Path:
+        """The Data Docs' scripts and styles, from npm (see runtime/datadocs_assets.py)."""
+        return self.cache_dir / "datadocs-vendor"
+
+    @property
     def spark_master(self) -> str:
         """`local[2]` here (two cores); a cluster URL (spark://…, yarn, k8s://…) in a deployment."""
         return os.environ.get("SPARK_MASTER", "local[2]")

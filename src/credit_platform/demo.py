@@ -31,6 +31,7 @@ class DemoOptions:
     transactions_file: Path | None = None
     business_date: date | None = None
     seed: int = 42
+    invalid: int = 25  # of each kind, broken on purpose to show the DLQ and data_quality_issues at work
 
 
 def _say(message: str) -> None:
@@ -100,7 +101,7 @@ def run(settings: Settings, options: DemoOptions) -> dict:
         day = options.business_date or (datetime.now(UTC).date() - timedelta(days=1))
         dates = [day]
         conf = {"applications": options.applications, "transactions": options.transactions, "seed": options.seed,
-                "start": f"{day}T00:00:00Z"}
+                "start": f"{day}T00:00:00Z", "invalid": options.invalid}
     runs = {"generate_data": _run(client, "generate_data", conf)}
     runs["fraud_stream_supervisor"] = _run(client, "fraud_stream_supervisor")
     _wait_for_fraud_job(settings)

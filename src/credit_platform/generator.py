@@ -17,6 +17,7 @@ is what makes per-rule precision and recall measurable.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -351,3 +352,32 @@ def write_json_lines(frame: pl.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     frame.write_ndjson(tmp)
     tmp.replace(path)
+
+
+# ---- bad input, on purpose: what the validation, the DLQ and data_quality_issues are for -------------
+def _corrupt_one(line: bytes, kind: int) -> bytes:
+    if kind == 4:
+        return line[: len(line) // 2]  # truncated: not JSON
+    record = json.loads(line)
+    if kind == 0:
+        record["credit_score"] = 900
+    elif kind == 1:
+        record.pop("user_id", None)
+    elif kind == 2:
+        record["timestamp"] = record["timestamp"].rstrip("Z")  # no time zone
+    else:
+        money = "loan_amount" if "loan_amount" in record else "amount"
+        record[money] = -abs(record[money])
+    return json.dumps(record).encode()
+
+
+def corrupt(lines: list[bytes], count: int) -> list[bytes]:
+    """`count` lines, spread evenly, replaced by invalid versions of themselves (score out of range,
+    missing user, time without zone, negative amount, truncated JSON, in turn). Deterministic."""
+    if count <= 0 or not lines:
+        return lines
+    out = list(lines)
+    positions = np.linspace(0, len(lines) - 1, num=min(count, len(lines)), dtype=int)
+    for n, i in enumerate(dict.fromkeys(positions.tolist())):
+        out[i] = _corrupt_one(out[i], n % 5)
+    return out

@@ -202,14 +202,25 @@ class Lander:
         started = time.monotonic()
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RuntimeError(f"another landing run holds {self.root / '.lock'}; wait for it to finish") from None
+            self._lock(lock)
             self._run()
         self.summary.seconds = time.monotonic() - started
         self._push_metrics()
         return self.summary
+
+    def _lock(self, lock, timeout: float = 900) -> None:  # noqa: ANN001
+        """One run at a time: a second run (hourly landing vs the nightly catch-up) waits its turn."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"another landing run has held {self.root / '.lock'} for {timeout:.0f}s; "
+                                       "is it stuck? (see its log)") from None
+                log.info("another landing run is active; waiting for it to finish")
+                time.sleep(1)
 
     def _consumer(self):  # noqa: ANN202
         from kafka import KafkaConsumer

@@ -10,7 +10,7 @@ def test_warm_setup_calls_no_network_tool(tmp_path):
     subprocess.run([sys.executable, "-m", "credit_platform", "setup"], check=True, capture_output=True, timeout=1800)
     shims = tmp_path / "shims"
     shims.mkdir()
-    for tool in ("mvn", "go", "apt-get", "pip", "uv", "curl", "wget"):
+    for tool in ("mvn", "go", "apt-get", "pip", "uv", "npm", "curl", "wget"):
         shim = shims / tool
         shim.write_text(f"#!/bin/sh\necho '{tool} must not run on a warm setup' >&2\nexit 99\n")
         shim.chmod(0o755)

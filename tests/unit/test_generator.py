@@ -146,3 +146,18 @@ def test_bad_configuration_is_refused():
         GeneratorConfig(fraud_share=0.9)
     with pytest.raises(ValueError, match="lower the fraud share"):
         generator.generate("transactions", 1_000, GeneratorConfig(fraud_share=0.5, customers=500))
+
+
+def test_corrupt_breaks_exactly_the_asked_records_each_refused_by_the_contract():
+    import pydantic
+
+    from credit_platform.generator import corrupt
+    from credit_platform.schemas import LoanApplication
+
+    lines = generator.to_json_lines(generator.generate("applications", 100, GeneratorConfig(seed=5))).splitlines()
+    broken = corrupt(lines, 10)
+    changed = [b for a, b in zip(lines, broken, strict=True) if a != b]
+    assert len(changed) == 10 and corrupt(lines, 10) == broken
+    for line in changed:
+        with pytest.raises(pydantic.ValidationError):
+            LoanApplication.model_validate_json(line)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from credit_platform.config import REPO_ROOT, Settings
+from credit_platform.runtime import datadocs_assets
 from credit_platform.runtime.process import ServiceError, run_checked
 
 MAVEN_DIR = REPO_ROOT / "deps" / "maven"
@@ -157,4 +158,5 @@ def setup(settings: Settings, echo: Printer = print) -> None:
     ensure_debian_packages(echo)
     ensure_jars(settings, echo)
     ensure_ferretdb(settings, echo)
+    datadocs_assets.ensure(settings.datadocs_vendor_dir, echo)
     echo(f"setup complete in {time.monotonic() - started:.1f}s (cache: {settings.cache_dir})")

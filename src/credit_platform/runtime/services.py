@@ -560,7 +560,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "CP_HOME": str(s.home),
         "CP_CACHE_DIR": str(s.cache_dir),
-        "CP_DATA_DOCS_DIR": str(s.data_docs_dir),  # served by plugins/data_docs.py
+        "CP_DATA_DOCS_DIR": str(s.data_docs_dir),  # served by plugins/data_docs.py, with the
+        "CP_DATA_DOCS_VENDOR_DIR": str(s.datadocs_vendor_dir),  # scripts it loads (no CDN needed)
         "AIRFLOW_HOME": str(s.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
