@@ -4,6 +4,8 @@
 At 02:30 UTC, scores the **previous day** (or the `business_date` given in the trigger form):
 
 1. `land_latest`: lands what Kafka holds beyond the last landing run, so the day is complete;
+   `sync_fraud_alerts`: copies the day's alerts from MongoDB into the warehouse table
+   `fraud_alerts` (for Power BI; upsert by alert id);
 2. `risk_scoring`: `spark-submit jobs/risk_scoring.py` (connection `spark_default`, master from
    config: `local[2]` here, a cluster in a deployment) validates the landed rows (invalid ones to
    `data_quality_issues`), computes risk levels and lending decisions from the policy in MongoDB,
@@ -84,7 +86,20 @@ def nightly_risk_scoring() -> None:
         record(context, source=f"landing/*/dt={business_date}", target="warehouse", rows_out=sum(rows.values()),
                details={"business_date": business_date, "tables": rows})
 
-    land_latest() >> score >> check >> record_lineage(BUSINESS_DATE)
+    @task
+    def sync_fraud_alerts(business_date: str, **context) -> int:
+        from datetime import date
+
+        from platform_operators import record_lineage as record
+
+        from credit_platform import scoring
+
+        count = scoring.sync_fraud_alerts(config.load(), date.fromisoformat(business_date))
+        record(context, source="mongo:credit.fraud_alerts", target="fraud_alerts", rows_in=count, rows_out=count,
+               details={"business_date": business_date})
+        return count
+
+    [land_latest(), sync_fraud_alerts(BUSINESS_DATE)] >> score >> check >> record_lineage(BUSINESS_DATE)
 
 
 nightly_risk_scoring()

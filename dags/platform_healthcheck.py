@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-SERVICES = ["postgres", "kafka", "mongo", "pushgateway", "flink-jobmanager", "flink-taskmanager", "prometheus"]
+SERVICES = ["postgres", "kafka", "mongo", "pushgateway", "lag-exporter", "flink-jobmanager", "flink-taskmanager",
+            "prometheus"]
 
 
 @dag(

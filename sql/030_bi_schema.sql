@@ -1,5 +1,103 @@
--- Reporting layer for Power BI: bi_reader sees this schema and nothing else.
+-- Reporting layer for Power BI: bi_reader sees this schema and nothing else. Star schema with
+-- friendly column names; the views run with their owner's rights, so bi_reader needs no grant on
+-- the base tables.
 CREATE SCHEMA IF NOT EXISTS bi;
+
+CREATE OR REPLACE VIEW bi.fact_applications AS
+SELECT c.application_id    AS "Application ID",
+       c.user_id           AS "Customer ID",
+       c."timestamp"       AS "Applied At",
+       c.business_date     AS "Date",
+       c.city              AS "City",
+       c.credit_score      AS "Credit Score",
+       c.loan_amount       AS "Loan Amount",
+       c.annual_income     AS "Annual Income",
+       c.loan_term_months  AS "Term (months)",
+       c.loan_purpose      AS "Loan Purpose",
+       c.employment_status AS "Employment",
+       c.channel           AS "Channel",
+       c.risk_level        AS "Risk Level",
+       c.decision          AS "Decision",
+       c.decision = 'instant_approval' AS "Instantly Approved",
+       c.decision_reason   AS "Decision Reason",
+       coalesce(c.fraud_alert, false) AS "Fraud Alert",
+       c.fraud_alert_rules AS "Fraud Rules",
+       c.is_fraud          AS "Is Fraud (label)",
+       c.policy_id || ' v' || c.policy_version AS "Policy",
+       c.decided_by        AS "Decided By"
+FROM public.credit_scores c;
+
+CREATE OR REPLACE VIEW bi.fact_transactions AS
+SELECT t.transaction_id    AS "Transaction ID",
+       t.user_id           AS "Customer ID",
+       t."timestamp"       AS "Transaction Time",
+       t.business_date     AS "Date",
+       t.location          AS "City",
+       t.latitude          AS "Latitude",
+       t.longitude         AS "Longitude",
+       t.amount            AS "Amount",
+       t.card_type         AS "Card Type",
+       t.merchant          AS "Merchant",
+       t.merchant_category AS "Merchant Category",
+       t.credit_score      AS "Credit Score",
+       t.risk_level        AS "Risk Level",
+       t.is_fraud          AS "Is Fraud",
+       CASE WHEN t.is_fraud THEN 'Fraud' ELSE 'Normal' END AS "Fraud Label",
+       coalesce(t.fraud_alert, false) AS "Fraud Alert",
+       t.fraud_alert_rules AS "Fraud Rules"
+FROM public.processed_transactions t;
+
+CREATE OR REPLACE VIEW bi.fraud_alerts AS
+SELECT a.alert_id      AS "Alert ID",
+       a.rule          AS "Rule",
+       a.severity      AS "Severity",
+       a.reason        AS "Reason",
+       a.user_id       AS "Customer ID",
+       a.event_type    AS "Event Type",
+       a.event_id      AS "Event ID",
+       a.event_time    AS "Event Time",
+       a.detected_at   AS "Detected At",
+       a.business_date AS "Date",
+       coalesce(t.is_fraud, c.is_fraud) AS "Confirmed Fraud (label)"
+FROM public.fraud_alerts a
+LEFT JOIN public.processed_transactions t ON a.event_type = 'transaction' AND t.transaction_id = a.event_id
+LEFT JOIN public.credit_scores c ON a.event_type = 'application' AND c.application_id = a.event_id;
+
+CREATE OR REPLACE VIEW bi.dim_date AS
+SELECT d::date                         AS "Date",
+       extract(year FROM d)::int       AS "Year",
+       extract(quarter FROM d)::int    AS "Quarter",
+       extract(month FROM d)::int      AS "Month",
+       to_char(d, 'YYYY-MM')           AS "Year-Month",
+       to_char(d, 'Dy')                AS "Weekday",
+       extract(isodow FROM d) IN (6, 7) AS "Weekend"
+FROM generate_series(
+        (SELECT least(min(business_date), current_date) FROM public.credit_scores),
+        (SELECT greatest(max(business_date), current_date) FROM public.credit_scores),
+        interval '1 day') AS d;
+
+-- Regions: the cities seen in applications and transactions, with their coordinates (map visual).
+CREATE OR REPLACE VIEW bi.dim_region AS
+SELECT city AS "City", avg(latitude) AS "Latitude", avg(longitude) AS "Longitude",
+       count(*) AS "Events"
+FROM (SELECT city, latitude, longitude FROM public.credit_scores
+      UNION ALL
+      SELECT location, latitude, longitude FROM public.processed_transactions) e
+WHERE city IS NOT NULL
+GROUP BY city;
+
+-- Governance: lineage and data quality, readable by analysts too.
+CREATE OR REPLACE VIEW bi.lineage AS
+SELECT job AS "Job", source AS "Source", target AS "Target", run_id AS "Run ID", started_at AS "Started",
+       finished_at AS "Finished", rows_in AS "Rows In", rows_out AS "Rows Out", status AS "Status",
+       error AS "Error"
+FROM public.metadata_table;
+
+CREATE OR REPLACE VIEW bi.data_quality_issues AS
+SELECT issue_id AS "Issue ID", "timestamp" AS "Reported At", data_date AS "Date", source AS "Source",
+       table_name AS "Table", column_name AS "Column", rule AS "Check", severity AS "Severity",
+       record_id AS "Record ID", issue AS "Issue", run_id AS "Run ID"
+FROM public.data_quality_issues;
 
 GRANT USAGE ON SCHEMA bi TO bi_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA bi TO bi_reader;

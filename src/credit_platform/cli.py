@@ -233,6 +233,11 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
                    f"(default {d.start:%Y-%m-%dT%H:%MZ})")
 
 
+def _add_date_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--date", required=True, help="business date, YYYY-MM-DD")
+    p.add_argument("--run-id", help="id written with the lineage rows and issues")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="credit-platform",
@@ -316,8 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "rows, score risk and decide per the lending policy, join the fraud alerts and "
                                    "replace the date's rows of credit_scores and processed_transactions. Master: "
                                    "SPARK_MASTER (default local[2]).")
-    p.add_argument("--date", required=True, help="business date, YYYY-MM-DD")
-    p.add_argument("--run-id", help="id for lineage and issues")
+    _add_date_options(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("dq", help="Great Expectations checks of one date's landed files and warehouse rows",
@@ -326,9 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Every failed expectation becomes rows in data_quality_issues (a rerun replaces "
                                    "them); Data Docs are rebuilt. Exit 1 when a blocking (critical) expectation "
                                    "fails.")
-    p.add_argument("--date", required=True, help="business date, YYYY-MM-DD")
+    _add_date_options(p)
     p.add_argument("--scope", choices=["all", "landing", "warehouse"], default="all")
-    p.add_argument("--run-id", help="id written with the issues")
     p.set_defaults(func=cmd_dq)
 
     p = sub.add_parser("demo", help="the main job, end to end on the embedded platform, through Airflow",

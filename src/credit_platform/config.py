@@ -32,6 +32,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "prometheus": 9090,
     "pushgateway": 9091,
     "producer_metrics": 9400,  # the producer's /metrics while it runs
+    "lag_exporter": 9308,  # Kafka consumer lag (credit_platform.lag_exporter)
 }
 
 # Kafka topics (data contract) and the dead-letter topic that goes with each.

@@ -362,4 +362,27 @@ def run_checks(settings: Settings, day: date, run_id: str, *, landed: bool = Tru
                 name=f"{table}_{day_s}", query=f"SELECT * FROM {table} WHERE business_date = DATE '{day.isoformat()}'")
             batch = asset.add_batch_definition_whole_table(name=f"{table}_{day_s}")
             outcomes.append(run(suite, batch, id_column, table, table, {}, {"valid_landed_rows": expected}))
-    return DqSummary(day_s, run_id, outcomes, data_docs_dir(settings))
+    summary = DqSummary(day_s, run_id, outcomes, data_docs_dir(settings))
+    _push_metrics(settings, summary)
+    return summary
+
+
+def _push_metrics(settings: Settings, summary: DqSummary) -> None:
+    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+    registry = CollectorRegistry()
+    failed = Gauge("dq_failed_expectations", "Failed expectations of the last run, by suite and severity",
+                   ["suite", "severity"], registry=registry)
+    evaluated = Gauge("dq_evaluated_expectations", "Expectations evaluated by the last run", ["suite"],
+                      registry=registry)
+    for o in summary.outcomes:
+        failed.labels(o.suite, "critical").set(len(o.blocking))
+        failed.labels(o.suite, "warning").set(len(o.failed) - len(o.blocking))
+        evaluated.labels(o.suite).set(o.evaluated)
+    Gauge("dq_last_run_timestamp_seconds", "When the last data-quality run finished",
+          registry=registry).set_to_current_time()
+    try:
+        push_to_gateway(settings.pushgateway_url.removeprefix("http://"), job="data_quality", registry=registry,
+                        timeout=5)
+    except OSError as exc:
+        log.warning("could not push data-quality metrics to %s: %s", settings.pushgateway_url, exc)

@@ -324,3 +324,26 @@ def _load_via_stage(conn, table: str, columns: tuple[str, ...], files: list[Path
                   f"this copy dated {day} was refused", source=SOURCE, table_name=table, column_name=key,
                   rule="unique_across_dates", observed_value=str(other), severity="error", run_id=run_id,
                   data_date=day) for k, other, src in clashes]
+
+
+def sync_fraud_alerts(settings: Settings, day: date) -> int:
+    """Mirror one day of MongoDB `fraud_alerts` into the warehouse table `fraud_alerts` (for Power
+    BI): upsert by alert id, and drop the day's rows MongoDB no longer has. Returns the day's count."""
+    import psycopg
+    from pymongo import MongoClient
+
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=10_000) as client:
+        docs = list(client[MONGO_DB].fraud_alerts.find(
+            {"event_time": {"$gte": start, "$lt": start + timedelta(days=1)}}))
+    rows = [(d["_id"], d["rule"], d.get("severity"), d.get("reason"), d.get("user_id"), d["event_type"],
+             d["event_id"], d["event_time"], d.get("detected_at"), day) for d in docs]
+    with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn, conn.transaction():
+        conn.cursor().executemany(
+            "INSERT INTO fraud_alerts (alert_id, rule, severity, reason, user_id, event_type, event_id, event_time, "
+            "detected_at, business_date) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (alert_id) DO UPDATE SET rule = EXCLUDED.rule, severity = EXCLUDED.severity, "
+            "reason = EXCLUDED.reason, detected_at = EXCLUDED.detected_at, synced_at = now()", rows)
+        conn.execute("DELETE FROM fraud_alerts WHERE business_date = %s AND NOT (alert_id = ANY(%s))",
+                     (day, [r[0] for r in rows]))
+    return len(rows)

@@ -42,20 +42,22 @@ def event_time(day: date, second: int) -> str:
         timespec="milliseconds").replace("+00:00", "Z")
 
 
-def applications_for(day: date, tag: str, n: int) -> list[dict]:
-    base = generator.generate("applications", n, GeneratorConfig(seed=7, fraud_share=0.0))
+def events_for(kind: str, day: date, tag: str, n: int) -> list[dict]:
+    """n valid generated events of `kind`, with ids of this test and times on `day`."""
+    base = generator.generate(kind, n, GeneratorConfig(seed=7, fraud_share=0.0))
+    id_field, prefix = ("application_id", "APP") if kind == "applications" else ("transaction_id", "TX")
     rows = [json.loads(line) for line in generator.to_json_lines(base).splitlines()]
     for i, row in enumerate(rows):
-        row.update(application_id=f"APP-{tag}-{i:05d}", timestamp=event_time(day, i))
+        row.update({id_field: f"{prefix}-{tag}-{i:05d}", "timestamp": event_time(day, i)})
     return rows
+
+
+def applications_for(day: date, tag: str, n: int) -> list[dict]:
+    return events_for("applications", day, tag, n)
 
 
 def transactions_for(day: date, tag: str, n: int) -> list[dict]:
-    base = generator.generate("transactions", n, GeneratorConfig(seed=7, fraud_share=0.0))
-    rows = [json.loads(line) for line in generator.to_json_lines(base).splitlines()]
-    for i, row in enumerate(rows):
-        row.update(transaction_id=f"TX-{tag}-{i:05d}", timestamp=event_time(day, i))
-    return rows
+    return events_for("transactions", day, tag, n)
 
 
 def produce(settings, topic: str, rows: list[dict]) -> None:

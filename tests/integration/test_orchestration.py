@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -134,3 +135,66 @@ def test_headless_chromium_logs_in_and_screenshots_the_grid_and_data_docs(platfo
     assert set(shots) == {"grid", "data_docs"}
     for path in shots.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000, path
+
+
+# Metrics each component exports, as Prometheus sees them after the demo.
+COMPONENT_SERIES = {
+    "producer": "producer_records_sent_total",
+    "landing": "landing_records_total",
+    "risk scoring (Spark)": "risk_scoring_rows",
+    "data quality (GX)": "dq_evaluated_expectations",
+    "Kafka consumer lag": "kafka_consumergroup_lag_sum",
+    "Flink JobManager": "flink_jobmanager_numRunningJobs",
+    "Flink fraud job": "flink_taskmanager_job_task_operator_fraud_alerts_written",
+    "FerretDB": 'up{job="mongo"}',
+    "Pushgateway": 'up{job="pushgateway"}',
+}
+
+
+def test_prometheus_has_series_from_every_component(platform, demo_run):
+    import time
+
+    def series(query: str) -> list:
+        url = f"{platform.prometheus_url}/api/v1/query?query={urllib.parse.quote(query)}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())["data"]["result"]
+
+    missing = dict(COMPONENT_SERIES)
+    deadline = time.monotonic() + 120  # a scrape every 15 s; Flink reports every 10 s
+    while missing and time.monotonic() < deadline:
+        missing = {name: q for name, q in missing.items() if not series(q)}
+        time.sleep(5)
+    assert not missing, f"no series in Prometheus for {missing}"
+    assert all(float(r["value"][1]) == 1 for r in series('up{job=~"mongo|pushgateway|kafka_lag|prometheus"}'))
+    rules = json.loads(urllib.request.urlopen(f"{platform.prometheus_url}/api/v1/rules", timeout=10).read())
+    alerts = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
+    assert {"FraudJobDown", "ConsumerLagHigh", "NightlyScoringLate"} <= alerts
+
+
+def dashboard_metrics() -> set[str]:
+    import re
+
+    board = json.loads((Path(__file__).resolve().parents[2] / "monitoring" / "grafana" / "dashboards"
+                        / "platform-health.json").read_text())
+    names = set()
+    for panel in board["panels"]:
+        for target in panel["targets"]:
+            expr = re.sub(r"\{[^}]*\}", "", target["expr"])  # label matchers
+            expr = re.sub(r"\b(by|without)\s*\([^)]*\)", "", expr)  # grouping labels
+            names |= {t for t in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr) if "_" in t}
+    return names
+
+
+def test_grafana_health_panels_query_metrics_prometheus_has(platform, demo_run):
+    import time
+
+    wanted = dashboard_metrics()
+    assert {"kafka_consumergroup_lag_sum", "flink_jobmanager_numRunningJobs"} <= wanted
+    deadline = time.monotonic() + 90
+    while True:
+        url = f"{platform.prometheus_url}/api/v1/label/__name__/values"
+        known = set(json.loads(urllib.request.urlopen(url, timeout=10).read())["data"])
+        if wanted <= known or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert wanted <= known, f"dashboard metrics Prometheus does not have: {sorted(wanted - known)}"

@@ -733,11 +733,32 @@ class Pushgateway(Service):
             return response.status == 200
 
 
+class LagExporter(Service):
+    """Kafka consumer lag of the platform's groups, for Prometheus (credit_platform.lag_exporter)."""
+
+    name = "lag-exporter"
+    requires = ("kafka",)
+    ports = ("lag_exporter",)
+    start_timeout = 60.0
+
+    def uri(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.ports['lag_exporter']}/metrics"
+
+    def launch(self) -> Launch:
+        return Launch(argv=[str(VENV_BIN / "python"), "-m", "credit_platform.lag_exporter"],
+                      env={**os.environ, "CP_HOME": str(self.settings.home)})
+
+    def healthy(self) -> bool:
+        with urllib.request.urlopen(self.uri(), timeout=5) as response:
+            return b"kafka_exporter_up 1.0" in response.read()
+
+
 SERVICE_CLASSES: tuple[type[Service], ...] = (
     Postgres,
     Kafka,
     Mongo,
     Pushgateway,
+    LagExporter,
     FlinkJobManager,
     FlinkTaskManager,
     Prometheus,

@@ -1,0 +1,56 @@
+"""Power BI's view of the warehouse: bi_reader reads the bi star views and nothing else, and every
+query of the report guide (dashboards/powerbi/README.md) runs as bi_reader."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from credit_platform.config import ROLE_BI
+
+pytestmark = pytest.mark.integration
+GUIDE = Path(__file__).resolve().parents[2] / "dashboards" / "powerbi" / "README.md"
+VIEWS = {"fact_applications", "fact_transactions", "fraud_alerts", "dim_date", "dim_region", "lineage",
+         "data_quality_issues"}
+
+
+def guide_queries() -> list[str]:
+    blocks = re.findall(r"```sql\n(.*?)```", GUIDE.read_text(), flags=re.S)
+    return [q.strip() for block in blocks for q in block.split(";") if q.strip()]
+
+
+def test_bi_reader_sees_the_star_views_and_no_base_table(platform):
+    with psycopg.connect(platform.postgres_uri(ROLE_BI)) as conn:
+        visible = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'bi'").fetchall()}
+        assert VIEWS <= visible
+        for table in ("credit_scores", "processed_transactions", "fraud_alerts", "metadata_table"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(f"SELECT 1 FROM public.{table} LIMIT 1")
+
+
+def test_every_query_of_the_report_guide_runs_as_bi_reader(platform):
+    queries = guide_queries()
+    assert len(queries) >= 12
+    with psycopg.connect(platform.postgres_uri(ROLE_BI)) as conn:
+        for query in queries:
+            conn.execute(query).fetchall()
+
+
+def test_pbids_points_at_the_credit_database():
+    pbids = json.loads((GUIDE.parent / "credit.pbids").read_text())
+    details = pbids["connections"][0]["details"]
+    assert details["protocol"] == "postgresql" and details["address"]["database"] == "credit"
+
+
+def test_grafana_business_panels_run_as_bi_reader(platform):
+    board = json.loads((GUIDE.parents[2] / "monitoring" / "grafana" / "dashboards" / "business.json").read_text())
+    queries = [t["rawSql"] for p in board["panels"] for t in p["targets"]]
+    assert len(queries) >= 6
+    with psycopg.connect(platform.postgres_uri(ROLE_BI)) as conn:
+        for query in queries:
+            conn.execute(query).fetchall()
