@@ -17,9 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import Param, dag
-from platform_operators import DEFAULT_ARGS, START, GreatExpectationsOperator
-
-BUSINESS_DATE = "{{ params.business_date or macros.ds_add(ds, -1) }}"
+from platform_operators import BUSINESS_DATE, DEFAULT_ARGS, START, GreatExpectationsOperator
 
 
 @dag(

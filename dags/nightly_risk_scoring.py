@@ -26,11 +26,10 @@ from datetime import timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DeadlineAlert, DeadlineReference, Param, SyncCallback, dag, task
-from platform_operators import DEFAULT_ARGS, START, GreatExpectationsOperator, deadline_missed
+from platform_operators import BUSINESS_DATE, DEFAULT_ARGS, START, GreatExpectationsOperator, deadline_missed
 
 from credit_platform import config, spark
 
-BUSINESS_DATE = "{{ params.business_date or macros.ds_add(ds, -1) }}"
 settings = config.load()
 
 

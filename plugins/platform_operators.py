@@ -142,3 +142,6 @@ def _dag_defaults():  # noqa: ANN202
 
 
 START, DEFAULT_ARGS, LANDED_EVENTS = _dag_defaults()
+
+# The business date a batch DAG works on: the `business_date` param, else the day before the run.
+BUSINESS_DATE = "{{ params.business_date or macros.ds_add(ds, -1) }}"
