@@ -41,7 +41,9 @@ def replay_files(tmp: Path, day: date) -> tuple[Path, Path, set[str]]:
             app["loan_amount"] = 9_000.0
     txs = generator.to_json_lines(generator.generate("transactions", 300, cfg))
     apps_file, txs_file = tmp / "applications.jsonl", tmp / "transactions.jsonl"
-    apps_file.write_bytes(b"\n".join(json.dumps(a).encode() for a in apps) + b"\n")
+    bad = [json.dumps({**apps[0], "application_id": "APP-BAD-SCORE", "credit_score": 900}).encode(),
+           b'{"application_id": "APP-BAD-JSON", '] # refused by the producer: DLQ + data_quality_issues
+    apps_file.write_bytes(b"\n".join([*(json.dumps(a).encode() for a in apps), *bad]) + b"\n")
     txs_file.write_bytes(txs)
     return apps_file, txs_file, seeded
 
@@ -61,6 +63,8 @@ def test_demo_replay_yields_the_expected_alerts_and_scores(platform, demo_run):
     result, day = demo_run["result"], demo_run["day"]
     assert result["dates"] == [str(day)]
     assert result["produced"]["credit_applications"]["sent"] == 300
+    assert result["produced"]["credit_applications"]["invalid"] == 2
+    assert sum(n for check, n in result["dq_issues"].items() if check.startswith("producer")) >= 2
     assert result["produced"]["transactions"]["sent"] == 300
     assert result["warehouse"] == {"credit_scores": 300, "processed_transactions": 300}
     with MongoClient(platform.mongo_uri) as client:
