@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _push_metrics(settings: config.Settings, summary: dict) -> None:
-    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+    from prometheus_client import CollectorRegistry, Gauge
+
+    from credit_platform.metrics import push
 
     registry = CollectorRegistry()
     rows = Gauge("risk_scoring_rows", "Rows of the last run", ["table", "stage"], registry=registry)
@@ -124,11 +126,7 @@ def _push_metrics(settings: config.Settings, summary: dict) -> None:
             rows.labels(table, stage).set(value)
     for phase, value in summary["seconds"].items():
         seconds.labels(phase).set(value)
-    try:
-        push_to_gateway(settings.pushgateway_url.removeprefix("http://"), job="risk_scoring", registry=registry,
-                        timeout=5)
-    except OSError as exc:
-        print(f"warning: could not push metrics to {settings.pushgateway_url}: {exc}", file=sys.stderr)
+    push(settings.pushgateway_url, "risk_scoring", registry)
 
 
 if __name__ == "__main__":

@@ -94,16 +94,14 @@ def record_lineage(context: Any, *, source: str, target: str, rows_in: int | Non
 
 
 def _count(event: str, dag_id: str) -> None:
-    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+    from prometheus_client import CollectorRegistry, Gauge
+
+    from credit_platform.metrics import push
 
     registry = CollectorRegistry()
     Gauge(f"airflow_{event}_timestamp_seconds", f"When the last {event.replace('_', ' ')} happened", ["dag_id"],
           registry=registry).labels(dag_id).set_to_current_time()
-    try:
-        push_to_gateway(_settings().pushgateway_url.removeprefix("http://"), job=f"airflow_{event}",
-                        grouping_key={"dag_id": dag_id}, registry=registry, timeout=5)
-    except OSError as exc:
-        log.warning("could not push %s for %s: %s", event, dag_id, exc)
+    push(_settings().pushgateway_url, f"airflow_{event}", registry, {"dag_id": dag_id})
 
 
 def notify_failure(context: Any) -> None:

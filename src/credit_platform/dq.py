@@ -368,7 +368,9 @@ def run_checks(settings: Settings, day: date, run_id: str, *, landed: bool = Tru
 
 
 def _push_metrics(settings: Settings, summary: DqSummary) -> None:
-    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+    from prometheus_client import CollectorRegistry, Gauge
+
+    from credit_platform.metrics import push
 
     registry = CollectorRegistry()
     failed = Gauge("dq_failed_expectations", "Failed expectations of the last run, by suite and severity",
@@ -381,8 +383,4 @@ def _push_metrics(settings: Settings, summary: DqSummary) -> None:
         evaluated.labels(o.suite).set(o.evaluated)
     Gauge("dq_last_run_timestamp_seconds", "When the last data-quality run finished",
           registry=registry).set_to_current_time()
-    try:
-        push_to_gateway(settings.pushgateway_url.removeprefix("http://"), job="data_quality", registry=registry,
-                        timeout=5)
-    except OSError as exc:
-        log.warning("could not push data-quality metrics to %s: %s", settings.pushgateway_url, exc)
+    push(settings.pushgateway_url, "data_quality", registry)

@@ -384,7 +384,9 @@ class Lander:
         _send_dlq(self.settings, topic, issues, bad)
 
     def _push_metrics(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, push_to_gateway
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
+        from credit_platform.metrics import push
 
         registry = CollectorRegistry()
         records = Counter("landing_records", "Records landed to Parquet", ["topic"], registry=registry)
@@ -399,11 +401,7 @@ class Lander:
             files.labels(t.topic).inc(t.files)
         seconds.set(self.summary.seconds)
         success.set_to_current_time()
-        try:
-            push_to_gateway(self.settings.pushgateway_url.removeprefix("http://"), job="landing", registry=registry,
-                            timeout=5)
-        except OSError as exc:
-            log.warning("could not push landing metrics to %s: %s", self.settings.pushgateway_url, exc)
+        push(self.settings.pushgateway_url, "landing", registry)
 
 
 def _send_dlq(settings: Settings, topic: str, issues: list[Issue], bad) -> None:  # noqa: ANN001

@@ -24,6 +24,7 @@ import orjson
 from pydantic import ValidationError
 
 from credit_platform.config import Settings, dlq_topic
+from credit_platform.metrics import push
 from credit_platform.quality import Issue, write_issues
 from credit_platform.runtime.process import ServiceError
 from credit_platform.schemas import contract_for, problems_of
@@ -93,13 +94,7 @@ class _Metrics:
             log.warning("producer metrics not served on %s:%s (%s); they are still pushed at the end", host, port, exc)
 
     def push(self, gateway: str, run_id: str) -> None:
-        from prometheus_client import push_to_gateway
-
-        try:
-            push_to_gateway(gateway.removeprefix("http://"), job="producer",
-                            grouping_key={"topic": self.topic}, registry=self.registry, timeout=5)
-        except OSError as exc:
-            log.warning("could not push producer metrics to %s: %s", gateway, exc)
+        push(gateway, "producer", self.registry, {"topic": self.topic})
 
 
 class _Progress:

@@ -94,7 +94,7 @@ def test_rerunning_nightly_scoring_for_the_date_changes_nothing(platform, demo_r
         after = conn.execute(CHECKSUM, (day,)).fetchone()
     assert before == after and before[0] == 300
     log = client.task_log("nightly_risk_scoring", run_id, "risk_scoring")
-    assert "spark-submit" in log or "risk_scoring" in log
+    assert "Spark-Submit cmd" in log and "--master local[2]" in log  # the operator ran spark-submit
 
 
 def test_supervisor_restarts_a_cancelled_fraud_job(platform, demo_run):
