@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 
 from credit_platform import config
+from credit_platform.runtime.bootstrap import SETUP_STEPS
 from credit_platform.runtime.process import ServiceError
 from credit_platform.scenario import KINDS
 
-SERVICE_HELP = "Services: postgres, kafka, mongo, flink-jobmanager, flink-taskmanager, prometheus, airflow-*."
+SERVICE_HELP = ("Services: postgres, kafka, mongo, pushgateway, lag-exporter, statsd-exporter, flink-jobmanager, "
+                "flink-taskmanager, prometheus, airflow-db, airflow-api-server, airflow-scheduler, "
+                "airflow-dag-processor, airflow-triggerer.")
 
 
 def _settings() -> config.Settings:
@@ -23,8 +26,64 @@ def _settings() -> config.Settings:
 def cmd_setup(args: argparse.Namespace) -> int:
     from credit_platform.runtime import bootstrap
 
-    bootstrap.setup(_settings())
+    bootstrap.setup(_settings(), only=args.only)
     return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """The stores' schemas on servers the platform does not start (a deployment)."""
+    from credit_platform.runtime import schema, services
+
+    settings = _settings()
+    steps = [
+        ("warehouse", lambda: f"applied {len(schema.apply_warehouse(settings))} SQL files, role passwords set"),
+        ("airflow database", lambda: (schema.ensure_airflow_database(settings), "ready")[1]),
+        ("airflow db migrate", lambda: services.AirflowDatabase(settings).start()),
+        ("kafka topics", lambda: f"created {schema.ensure_kafka_topics(settings) or 'none (all present)'}"),
+        ("mongodb collections", lambda: (schema.ensure_mongo_collections(settings), "ready")[1]),
+    ]
+    for name, step in steps:
+        started = time.monotonic()
+        print(f"[ ok ] {name:<20} {step()} ({time.monotonic() - started:.1f}s)", flush=True)
+    return 0
+
+
+def _service(name: str):  # noqa: ANN202 (a runtime.services.Service)
+    from credit_platform.runtime import services
+
+    known = {s.name: s for s in services.all_services(_settings())}
+    if name not in known:
+        raise ServiceError(f"unknown service {name!r}; choose from {', '.join(known)}")
+    return known[name]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run one service in the foreground in place of this process (a container's command)."""
+    import os
+
+    service = _service(args.service)
+    if service.oneshot:
+        print(service.start())
+        return 0
+    service.prepare()
+    spec = service.launch()
+    if spec.cwd:
+        os.chdir(spec.cwd)
+    print(f"serve {service.name}: {' '.join(spec.argv)}", flush=True)
+    os.execvpe(spec.argv[0], spec.argv, spec.env or dict(os.environ))
+    return 1  # not reached
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """Exit 0 when the service answers its health check (a container's healthcheck)."""
+    service = _service(args.service)
+    try:
+        ok = bool(service.healthy())
+    except Exception as exc:  # noqa: BLE001 (any failure is "unhealthy", with its reason)
+        print(f"{service.name}: unhealthy ({exc})")
+        return 1
+    print(f"{service.name}: {'healthy' if ok else 'unhealthy'}")
+    return 0 if ok else 1
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -248,7 +307,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("setup", help="install what the local services need (idempotent; cached)")
+    p.add_argument("--only", nargs="+", metavar="STEP", choices=SETUP_STEPS,
+                   help=f"run only these steps ({', '.join(SETUP_STEPS)}); a container image needs jars and datadocs")
     p.set_defaults(func=cmd_setup)
+
+    p = sub.add_parser("migrate", help="apply schemas, roles, Airflow's database, topics and collections to "
+                                       "the configured servers (a deployment's init step; idempotent)")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("serve", help="run one service in the foreground (docker-compose runs each service so)",
+                       description="Prepare one service's config and replace this process with it. "
+                                   + SERVICE_HELP)
+    p.add_argument("service", metavar="SERVICE")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("health", help="exit 0 if one service answers its health check (container healthchecks)")
+    p.add_argument("service", metavar="SERVICE")
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("up", help="start every local service and apply schemas (idempotent)",
                        description="Start every local service, health-check it, and apply the warehouse "

@@ -33,6 +33,8 @@ DEFAULT_PORTS: dict[str, int] = {
     "pushgateway": 9091,
     "producer_metrics": 9400,  # the producer's /metrics while it runs
     "lag_exporter": 9308,  # Kafka consumer lag (credit_platform.lag_exporter)
+    "statsd": 9125,  # Airflow's StatsD metrics in (UDP), to the statsd exporter
+    "statsd_exporter": 9102,  # ... and out as Prometheus metrics
 }
 
 # Kafka topics (data contract) and the dead-letter topic that goes with each.
@@ -169,8 +171,13 @@ class Settings:
             ROLE_AIRFLOW: self.secrets["airflow_db_password"],
         }[role]
         return (
-            f"postgresql://{role}:{quote(password, safe='')}@{self.host}:{self.ports['postgres']}/{database}"
+            f"postgresql://{role}:{quote(password, safe='')}@{self.postgres_host}:{self.ports['postgres']}/{database}"
         )
+
+    @property
+    def postgres_host(self) -> str:
+        """`CP_POSTGRES_HOST` when the warehouse runs elsewhere (e.g. `postgres` in docker-compose)."""
+        return os.environ.get("CP_POSTGRES_HOST") or self.host
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -190,11 +197,16 @@ class Settings:
 
     @property
     def airflow_url(self) -> str:
-        return f"http://{self.host}:{self.ports['airflow']}"
+        return os.environ.get("CP_AIRFLOW_URL") or f"http://{self.host}:{self.ports['airflow']}"
 
     @property
     def prometheus_url(self) -> str:
-        return f"http://{self.host}:{self.ports['prometheus']}"
+        return os.environ.get("CP_PROMETHEUS_URL") or f"http://{self.host}:{self.ports['prometheus']}"
+
+    @property
+    def statsd_address(self) -> tuple[str, int]:
+        """Where Airflow sends StatsD metrics (`CP_STATSD_HOST`: the exporter's host in a deployment)."""
+        return os.environ.get("CP_STATSD_HOST") or self.host, self.ports["statsd"]
 
     @property
     def pushgateway_url(self) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from credit_platform.config import Settings
 from credit_platform.runtime.process import ServiceError, run_checked
-from credit_platform.runtime.services import flink_env, pyflink_home
+from credit_platform.runtime.services import flink_env, flink_runtime_dir, prepare_flink, pyflink_home
 
 ACTIVE_STATES = {"CREATED", "INITIALIZING", "RUNNING", "RESTARTING", "RECONCILING", "CANCELLING", "FAILING"}
 
@@ -32,6 +32,8 @@ def submit_python_job(settings: Settings, script: Path, *args: str, restore_from
     """`flink run -d -py script args…` with the platform's Python; returns the job id.
 
     `restore_from`: a savepoint or retained checkpoint to resume the job's state from."""
+    if not (flink_runtime_dir(settings) / "conf" / "config.yaml").exists():
+        prepare_flink(settings)  # a client host apart from the cluster (an Airflow container)
     rest = settings.flink_rest_url.removeprefix("http://").removeprefix("https://")
     restore = ["-s", restore_from] if restore_from else []
     out = run_checked(

@@ -29,7 +29,8 @@ def spark_env(settings: Settings) -> dict[str, str]:
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     env.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     env["CP_HOME"] = str(settings.home)
-    env.setdefault("SPARK_LOCAL_IP", settings.host)
+    if settings.spark_master.startswith("local"):
+        env.setdefault("SPARK_LOCAL_IP", settings.host)  # the driver alone: stay on the loopback
     return env
 
 

@@ -152,6 +152,8 @@ COMPONENT_SERIES = {
     "Flink fraud job": "flink_taskmanager_job_task_operator_fraud_alerts_written",
     "FerretDB": 'up{job="mongo"}',
     "Pushgateway": 'up{job="pushgateway"}',
+    "Airflow (StatsD via statsd_exporter)": "airflow_scheduler_heartbeat",
+    "Airflow task outcomes": 'airflow_ti_finish_total{dag_id="nightly_risk_scoring",state="success"}',
 }
 
 
@@ -171,13 +173,13 @@ def test_prometheus_has_series_from_every_component(platform, demo_run):
         missing = {name: q for name, q in missing.items() if not series(q)}
         time.sleep(5)
     assert not missing, f"no series in Prometheus for {missing}"
-    up = json.loads(urllib.request.urlopen(
-        f"{platform.prometheus_url}/api/v1/query?query=" + urllib.parse.quote('up{job=~"mongo|pushgateway|kafka_lag"}'),
-        timeout=10).read())["data"]["result"]
-    assert len(up) == 3 and all(float(r["value"][1]) == 1 for r in up), up
+    query = urllib.parse.quote('up{job=~"mongo|pushgateway|kafka_lag|airflow"}')
+    up = json.loads(urllib.request.urlopen(f"{platform.prometheus_url}/api/v1/query?query={query}",
+                                           timeout=10).read())["data"]["result"]
+    assert len(up) == 4 and all(float(r["value"][1]) == 1 for r in up), up
     rules = json.loads(urllib.request.urlopen(f"{platform.prometheus_url}/api/v1/rules", timeout=10).read())
     alerts = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
-    assert {"FraudJobDown", "ConsumerLagHigh", "NightlyScoringLate"} <= alerts
+    assert {"FraudJobDown", "ConsumerLagHigh", "NightlyScoringLate", "AirflowSchedulerDown"} <= alerts
 
 
 def dashboard_metrics() -> set[str]:

@@ -24,6 +24,8 @@ from credit_platform.runtime.process import ServiceError, run_checked
 MAVEN_DIR = REPO_ROOT / "deps" / "maven"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
+STATSD_EXPORTER_MODULE = "github.com/prometheus/statsd_exporter"
+STATSD_EXPORTER_VERSION = "v0.28.0"
 
 # Debian packages and the file that proves each is installed.
 DEBIAN_PACKAGES = {
@@ -33,11 +35,13 @@ DEBIAN_PACKAGES = {
     # headless browser for the Airflow UI screenshots the integration tests take
     "chromium": "/usr/bin/chromium",
     "chromium-driver": "/usr/bin/chromedriver",
+    # `docker-compose config` validates docker-compose.yml in the tests (no Docker engine needed)
+    "docker-compose": "/usr/bin/docker-compose",
 }
 TOOLS = {  # needed to build/run; not installed by us because the machine image ships them
     "java": "a Java 17 runtime (e.g. `apt-get install openjdk-17-jre-headless`)",
     "mvn": "Maven (e.g. `apt-get install maven`)",
-    "go": "Go 1.22+ (only to build FerretDB; not needed when MONGO_URI is set or mongod is on PATH)",
+    "go": "Go 1.22+ (builds FerretDB and Prometheus' statsd_exporter from the Go module proxy)",
 }
 
 Printer = Callable[[str], None]
@@ -51,8 +55,7 @@ def _sha256(*paths: Path) -> str:
 
 
 def check_tools(echo: Printer) -> None:
-    missing = [f"{tool}: {hint}" for tool, hint in TOOLS.items() if shutil.which(tool) is None
-               and not (tool == "go" and (os.environ.get("MONGO_URI") or shutil.which("mongod")))]
+    missing = [f"{tool}: {hint}" for tool, hint in TOOLS.items() if shutil.which(tool) is None]
     if missing:
         raise ServiceError("setup: required tools missing:\n  " + "\n  ".join(missing))
     echo("[ ok ] tools                  java, mvn, go found")
@@ -114,14 +117,35 @@ def ferretdb_version(binary: Path) -> str | None:
     return None
 
 
-def ensure_ferretdb(settings: Settings, echo: Printer) -> None:
-    """Build FerretDB from its Go module (through the Go module proxy) into <cache>/bin.
+def _go_build(module: str, version: str, package: str, binary: Path, step: str,
+              version_file: str | None = None) -> None:
+    """Build one Go command of a module at an exact version (through the Go module proxy).
 
     `go install module@version` is not used: it asks the proxy for the module's version list
     (a deprecation check), which the proxy reachable here refuses. Downloading the exact version
-    and building it does not need that list. FerretDB reads its version from a file its release
-    tooling writes, so we write it before building.
-    """
+    and building it does not need that list. `version_file`: where a project's release tooling
+    would write its version (FerretDB reads it at build time)."""
+    import json
+
+    env = {**os.environ, "GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "0"}
+    out = run_checked(["go", "mod", "download", "-json", f"{module}@{version}"],
+                      step=f"setup: download {step} module", env=env, timeout=600).stdout
+    module_dir = Path(json.loads(out)["Dir"])
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{binary.name}-src-") as tmp:
+        src = Path(tmp) / "src"
+        shutil.copytree(module_dir, src)
+        for root, _dirs, _files in os.walk(src):  # the module cache is read-only
+            os.chmod(root, 0o755)
+        if version_file:
+            (src / version_file).write_text(version + "\n")
+        run_checked(["go", "build", "-trimpath", "-o", str(binary) + ".new", package],
+                    step=f"setup: build {step}", env=env, cwd=src, timeout=1200)
+    Path(str(binary) + ".new").replace(binary)
+
+
+def ensure_ferretdb(settings: Settings, echo: Printer) -> None:
+    """FerretDB (the local MongoDB-protocol server) from its Go module into <cache>/bin."""
     if os.environ.get("MONGO_URI") or shutil.which("mongod"):
         echo("[ ok ] ferretdb               not needed (MONGO_URI set or mongod on PATH)")
         return
@@ -131,32 +155,48 @@ def ensure_ferretdb(settings: Settings, echo: Printer) -> None:
         return
     echo(f"[ .. ] ferretdb               building {FERRETDB_VERSION} with Go (first time: ~2 min) ...")
     started = time.monotonic()
-    env = {**os.environ, "GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "0"}
-    out = run_checked(["go", "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"],
-                      step="setup: download FerretDB module", env=env, timeout=600).stdout
-    import json
-
-    module_dir = Path(json.loads(out)["Dir"])
-    settings.bin_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ferretdb-src-") as tmp:
-        src = Path(tmp) / "src"
-        shutil.copytree(module_dir, src)
-        for root, _dirs, _files in os.walk(src):  # the module cache is read-only
-            os.chmod(root, 0o755)
-        (src / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
-        run_checked(["go", "build", "-trimpath", "-o", str(binary) + ".new", "./cmd/ferretdb"],
-                    step="setup: build FerretDB", env=env, cwd=src, timeout=1200)
-    Path(str(binary) + ".new").replace(binary)
+    _go_build(FERRETDB_MODULE, FERRETDB_VERSION, "./cmd/ferretdb", binary, "FerretDB",
+              version_file="build/version/version.txt")
     if ferretdb_version(binary) != FERRETDB_VERSION:
         raise ServiceError(f"setup: built {binary} but it does not report {FERRETDB_VERSION}")
     echo(f"[ ok ] ferretdb               built in {time.monotonic() - started:.0f}s")
 
 
-def setup(settings: Settings, echo: Printer = print) -> None:
+def statsd_exporter_binary(settings: Settings) -> Path:
+    return settings.bin_dir / f"statsd_exporter-{STATSD_EXPORTER_VERSION}"
+
+
+def ensure_statsd_exporter(settings: Settings, echo: Printer) -> None:
+    """Prometheus' statsd_exporter (Airflow's metrics → Prometheus) from its Go module."""
+    binary = statsd_exporter_binary(settings)
+    if binary.exists():
+        echo(f"[ ok ] statsd_exporter        {STATSD_EXPORTER_VERSION} cached")
+        return
+    echo(f"[ .. ] statsd_exporter        building {STATSD_EXPORTER_VERSION} with Go ...")
     started = time.monotonic()
-    check_tools(echo)
-    ensure_debian_packages(echo)
-    ensure_jars(settings, echo)
-    ensure_ferretdb(settings, echo)
-    datadocs_assets.ensure(settings.datadocs_vendor_dir, echo)
+    _go_build(STATSD_EXPORTER_MODULE, STATSD_EXPORTER_VERSION, ".", binary, "statsd_exporter")
+    echo(f"[ ok ] statsd_exporter        built in {time.monotonic() - started:.0f}s")
+
+
+SETUP_STEPS = ("tools", "debian", "jars", "ferretdb", "statsd-exporter", "datadocs")
+
+
+def setup(settings: Settings, echo: Printer = print, only: list[str] | None = None) -> None:
+    """Install what the local services need. `only`: a subset of SETUP_STEPS (a container image
+    needs the jars and Data Docs assets, not the local servers)."""
+    steps = {
+        "tools": lambda: check_tools(echo),
+        "debian": lambda: ensure_debian_packages(echo),
+        "jars": lambda: ensure_jars(settings, echo),
+        "ferretdb": lambda: ensure_ferretdb(settings, echo),
+        "statsd-exporter": lambda: ensure_statsd_exporter(settings, echo),
+        "datadocs": lambda: datadocs_assets.ensure(settings.datadocs_vendor_dir, echo),
+    }
+    unknown = set(only or ()) - set(steps)
+    if unknown:
+        raise ServiceError(f"setup: unknown step(s) {', '.join(sorted(unknown))}; choose from {', '.join(steps)}")
+    started = time.monotonic()
+    for name, step in steps.items():
+        if only is None or name in only:
+            step()
     echo(f"setup complete in {time.monotonic() - started:.1f}s (cache: {settings.cache_dir})")

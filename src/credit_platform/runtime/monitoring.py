@@ -19,6 +19,7 @@ def local_targets(settings: Settings) -> dict[str, list[dict[str, object]]]:
         "pushgateway": [{"targets": [f"{host}:{p['pushgateway']}"], "labels": {"service": "pushgateway"}}],
         "producer": [{"targets": [f"{host}:{p['producer_metrics']}"], "labels": {"service": "producer"}}],
         "kafka_lag": [{"targets": [f"{host}:{p['lag_exporter']}"], "labels": {"service": "lag-exporter"}}],
+        "airflow": [{"targets": [f"{host}:{p['statsd_exporter']}"], "labels": {"service": "statsd-exporter"}}],
         "mongo": [] if settings.external_mongo_uri else [
             {"targets": [f"{host}:{p['ferretdb_debug']}"], "labels": {"service": "ferretdb"}}],
     }

@@ -417,9 +417,15 @@ def pyflink_home() -> Path:
     return Path(spec.origin).parent
 
 
+def flink_runtime_dir(settings: Settings) -> Path:
+    """conf/, lib/, run/ and tmp/ of this Flink process. One per container in a deployment
+    (`CP_FLINK_RUNTIME_DIR`), while checkpoints and savepoints stay in the shared state dir."""
+    return Path(os.environ.get("CP_FLINK_RUNTIME_DIR") or settings.service_dir("flink"))
+
+
 def flink_env(settings: Settings) -> dict[str, str]:
     """Environment for Flink's scripts and CLI: our conf and lib dirs over the wheel's distribution."""
-    root = settings.service_dir("flink")
+    root = flink_runtime_dir(settings)
     home = pyflink_home()
     return {
         **os.environ,
@@ -445,7 +451,8 @@ def _set_dotted(tree: dict, dotted: str, value: object) -> None:
 
 def prepare_flink(settings: Settings) -> None:
     """Write the session cluster's conf/ and lib/ (symlinks: the wheel's jars + connectors)."""
-    root = settings.service_dir("flink")
+    root = flink_runtime_dir(settings)
+    state = settings.service_dir("flink")
     home = pyflink_home()
     conf, lib = root / "conf", root / "lib"
     for d in (conf, lib, root / "run", root / "tmp", settings.logs_dir / "flink"):
@@ -485,8 +492,8 @@ def prepare_flink(settings: Settings) -> None:
         "heartbeat.interval": 2000,
         "heartbeat.timeout": 10000,
         "metrics.fetcher.update-interval": 1000,  # REST/UI metrics fresh to the second
-        "execution.checkpointing.dir": f"file://{root / 'checkpoints'}",
-        "execution.checkpointing.savepoint-dir": f"file://{root / 'savepoints'}",
+        "execution.checkpointing.dir": f"file://{state / 'checkpoints'}",
+        "execution.checkpointing.savepoint-dir": f"file://{state / 'savepoints'}",
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
         # Flink's pull reporter (PrometheusReporter) always binds every interface; pushing to a
@@ -499,7 +506,12 @@ def prepare_flink(settings: Settings) -> None:
         "metrics.reporter.promgateway.deleteOnShutdown": True,
         "metrics.reporter.promgateway.interval": "15 SECONDS",
     }
-    for key, value in overrides.items():
+    # A deployment's own settings last (docker-compose: addresses of the JobManager and this host),
+    # as YAML `key: value` lines like the official image's FLINK_PROPERTIES.
+    extra = yaml.safe_load(os.environ.get("CP_FLINK_PROPERTIES") or "") or {}
+    if not isinstance(extra, dict):
+        raise ServiceError("CP_FLINK_PROPERTIES must be YAML `key: value` lines")
+    for key, value in {**overrides, **extra}.items():
         _set_dotted(config, key, value)
     (conf / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -591,7 +603,14 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW_CONN_MONGO_DEFAULT": s.mongo_uri.replace("mongodb://", "mongo://", 1).rstrip("/") + "/credit",
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark",
                                                   "host": os.environ.get("SPARK_MASTER", "local[2]")}),
+        # scheduler, dag-processor, triggerer and api-server metrics, to Prometheus via the exporter
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": s.statsd_address[0],
+        "AIRFLOW__METRICS__STATSD_PORT": str(s.statsd_address[1]),
+        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
     }
+    # a deployment's own Airflow options win (e.g. docker-compose's base URL for browsers)
+    env.update({k: v for k, v in os.environ.items() if k.startswith("AIRFLOW__")})
     return env
 
 
@@ -599,7 +618,7 @@ class AirflowDatabase(Service):
     """`airflow db migrate` (idempotent) before any Airflow component starts."""
 
     name = "airflow-db"
-    requires = ("postgres",)
+    requires = ("postgres", "statsd-exporter")
     oneshot = True
 
     def uri(self) -> str:
@@ -753,12 +772,41 @@ class LagExporter(Service):
             return b"kafka_exporter_up 1.0" in response.read()
 
 
+class StatsdExporter(Service):
+    """Airflow's StatsD metrics (UDP) as Prometheus metrics, named by monitoring/statsd_mapping.yml."""
+
+    name = "statsd-exporter"
+    ports = ("statsd_exporter",)
+    start_timeout = 30.0
+
+    def uri(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.ports['statsd_exporter']}/metrics"
+
+    def launch(self) -> Launch:
+        from credit_platform.runtime.bootstrap import statsd_exporter_binary
+
+        binary = statsd_exporter_binary(self.settings)
+        if not binary.exists():
+            raise ServiceError(f"{binary} not found; run `make setup` (builds statsd_exporter with Go)")
+        s = self.settings
+        return Launch(argv=[
+            str(binary), f"--web.listen-address={s.host}:{s.ports['statsd_exporter']}",
+            f"--statsd.listen-udp={s.host}:{s.ports['statsd']}", "--statsd.listen-tcp=",
+            f"--statsd.mapping-config={REPO_ROOT / 'monitoring' / 'statsd_mapping.yml'}",
+        ])
+
+    def healthy(self) -> bool:
+        with urllib.request.urlopen(self.uri(), timeout=5) as response:
+            return response.status == 200
+
+
 SERVICE_CLASSES: tuple[type[Service], ...] = (
     Postgres,
     Kafka,
     Mongo,
     Pushgateway,
     LagExporter,
+    StatsdExporter,
     FlinkJobManager,
     FlinkTaskManager,
     Prometheus,
