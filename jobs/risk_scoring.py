@@ -14,6 +14,7 @@ warehouse. Writes lineage rows to `metadata_table` and pushes metrics to the Pus
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -53,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     lineage = Lineage(settings, scoring.JOB_NAME, run_id)
     policy = scoring.load_policy(settings)
     staging = settings.home / "staging" / scoring.JOB_NAME / run_id
-    tables = {config.APPLICATIONS_TOPIC: ("credit_scores", scoring.CREDIT_SCORES_COLUMNS, scoring.score_applications,
-                                          "application"),
+    decide = functools.partial(scoring.score_applications, run_id=run_id, decided_at=datetime.now(UTC))
+    tables = {config.APPLICATIONS_TOPIC: ("credit_scores", scoring.CREDIT_SCORES_COLUMNS, decide, "application"),
               config.TRANSACTIONS_TOPIC: ("processed_transactions", scoring.PROCESSED_TRANSACTIONS_COLUMNS,
                                           scoring.score_transactions, "transaction")}
     steps: dict[str, Step] = {}
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             names = {f.name for f in files}
             step = steps[table] = Step(f"landing/{topic}/dt={day}", table, details={
                 "files": [str(f) for f in files], "policy": f"{policy.id} v{policy.version}",
+                "policy_exceptions": [e.id for e in policy.exceptions],
                 "offsets": {n: [m["partition"], m["first_offset"], m["last_offset"]]
                             for n, m in landing.read_marker(directory)["files"].items() if n in names}})
             lineage.record(step)

@@ -24,7 +24,10 @@ SELECT c.application_id    AS "Application ID",
        c.fraud_alert_rules AS "Fraud Rules",
        c.is_fraud          AS "Is Fraud (label)",
        c.policy_id || ' v' || c.policy_version AS "Policy",
-       c.decided_by        AS "Decided By"
+       c.decided_by        AS "Decided By",
+       c.policy_exception  AS "Policy Exception",
+       c.decided_at        AS "Decided At",
+       c.scoring_run_id    AS "Scoring Run ID"
 FROM public.credit_scores c;
 
 CREATE OR REPLACE VIEW bi.fact_transactions AS

@@ -55,6 +55,13 @@ class AirflowClient:
     def unpause(self, dag_id: str) -> None:
         self._call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
+    def pause_all(self) -> list[str]:
+        """Pause every unpaused DAG (their schedules stop; runs under way finish); returns their ids."""
+        dags = self._call("GET", "/api/v2/dags?paused=false&limit=1000")["dags"]
+        for dag in dags:
+            self._call("PATCH", f"/api/v2/dags/{dag['dag_id']}", {"is_paused": True})
+        return [d["dag_id"] for d in dags]
+
     def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> str:
         run = self._call("POST", f"/api/v2/dags/{dag_id}/dagRuns",
                          {"logical_date": logical_date, "conf": conf or {}})

@@ -7,6 +7,7 @@ The Flink job, the Spark job, the tests and the docs all read these thresholds; 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from datetime import date
 from decimal import Decimal
 
 RISK_LEVELS = ("Low", "Medium", "High")
@@ -63,6 +64,87 @@ def instant_approval(loan_amount: Decimal | float, credit_score: int, fraud_aler
 
 
 DECISIONS = ("instant_approval", "manual_review", "fraud_review")
+
+# Application fields an exception may match on (columns of `credit_scores`).
+EXCEPTION_MATCH_FIELDS = ("user_id", "loan_purpose", "channel", "employment_status", "city")
+
+
+@dataclass(frozen=True)
+class PolicyException:
+    """A governed exception to the lending policy, stored in the policy document's `exceptions`.
+
+    It applies to applications whose fields equal `match` (each value, or one of a list), on
+    business dates from `valid_from` to `valid_to` (inclusive; open when absent). It either forces
+    a `decision` (never instant approval past a fraud alert: fraud_review always wins) or replaces
+    some `thresholds` for those applications. The first matching exception of the list applies.
+    `approved_by` and `reason` make it auditable; both are required.
+    """
+
+    id: str
+    reason: str
+    approved_by: str
+    match: tuple[tuple[str, tuple[str, ...]], ...]
+    decision: str | None = None
+    thresholds: LendingPolicy | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+    @classmethod
+    def from_document(cls, doc: dict[str, object], base: LendingPolicy) -> PolicyException:
+        where = f"policy exception {doc.get('id', '?')!r}"
+        known = {"id", "reason", "approved_by", "match", "decision", "thresholds", "valid_from", "valid_to"}
+        if unknown := set(doc) - known:
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        for key in ("id", "reason", "approved_by", "match"):
+            if not doc.get(key):
+                raise ValueError(f"{where}: `{key}` is required")
+        match = doc["match"]
+        if not isinstance(match, dict) or set(match) - set(EXCEPTION_MATCH_FIELDS):
+            raise ValueError(f"{where}: `match` must map some of {list(EXCEPTION_MATCH_FIELDS)} to values")
+        decision, thresholds = doc.get("decision"), doc.get("thresholds")
+        if (decision is None) == (thresholds is None):
+            raise ValueError(f"{where}: give either `decision` or `thresholds`")
+        if decision is not None and decision not in ("manual_review", "instant_approval"):
+            raise ValueError(f"{where}: `decision` must be manual_review or instant_approval "
+                             "(fraud_review follows from alerts only)")
+        merged = None
+        if thresholds is not None:
+            merged = LendingPolicy.from_document({**base.to_document(), **thresholds})  # type: ignore[dict-item]
+        return cls(
+            id=str(doc["id"]), reason=str(doc["reason"]), approved_by=str(doc["approved_by"]),
+            match=tuple(sorted((k, tuple(str(x) for x in (v if isinstance(v, list | tuple) else [v])))
+                               for k, v in match.items())),
+            decision=decision, thresholds=merged,  # type: ignore[arg-type]
+            valid_from=_as_date(doc.get("valid_from")), valid_to=_as_date(doc.get("valid_to")))
+
+    def applies(self, application: dict[str, object], business_date: date) -> bool:
+        if self.valid_from and business_date < self.valid_from:
+            return False
+        if self.valid_to and business_date > self.valid_to:
+            return False
+        return all(str(application.get(k)) in values for k, values in self.match)
+
+
+def _as_date(value: object) -> date | None:
+    if value is None or isinstance(value, date):
+        return value  # type: ignore[return-value]
+    return date.fromisoformat(str(value)[:10])
+
+
+def decide(application: dict[str, object], fraud_alert: bool, business_date: date,
+           policy: LendingPolicy = DEFAULT_POLICY,
+           exceptions: tuple[PolicyException, ...] = ()) -> tuple[str, str | None]:
+    """The decision for one application under the policy and its exceptions, and the id of the
+    exception that applied (None when none did). The Spark job computes the same in SQL."""
+    amount, score = application["loan_amount"], int(application["credit_score"])  # type: ignore[arg-type]
+    if fraud_alert:
+        return "fraud_review", None
+    for exception in exceptions:
+        if exception.applies(application, business_date):
+            if exception.decision:
+                return exception.decision, exception.id
+            return lending_decision(amount, score, False, exception.thresholds or policy), exception.id  # type: ignore[arg-type]
+    return lending_decision(amount, score, False, policy), None  # type: ignore[arg-type]
 
 
 def lending_decision(loan_amount: Decimal | float, credit_score: int, fraud_alert: bool,

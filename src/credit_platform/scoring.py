@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from credit_platform.config import MONGO_DB, ROLE_ETL, Settings
 from credit_platform.quality import COLUMNS as QUALITY_COLUMNS
 from credit_platform.quality import Issue, write_issues
-from credit_platform.rules import DEFAULT_POLICY, LendingPolicy
+from credit_platform.rules import DEFAULT_POLICY, LendingPolicy, PolicyException
 from credit_platform.schemas import FieldRule, contract_for, field_rules
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ CREDIT_SCORES_COLUMNS = (
     "application_id", "user_id", "credit_score", "loan_amount", "risk_level", "timestamp", "business_date",
     "annual_income", "loan_term_months", "loan_purpose", "employment_status", "channel", "device_id", "city",
     "latitude", "longitude", "decision", "decision_reason", "fraud_alert", "fraud_alert_rules", "is_fraud",
-    "policy_id", "policy_version", "decided_by", "source_file", "kafka_partition", "kafka_offset",
+    "policy_id", "policy_version", "policy_exception", "decided_by", "decided_at", "scoring_run_id",
+    "source_file", "kafka_partition", "kafka_offset",
 )
 PROCESSED_TRANSACTIONS_COLUMNS = (
     "transaction_id", "user_id", "amount", "timestamp", "location", "merchant", "card_type", "device_id",
@@ -55,6 +56,7 @@ class Policy:
     id: str
     version: int
     thresholds: LendingPolicy
+    exceptions: tuple[PolicyException, ...] = ()
 
 
 def load_policy(settings: Settings) -> Policy:
@@ -66,7 +68,9 @@ def load_policy(settings: Settings) -> Policy:
     if not doc:
         log.warning("no policy %s in MongoDB; using the defaults of credit_platform.rules", POLICY_ID)
         return Policy(POLICY_ID, 0, DEFAULT_POLICY)
-    return Policy(POLICY_ID, int(doc.get("version", 1)), LendingPolicy.from_document(doc.get("thresholds", {})))
+    thresholds = LendingPolicy.from_document(doc.get("thresholds", {}))
+    exceptions = tuple(PolicyException.from_document(e, thresholds) for e in doc.get("exceptions") or [])
+    return Policy(POLICY_ID, int(doc.get("version", 1)), thresholds, exceptions)
 
 
 def load_alerts(settings: Settings, event_type: str, day: date) -> dict[str, list[str]]:
@@ -180,37 +184,73 @@ def risk_level_expr(score: Column, policy: LendingPolicy) -> Column:
             .otherwise("High"))
 
 
-def score_applications(apps: DataFrame, alerts: DataFrame, policy: Policy) -> DataFrame:
-    """Valid applications → `credit_scores` rows (risk level, decision, reason, alert, lineage)."""
+def _policy_decision(p: LendingPolicy) -> tuple[Column, Column]:
+    """Decision and reason of an application without a fraud alert, under thresholds `p`
+    (the SQL twin of rules.lending_decision)."""
     from pyspark.sql import functions as F
 
-    p = policy.thresholds
-    amount = F.col("loan_amount").cast("decimal(14,2)")
+    score = F.col("credit_score").cast("string")
     risk = risk_level_expr(F.col("credit_score"), p)
-    alert = F.col("fraud_alert_rules").isNotNull()
-    small = amount <= F.lit(p.instant_approval_max_amount).cast("decimal(14,2)")
-    decision = (F.when(alert, "fraud_review")
-                .when(small & (F.col("risk_level") == "Low"), "instant_approval")
-                .otherwise("manual_review"))
+    small = F.col("loan_amount") <= F.lit(p.instant_approval_max_amount).cast("decimal(14,2)")
     limit = f"{p.instant_approval_max_amount:,.2f}"
-    reason = (F.when(alert, F.concat(F.lit("fraud alert: "), F.col("fraud_alert_rules")))
-              .when(F.col("decision") == "instant_approval", F.concat(
-                  F.lit("score "), F.col("credit_score").cast("string"),
-                  F.lit(f" is Low risk (>= {p.low_risk_min_score}), amount <= {limit}, no fraud alert")))
+    decision = F.when(small & (risk == "Low"), "instant_approval").otherwise("manual_review")
+    reason = (F.when(small & (risk == "Low"), F.concat(
+                  F.lit("score "), score, F.lit(f" is Low risk (>= {p.low_risk_min_score}), amount <= {limit}, "
+                                                "no fraud alert")))
               .when(~small, F.lit(f"amount above the instant-approval limit of {limit}"))
-              .otherwise(F.concat(F.lit("score "), F.col("credit_score").cast("string"), F.lit(" is "),
-                                  F.col("risk_level"), F.lit(" risk; instant approval needs Low"))))
+              .otherwise(F.concat(F.lit("score "), score, F.lit(" is "), risk,
+                                  F.lit(" risk; instant approval needs Low"))))
+    return decision, reason
+
+
+def _exception_applies(e: PolicyException) -> Column:
+    from pyspark.sql import functions as F
+
+    condition = F.lit(True)
+    for column, values in e.match:
+        condition = condition & F.col(column).cast("string").isin(list(values))
+    if e.valid_from:
+        condition = condition & (F.col("business_date") >= F.lit(e.valid_from))
+    if e.valid_to:
+        condition = condition & (F.col("business_date") <= F.lit(e.valid_to))
+    return condition
+
+
+def score_applications(apps: DataFrame, alerts: DataFrame, policy: Policy, run_id: str = "",
+                       decided_at: datetime | None = None) -> DataFrame:
+    """Valid applications → `credit_scores` rows: risk level, decision and reason under the policy
+    and its exceptions (the first that applies; a fraud alert always means fraud_review), and the
+    audit trail: policy version, exception, deciding job, run and time, landed file and offset."""
+    from pyspark.sql import functions as F
+
+    decision, reason = _policy_decision(policy.thresholds)
+    exception = F.lit(None).cast("string")
+    for e in reversed(policy.exceptions):  # built inside out: the first of the list wins
+        applies = _exception_applies(e)
+        if e.decision:
+            e_decision, e_reason = F.lit(e.decision), F.lit(e.decision.replace("_", " ") + " by exception")
+        else:
+            e_decision, e_reason = _policy_decision(e.thresholds or policy.thresholds)
+        decision = F.when(applies, e_decision).otherwise(decision)
+        reason = F.when(applies, F.concat(F.lit(f"policy exception {e.id} ({e.reason}; approved by "
+                                                f"{e.approved_by}): "), e_reason)).otherwise(reason)
+        exception = F.when(applies, F.lit(e.id)).otherwise(exception)
+    alert = F.col("fraud_alert_rules").isNotNull()
     return (apps.join(F.broadcast(alerts), apps.application_id == alerts.event_id, "left")
-            .withColumn("loan_amount", amount)
+            .withColumn("loan_amount", F.col("loan_amount").cast("decimal(14,2)"))
             .withColumn("annual_income", F.col("annual_income").cast("decimal(14,2)"))
-            .withColumn("risk_level", risk)
+            .withColumn("business_date", F.to_date("timestamp"))  # the session time zone is UTC
+            .withColumn("risk_level", risk_level_expr(F.col("credit_score"), policy.thresholds))
             .withColumn("fraud_alert", alert)
-            .withColumn("decision", decision)
-            .withColumn("decision_reason", reason)
+            .withColumn("decision", F.when(alert, "fraud_review").otherwise(decision))
+            .withColumn("decision_reason", F.when(alert, F.concat(F.lit("fraud alert: "), F.col("fraud_alert_rules")))
+                        .otherwise(reason))
+            .withColumn("policy_exception", F.when(alert, F.lit(None).cast("string")).otherwise(exception))
             .withColumn("policy_id", F.lit(policy.id))
             .withColumn("policy_version", F.lit(policy.version))
             .withColumn("decided_by", F.lit(JOB_NAME))
-            .withColumn("business_date", F.to_date("timestamp"))  # the session time zone is UTC
+            .withColumn("decided_at", F.lit(decided_at or datetime.now(UTC)).cast("timestamp"))
+            .withColumn("scoring_run_id", F.lit(run_id))
             .withColumnRenamed("_partition", "kafka_partition")
             .withColumnRenamed("_offset", "kafka_offset")
             .withColumnRenamed("_source_file", "source_file")

@@ -39,6 +39,12 @@ def platform() -> config.Settings:
             time.sleep(3)
             status = json.loads(cli("status", "--json", check=False).stdout)
         assert status["healthy"], [s for s in status["services"] if s["state"] not in ("running", "done", "external")]
+        # An earlier session's demo left the DAGs unpaused in this state dir: their schedules (the
+        # fraud supervisor every 5 minutes) would start jobs under the tests. Each test that needs a
+        # DAG unpauses it.
+        from credit_platform.airflow_client import AirflowClient
+
+        AirflowClient(settings).pause_all()
     except BaseException:
         cli("down", check=False)  # a half-started platform must not outlive the session
         raise

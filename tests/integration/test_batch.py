@@ -22,8 +22,8 @@ from kafka import KafkaProducer
 from pymongo import MongoClient
 
 from credit_platform import generator, landing, producer, spark
-from credit_platform.config import APPLICATIONS_TOPIC, MONGO_DB, ROLE_ETL, TRANSACTIONS_TOPIC
-from credit_platform.rules import lending_decision, risk_level
+from credit_platform.config import APPLICATIONS_TOPIC, MONGO_DB, ROLE_BI, ROLE_ETL, TRANSACTIONS_TOPIC
+from credit_platform.rules import DEFAULT_POLICY, PolicyException, decide, lending_decision, risk_level
 from credit_platform.scenario import GeneratorConfig
 
 pytestmark = pytest.mark.integration
@@ -90,7 +90,9 @@ def query(settings, sql: str, *params):  # noqa: ANN201
         return conn.execute(sql, params).fetchall()
 
 
-CHECKSUM = """SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY {key}), ''))
+# a rerun decides the same; only its own stamp (decided_at, scoring_run_id) differs
+CHECKSUM = """SELECT count(*), md5(coalesce(string_agg((to_jsonb(t) - 'decided_at' - 'scoring_run_id')::text, '|'
+                                                    ORDER BY {key}), ''))
               FROM {table} t WHERE business_date = %s"""
 
 
@@ -358,3 +360,64 @@ def test_an_id_already_loaded_under_another_date_is_refused_not_fatal(platform, 
     issue = query(platform, "SELECT rule, observed_value, issue FROM data_quality_issues WHERE record_id = %s "
                   "AND data_date = %s", replayed["application_id"], second_day)
     assert issue and issue[0][0] == "unique_across_dates" and issue[0][1] == str(first_day)
+
+
+def test_policy_exceptions_in_mongodb_decide_matching_applications_with_an_audit_trail(platform, landing_dir):
+    """Governance: the scoring job applies the `policies` document's exceptions (first match wins,
+    validity dates, fraud always first) exactly as rules.decide does, and records which one applied,
+    when and in which run."""
+    day, tag = BASE_DAY + timedelta(days=8), uuid.uuid4().hex[:6]
+    exceptions = [
+        {"id": "branch-in-person", "reason": "branch applications are decided in person",
+         "approved_by": "credit-committee", "match": {"channel": "branch"}, "decision": "manual_review"},
+        {"id": "education-25k", "reason": "education loans up to 25,000", "approved_by": "chief-risk-officer",
+         "match": {"loan_purpose": ["education"]}, "thresholds": {"instant_approval_max_amount": 25000},
+         "valid_from": str(day)},
+        {"id": "expired-web", "reason": "a past campaign", "approved_by": "cro", "match": {"channel": "web"},
+         "decision": "manual_review", "valid_to": str(day - timedelta(days=1))},
+    ]
+    cases = [("branch", "car", 780, 100.0), ("web", "education", 780, 20000.0), ("mobile", "education", 780, 26000.0),
+             ("web", "car", 780, 100.0), ("branch", "education", 780, 100.0), ("mobile", "education", 780, 100.0)]
+    apps = applications_for(day, tag, len(cases))
+    for row, (channel, purpose, credit_score, amount) in zip(apps, cases, strict=True):
+        row.update(channel=channel, loan_purpose=purpose, credit_score=credit_score, loan_amount=amount)
+    alerted = apps[-1]["application_id"]
+    produce(platform, APPLICATIONS_TOPIC, apps)
+    with MongoClient(platform.mongo_uri) as client:
+        db = client[MONGO_DB]
+        original = db.policies.find_one({"_id": "lending-default"})
+        db.fraud_alerts.replace_one({"_id": f"shared_device:{alerted}"}, {
+            "rule": "shared_device", "severity": "high", "reason": "test", "user_id": "U",
+            "event_type": "application", "event_id": alerted,
+            "event_time": datetime(day.year, day.month, day.day, tzinfo=UTC), "detected_at": datetime.now(UTC)},
+            upsert=True)
+        db.policies.update_one({"_id": "lending-default"},
+                               {"$set": {"exceptions": exceptions, "version": original["version"] + 1}})
+        try:
+            land({**os.environ, "CP_LANDING_DIR": str(landing_dir)})
+            run_id = f"test-exceptions-{tag}"
+            summary = score(platform, day, run_id)
+        finally:
+            db.policies.replace_one({"_id": "lending-default"}, original)
+    assert summary["policy"] == f"lending-default v{original['version'] + 1}"
+    parsed = tuple(PolicyException.from_document(e, DEFAULT_POLICY) for e in exceptions)
+    rows = {r[0]: r[1:] for r in query(
+        platform, "SELECT application_id, decision, policy_exception, decision_reason, decided_at, scoring_run_id, "
+        "policy_version FROM credit_scores WHERE business_date = %s", day)}
+    assert len(rows) == len(apps)
+    for app in apps:
+        decision, exception, reason, decided_at, row_run, version = rows[app["application_id"]]
+        want = decide(app, app["application_id"] == alerted, day, DEFAULT_POLICY, parsed)
+        assert (decision, exception) == want, (app["channel"], app["loan_purpose"], app["loan_amount"])
+        assert decided_at is not None and row_run == run_id and version == original["version"] + 1
+        if exception:
+            assert reason.startswith(f"policy exception {exception} (") and "approved by" in reason
+    got = [rows[a["application_id"]][:2] for a in apps]
+    assert got == [("manual_review", "branch-in-person"), ("instant_approval", "education-25k"),
+                   ("manual_review", "education-25k"), ("instant_approval", None),
+                   ("manual_review", "branch-in-person"), ("fraud_review", None)]
+    # analysts see the same trail in the reporting layer
+    with psycopg.connect(platform.postgres_uri(ROLE_BI)) as conn:
+        seen = conn.execute('SELECT "Policy Exception", "Scoring Run ID" FROM bi.fact_applications '
+                            'WHERE "Application ID" = %s', (apps[0]["application_id"],)).fetchone()
+    assert seen == ("branch-in-person", run_id)

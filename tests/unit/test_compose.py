@@ -187,3 +187,10 @@ def test_deployment_hosts_and_airflow_options_from_the_environment(tmp_path: Pat
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-api-server:8080/execution/"
     assert env["AIRFLOW__METRICS__STATSD_HOST"] == "statsd-exporter"
     assert f"@postgres:{port}/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+
+
+def test_env_example_documents_every_variable_compose_reads() -> None:
+    used = set(re.findall(r"\$\{([A-Z_]+)", COMPOSE.read_text()))
+    documented = set(re.findall(r"^#?\s*([A-Z_]+)=", (REPO_ROOT / ".env.example").read_text(), re.M))
+    assert used - documented == set()
+    assert set(SECRETS) <= used

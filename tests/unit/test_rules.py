@@ -56,3 +56,56 @@ def test_policy_round_trips_through_its_mongo_document_and_refuses_unknown_keys(
     assert risk_level(710, stricter) == "Medium"
     with pytest.raises(ValueError, match="unknown thresholds"):
         LendingPolicy.from_document({"low_risk_min_scor": 720})
+
+
+# ---- governed exceptions to the lending policy (MongoDB `policies`.exceptions) ----------------------
+def _exception(**overrides):
+    from credit_platform.rules import DEFAULT_POLICY, PolicyException
+
+    doc = {"id": "staff", "reason": "staff loans are decided by HR", "approved_by": "credit-committee",
+           "match": {"channel": "branch"}, "decision": "manual_review", **overrides}
+    return PolicyException.from_document({k: v for k, v in doc.items() if v is not None}, DEFAULT_POLICY)
+
+
+def test_first_matching_exception_decides_and_fraud_still_wins():
+    from datetime import date
+
+    from credit_platform.rules import decide
+
+    raise_limit = _exception(id="edu", match={"loan_purpose": ["education", "medical"]}, decision=None,
+                             thresholds={"instant_approval_max_amount": 25000})
+    forced = _exception()
+    app = {"loan_amount": 20000, "credit_score": 780, "channel": "branch", "loan_purpose": "education"}
+    day = date(2026, 11, 23)
+    assert decide(app, False, day) == ("manual_review", None)  # over the default 15,000 limit
+    assert decide(app, False, day, exceptions=(raise_limit, forced)) == ("instant_approval", "edu")
+    assert decide(app, False, day, exceptions=(forced, raise_limit)) == ("manual_review", "staff")
+    assert decide(app, True, day, exceptions=(raise_limit,)) == ("fraud_review", None)
+    low = {**app, "credit_score": 600}
+    assert decide(low, False, day, exceptions=(raise_limit,)) == ("manual_review", "edu")  # still needs Low risk
+    assert decide({**app, "channel": "web", "loan_purpose": "car"}, False, day, exceptions=(raise_limit, forced)) \
+        == ("manual_review", None)
+
+
+def test_exception_validity_dates_are_inclusive():
+    from datetime import date
+
+    e = _exception(valid_from="2026-11-01", valid_to="2026-11-30")
+    app = {"channel": "branch"}
+    assert not e.applies(app, date(2026, 10, 31))
+    assert e.applies(app, date(2026, 11, 1)) and e.applies(app, date(2026, 11, 30))
+    assert not e.applies(app, date(2026, 12, 1))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"approved_by": None}, "`approved_by` is required"),
+    ({"match": {"credit_score": 500}}, "`match` must map some of"),
+    ({"thresholds": {"instant_approval_max_amount": 1}}, "either `decision` or `thresholds`"),
+    ({"decision": "fraud_review"}, "fraud_review follows from alerts only"),
+    ({"colour": "red"}, "unknown keys ['colour']"),
+    ({"decision": None, "thresholds": {"no_such": 1}}, "unknown thresholds"),
+])
+def test_a_malformed_exception_is_refused_with_a_clear_reason(bad, message):
+    with pytest.raises(ValueError) as excinfo:
+        _exception(**bad)
+    assert message in str(excinfo.value)
