@@ -311,6 +311,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"run only these steps ({', '.join(SETUP_STEPS)}); a container image needs jars and datadocs")
     p.set_defaults(func=cmd_setup)
 
+    p = sub.add_parser("up", help="start every local service and apply schemas (idempotent)",
+                       description="Start every local service, health-check it, and apply the warehouse "
+                                   "schema, Kafka topics and MongoDB collections. " + SERVICE_HELP)
+    p.add_argument("--only", nargs="+", metavar="SERVICE", help="start only these (and what they need)")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("down", help="stop every local service cleanly (no orphans, no data loss)")
+    p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("status", help="each service's state and connection URI (exit 3 if any is unhealthy)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=cmd_status)
+
     p = sub.add_parser("migrate", help="apply schemas, roles, Airflow's database, topics and collections to "
                                        "the configured servers (a deployment's init step; idempotent)")
     p.set_defaults(func=cmd_migrate)
@@ -324,19 +337,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("health", help="exit 0 if one service answers its health check (container healthchecks)")
     p.add_argument("service", metavar="SERVICE")
     p.set_defaults(func=cmd_health)
-
-    p = sub.add_parser("up", help="start every local service and apply schemas (idempotent)",
-                       description="Start every local service, health-check it, and apply the warehouse "
-                                   "schema, Kafka topics and MongoDB collections. " + SERVICE_HELP)
-    p.add_argument("--only", nargs="+", metavar="SERVICE", help="start only these (and what they need)")
-    p.set_defaults(func=cmd_up)
-
-    p = sub.add_parser("down", help="stop every local service cleanly (no orphans, no data loss)")
-    p.set_defaults(func=cmd_down)
-
-    p = sub.add_parser("status", help="each service's state and connection URI (exit 3 if any is unhealthy)")
-    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("generate", help="write synthetic applications or transactions with labelled fraud (JSONL)",
                        description="Generate events from a synthetic customer population with injected, labelled "
