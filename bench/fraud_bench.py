@@ -120,7 +120,7 @@ def throughput(settings: config.Settings, events: int) -> None:
     print(f"  {'run':<44} {'seconds':>8} {'events/s':>10} {'ratio':>6}")
     print(f"  {'baseline: rules in the JVM, alerts dropped':<44} {rules_only:>8.1f} {total / rules_only:>10,.0f} "
           f"{1.0:>5.2f}x")
-    print(f"  {'fraud job: rules + alerts upserted to MongoDB':<44} {seconds:>8.1f} {total / seconds:>10,.0f} "
+    print(f"  {'fraud job: rules + alerts written to MongoDB':<44} {seconds:>8.1f} {total / seconds:>10,.0f} "
           f"{rules_only / seconds:>5.2f}x")
 
 
@@ -149,6 +149,10 @@ def latency(settings: config.Settings, rate: float, seconds: float) -> None:
         t.start()
     for t in threads:
         t.join()
+    # An OVER window emits a row once the watermark passes it, and only newer events move the
+    # watermark: in production the next events do. When the bench stops sending, one far-future
+    # event per topic (a customer and device of its own, alerting nothing) plays their part.
+    phase.sentinel(frames)
     try:
         wait_for_alerts(phase, job, want, timeout=60)
     except SystemExit as exc:
@@ -188,10 +192,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="per stream, for the throughput phase")
     parser.add_argument("--latency-rate", type=float, default=1000, help="events/s per stream")
     parser.add_argument("--latency-seconds", type=float, default=30)
+    parser.add_argument("--phases", nargs="+", choices=["throughput", "latency"], default=["throughput", "latency"])
     args = parser.parse_args()
     settings = config.load()
-    throughput(settings, args.events)
-    latency(settings, args.latency_rate, args.latency_seconds)
+    if "throughput" in args.phases:
+        throughput(settings, args.events)
+    if "latency" in args.phases:
+        latency(settings, args.latency_rate, args.latency_seconds)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,11 @@ from credit_platform.config import REPO_ROOT, Settings
 
 JOB_SCRIPT = REPO_ROOT / "jobs" / "fraud_detection.py"
 JOB_NAME = "fraud_detection"
+# Bumped whenever jobs/fraud_detection.py changes its operator graph: Flink cannot map a checkpoint
+# of the old graph onto the new one, so a new graph starts from the Kafka offsets its predecessor
+# committed at its last checkpoint (alerts stay idempotent; windows refill from new events).
+# 2: one Python alert writer after the union of the rules, instead of one per rule.
+JOB_GRAPH = 2
 
 
 @dataclass
@@ -47,8 +52,8 @@ def submit(settings: Settings, *job_args: str, name: str = JOB_NAME, restore_fro
 
 def _registry(settings: Settings, name: str) -> Path:
     # The JobManager forgets finished jobs when it restarts; their checkpoints stay on disk under
-    # the job id, so the ids each job name ran under are kept here.
-    return settings.service_dir("flink") / "jobs" / f"{name}.ids"
+    # the job id, so the ids each job name ran under are kept here, per operator graph.
+    return settings.service_dir("flink") / "jobs" / f"{name}.graph{JOB_GRAPH}.ids"
 
 
 def _submitted(settings: Settings, name: str) -> list[str]:
