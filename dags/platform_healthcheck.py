@@ -2,7 +2,8 @@
 ### Platform health check
 
 Checks that every service the pipelines depend on answers: PostgreSQL, Kafka, the MongoDB-protocol
-store, the Flink session cluster (JobManager and a TaskManager), Prometheus and the Pushgateway.
+store, the Flink session cluster (JobManager and a TaskManager), Prometheus, the Pushgateway and the
+two exporters (Kafka consumer lag, Airflow's own StatsD metrics).
 One mapped task per service, so a failure names the service; the task log says where its own
 log file is. Trigger it by hand after `credit-platform up`, or whenever a pipeline misbehaves.
 """
@@ -13,8 +14,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-SERVICES = ["postgres", "kafka", "mongo", "pushgateway", "lag-exporter", "flink-jobmanager", "flink-taskmanager",
-            "prometheus"]
+SERVICES = ["postgres", "kafka", "mongo", "pushgateway", "lag-exporter", "statsd-exporter", "flink-jobmanager",
+            "flink-taskmanager", "prometheus"]
 
 
 @dag(
