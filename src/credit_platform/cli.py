@@ -14,9 +14,11 @@ from credit_platform.runtime.bootstrap import SETUP_STEPS
 from credit_platform.runtime.process import ServiceError
 from credit_platform.scenario import KINDS
 
-SERVICE_HELP = ("Services: postgres, kafka, mongo, pushgateway, lag-exporter, statsd-exporter, flink-jobmanager, "
-                "flink-taskmanager, prometheus, airflow-db, airflow-api-server, airflow-scheduler, "
-                "airflow-dag-processor, airflow-triggerer.")
+
+def _service_help() -> str:
+    from credit_platform.runtime.services import SERVICE_CLASSES
+
+    return "Services: " + ", ".join(cls.name for cls in SERVICE_CLASSES) + "."
 
 
 def _settings() -> config.Settings:
@@ -313,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="start every local service and apply schemas (idempotent)",
                        description="Start every local service, health-check it, and apply the warehouse "
-                                   "schema, Kafka topics and MongoDB collections. " + SERVICE_HELP)
+                                   "schema, Kafka topics and MongoDB collections. " + _service_help())
     p.add_argument("--only", nargs="+", metavar="SERVICE", help="start only these (and what they need)")
     p.set_defaults(func=cmd_up)
 
@@ -330,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run one service in the foreground (docker-compose runs each service so)",
                        description="Prepare one service's config and replace this process with it. "
-                                   + SERVICE_HELP)
+                                   + _service_help())
     p.add_argument("service", metavar="SERVICE")
     p.set_defaults(func=cmd_serve)
 
