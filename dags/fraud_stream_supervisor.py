@@ -4,7 +4,7 @@
 Every five minutes, makes sure the long-running Flink fraud detection job
 (`jobs/fraud_detection.py`) is RUNNING on the Flink session cluster. If it is missing, failed or
 cancelled, it submits it again **from its latest retained checkpoint**, so alerts continue where
-they stopped, without loss or duplicates (alerts are idempotent upserts by id). Each run records
+they stopped, without loss or duplicates (alerts are written once per id; a replayed one is skipped). Each run records
 what it found and did in `metadata_table`; the run fails visibly when the job cannot be brought
 back to RUNNING.
 """

@@ -41,7 +41,8 @@ def status(settings: Settings, name: str = JOB_NAME) -> JobStatus:
 def submit(settings: Settings, *job_args: str, name: str = JOB_NAME, restore_from: str | None = None,
            from_latest_checkpoint: bool = True) -> str:
     """Submit the job; resumes from `restore_from`, else from the newest retained checkpoint of an
-    earlier run of this job name, else starts fresh from the consumer group's offsets."""
+    earlier run of this job name with the same operator graph (JOB_GRAPH), else starts fresh from
+    the consumer group's offsets."""
     if restore_from is None and from_latest_checkpoint:
         earlier = _submitted(settings, name)
         restore_from = flink.latest_checkpoint(settings, earlier) if earlier else None
