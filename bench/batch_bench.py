@@ -26,10 +26,12 @@ from pathlib import Path
 
 import psycopg
 
-from credit_platform import config, generator, landing, producer, spark
-from credit_platform.config import APPLICATIONS_TOPIC, ROLE_ETL
-from credit_platform.scenario import GeneratorConfig
-from credit_platform.scoring import CREDIT_SCORES_COLUMNS
+from credit_platform import config
+from credit_platform.batch import spark_submit
+from credit_platform.batch.scoring import CREDIT_SCORES_COLUMNS
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, ROLE_ETL
+from credit_platform.ingest import generator, landing, producer
+from credit_platform.ingest.scenario import GeneratorConfig
 
 
 def psql_copy(settings: config.Settings, csv: Path) -> float:
@@ -72,7 +74,7 @@ def main() -> None:
     print(f"land:      {land_s:6.1f} s  ({landed.records / land_s:,.0f} records/s, {landed.records:,} records)")
 
     t = time.perf_counter()
-    result = spark.submit(settings, "risk_scoring", ["--date", str(day), "--run-id", f"bench-{day}"])
+    result = spark_submit.submit(settings, "risk_scoring", ["--date", str(day), "--run-id", f"bench-{day}"])
     submit_s = time.perf_counter() - t
     assert result.returncode == 0, result.stdout
     job = json.loads(result.stdout.strip().splitlines()[-1])

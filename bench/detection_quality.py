@@ -9,18 +9,16 @@ Needs a running platform (`credit-platform up`). Uses its own topics and alert c
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import polars as pl
 
-from credit_platform import config, fraud_quality, generator
-from credit_platform.scenario import GeneratorConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.fraud_reference
 from bench.fraud_bench import Phase, wait_for_alerts  # noqa: E402
-from tests.fraud_reference import expected_alerts  # noqa: E402
+from credit_platform import config
+from credit_platform.ingest import generator
+from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.quality import detection_report
+from credit_platform.rules.fraud import reference_alerts
 
 
 def main() -> None:
@@ -33,7 +31,7 @@ def main() -> None:
     cfg = GeneratorConfig(seed=args.seed, fraud_share=args.fraud_share)
     frames = {"credit_applications": generator.generate("applications", args.events, cfg),
               "transactions": generator.generate("transactions", args.events, cfg)}
-    want = len(expected_alerts(frames["credit_applications"], frames["transactions"]))
+    want = len(reference_alerts(frames["credit_applications"], frames["transactions"]))
     phase = Phase(settings, "quality")
     job = phase.submit()
     started = time.monotonic()
@@ -46,10 +44,10 @@ def main() -> None:
     finally:
         phase.close(job)
     alerts = pl.DataFrame({"event_id": [d["event_id"] for d in docs], "rule": [d["rule"] for d in docs]})
-    truth = fraud_quality.labels(frames["credit_applications"], frames["transactions"])
+    truth = detection_report.labels(frames["credit_applications"], frames["transactions"])
     print(f"{args.events:,} applications + {args.events:,} transactions, fraud share {args.fraud_share}, seed "
           f"{args.seed}: {len(docs):,} alerts in {time.monotonic() - started:.0f}s\n")
-    print(fraud_quality.render(*fraud_quality.score(truth, alerts)))
+    print(detection_report.render(*detection_report.score(truth, alerts)))
 
 
 if __name__ == "__main__":

@@ -17,23 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from pymongo import MongoClient
 
-from credit_platform import config, flink, fraud_job, generator, producer
-from credit_platform.scenario import GeneratorConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests.fraud_reference
-from tests.fraud_reference import expected_alerts  # noqa: E402  (the test oracle: the alerts to wait for)
+from credit_platform import config
+from credit_platform.ingest import generator, producer
+from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.rules.fraud import reference_alerts
+from credit_platform.stream import flink, fraud_job
 
 
 class Phase:
@@ -95,7 +93,7 @@ def throughput(settings: config.Settings, events: int) -> None:
     cfg = GeneratorConfig(seed=21, rate_per_second=500)
     frames = {"credit_applications": generator.generate("applications", events, cfg),
               "transactions": generator.generate("transactions", events, cfg)}
-    want = len(expected_alerts(frames["credit_applications"], frames["transactions"]))
+    want = len(reference_alerts(frames["credit_applications"], frames["transactions"]))
     for kind, frame in frames.items():
         phase.produce(kind, frame)
     phase.sentinel(frames)
@@ -142,7 +140,7 @@ def latency(settings: config.Settings, rate: float, seconds: float) -> None:
     cfg = GeneratorConfig(seed=22, rate_per_second=rate, start=start, fraud_share=0.05)
     frames = {"credit_applications": generator.generate("applications", count, cfg),
               "transactions": generator.generate("transactions", count, cfg)}
-    want = len(expected_alerts(frames["credit_applications"], frames["transactions"]))
+    want = len(reference_alerts(frames["credit_applications"], frames["transactions"]))
     time.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()))
     threads = [threading.Thread(target=phase.produce, args=(kind, frame, rate)) for kind, frame in frames.items()]
     for t in threads:

@@ -16,8 +16,8 @@ import time
 
 from faker import Faker
 
-from credit_platform import generator
-from credit_platform.scenario import GeneratorConfig
+from credit_platform.ingest import generator
+from credit_platform.ingest.scenario import GeneratorConfig
 
 
 def seed_style(kind: str, rows: int, seed: int) -> bytes:

@@ -26,8 +26,9 @@ import uuid
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
-from credit_platform import config, generator, producer
-from credit_platform.scenario import GeneratorConfig
+from credit_platform import config
+from credit_platform.ingest import generator, producer
+from credit_platform.ingest.scenario import GeneratorConfig
 
 
 def kafka_tool(settings: config.Settings, topic: str, records: int, size: int) -> float:

@@ -17,7 +17,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import Param, dag
-from platform_operators import BUSINESS_DATE, DEFAULT_ARGS, START, GreatExpectationsOperator
+from platform_operators import GreatExpectationsOperator
+
+from credit_platform.orchestration.dag_defaults import BUSINESS_DATE, DEFAULT_ARGS, START
 
 
 @dag(

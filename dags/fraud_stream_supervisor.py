@@ -14,7 +14,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import dag, task
-from platform_operators import DEFAULT_ARGS, START
+
+from credit_platform.orchestration.dag_defaults import DEFAULT_ARGS, START
 
 
 @dag(

@@ -21,7 +21,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
-from platform_operators import DEFAULT_ARGS, START
+
+from credit_platform.orchestration.dag_defaults import DEFAULT_ARGS, START
 
 KINDS = {"applications": "credit_applications", "transactions": "transactions"}
 
@@ -62,9 +63,10 @@ def generate_data() -> None:
 
         from platform_operators import record_lineage
 
-        from credit_platform import config, generator, producer
+        from credit_platform import config
+        from credit_platform.ingest import generator, producer
+        from credit_platform.ingest.scenario import GeneratorConfig
         from credit_platform.lineage import already_done
-        from credit_platform.scenario import GeneratorConfig
 
         settings = config.load()
         params, topic = context["params"], KINDS[kind]

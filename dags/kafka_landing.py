@@ -15,7 +15,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import dag, task
-from platform_operators import DEFAULT_ARGS, LANDED_EVENTS, START
+
+from credit_platform.orchestration.dag_defaults import DEFAULT_ARGS, LANDED_EVENTS, START
 
 
 @dag(
@@ -32,7 +33,8 @@ from platform_operators import DEFAULT_ARGS, LANDED_EVENTS, START
 def kafka_landing() -> None:
     @task(outlets=[LANDED_EVENTS])
     def land(**context) -> dict:
-        from credit_platform import config, landing
+        from credit_platform import config
+        from credit_platform.ingest import landing
 
         summary = landing.Lander(config.load(), run_id=context["run_id"], progress=False).run()
         print(summary.render())

@@ -26,11 +26,11 @@ from datetime import timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DeadlineAlert, DeadlineReference, Param, SyncCallback, dag, task
-from platform_operators import BUSINESS_DATE, DEFAULT_ARGS, START, GreatExpectationsOperator, deadline_missed
+from platform_operators import GreatExpectationsOperator
 
-from credit_platform import config, spark
-
-settings = config.load()
+from credit_platform import config
+from credit_platform.batch import spark_submit
+from credit_platform.orchestration.dag_defaults import BUSINESS_DATE, DEFAULT_ARGS, START, deadline_missed
 
 
 @dag(
@@ -51,7 +51,7 @@ settings = config.load()
 def nightly_risk_scoring() -> None:
     @task
     def land_latest(**context) -> int:
-        from credit_platform import landing
+        from credit_platform.ingest import landing
 
         summary = landing.Lander(config.load(), run_id=f"{context['run_id']}:land_latest", progress=False).run()
         print(summary.render())
@@ -60,12 +60,12 @@ def nightly_risk_scoring() -> None:
     score = SparkSubmitOperator(
         task_id="risk_scoring",
         conn_id="spark_default",
-        application=str(spark.JOBS_DIR / "risk_scoring.py"),
+        application=str(spark_submit.JOBS_DIR / "risk_scoring.py"),
         application_args=["--date", BUSINESS_DATE, "--run-id", "{{ run_id }}"],
         name="risk_scoring",
-        conf=spark.spark_conf(settings),
-        env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-                  "CP_HOME": str(settings.home)},
+        conf=spark_submit.SPARK_CONF,
+        # the venv's Python on driver and workers; CP_HOME and the rest come from the task's environment
+        env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
         spark_binary="spark-submit",
         execution_timeout=timedelta(hours=1),
     )
@@ -77,9 +77,9 @@ def nightly_risk_scoring() -> None:
         import psycopg
         from platform_operators import record_lineage as record
 
-        from credit_platform.config import ROLE_ETL
+        from credit_platform.contracts.names import ROLE_ETL
 
-        with psycopg.connect(settings.postgres_uri(ROLE_ETL)) as conn:
+        with psycopg.connect(config.load().postgres_uri(ROLE_ETL)) as conn:
             rows = dict(conn.execute("SELECT target, rows_out FROM metadata_table WHERE job = 'risk_scoring' "
                                      "AND run_id = %s", (context["run_id"],)).fetchall())
         record(context, source=f"landing/*/dt={business_date}", target="warehouse", rows_out=sum(rows.values()),
@@ -91,7 +91,7 @@ def nightly_risk_scoring() -> None:
 
         from platform_operators import record_lineage as record
 
-        from credit_platform import scoring
+        from credit_platform.batch import scoring
 
         count = scoring.sync_fraud_alerts(config.load(), date.fromisoformat(business_date))
         record(context, source="mongo:credit.fraud_alerts", target="fraud_alerts", rows_in=count, rows_out=count,

@@ -32,7 +32,7 @@ def platform_healthcheck() -> None:
     @task
     def check(service: str) -> str:
         from credit_platform import config
-        from credit_platform.runtime import manager
+        from credit_platform.platform import manager
 
         return manager.check(config.load(), service)
 

@@ -7,6 +7,8 @@ window). Only alerts cross into Python, in one operator after the union of the r
 UDF inserts each batch into MongoDB with a deterministic `_id` (rule + event id), ignoring the ids
 already there, so a replay after a restart or from a savepoint never duplicates or changes one.
 The ground-truth fields `is_fraud`/`fraud_pattern` are not even declared in the source tables.
+The rules' SQL is rendered by credit_platform.rules.fraud; the seed rule's thresholds come from the
+governed lending policy in MongoDB (read at submit time), as the nightly Spark job's do.
 
     flink run -d -py jobs/fraud_detection.py -pyexec $PY -pyclientexec $PY [-s SAVEPOINT] -- --help
 """
@@ -16,9 +18,17 @@ from __future__ import annotations
 import argparse
 import os
 
-from credit_platform.rules import DEFAULT_FRAUD_RULES, DEFAULT_POLICY, FraudRules, LendingPolicy
-
-JOB_NAME = "fraud_detection"
+from credit_platform.contracts import names
+from credit_platform.rules.fraud import (
+    ALERT_COLUMNS,
+    APPLICATION_COLUMNS,
+    DEFAULT_FRAUD_RULES,
+    TRANSACTION_COLUMNS,
+    alert_select,
+    columns_ddl,
+    rule_queries,
+)
+from credit_platform.rules.lending import DEFAULT_POLICY, LendingPolicy, load_policy
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,14 +37,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     settings = config.load()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bootstrap", default=settings.kafka_bootstrap, help="Kafka bootstrap servers")
-    parser.add_argument("--applications-topic", default=config.APPLICATIONS_TOPIC)
-    parser.add_argument("--transactions-topic", default=config.TRANSACTIONS_TOPIC)
-    parser.add_argument("--group-id", default="fraud-detection", help="Kafka consumer group (offsets live in "
+    parser.add_argument("--applications-topic", default=names.APPLICATIONS_TOPIC)
+    parser.add_argument("--transactions-topic", default=names.TRANSACTIONS_TOPIC)
+    parser.add_argument("--group-id", default=names.FRAUD_GROUP, help="Kafka consumer group (offsets live in "
                         "checkpoints; the group only matters for a first start)")
     parser.add_argument("--mongo-uri", default=settings.mongo_uri)
-    parser.add_argument("--mongo-db", default="credit")
-    parser.add_argument("--collection", default="fraud_alerts")
-    parser.add_argument("--name", default=JOB_NAME, help="job name, used to find it through the REST API")
+    parser.add_argument("--mongo-db", default=names.MONGO_DB)
+    parser.add_argument("--collection", default=names.FRAUD_ALERTS_COLLECTION)
+    parser.add_argument("--policy", choices=["store", "defaults"], default="store",
+                        help="where the seed rule's thresholds come from: the governed lending policy in MongoDB "
+                        "`policies` (read once, at submit time; the Spark job reads the same document) or the "
+                        "built-in defaults of credit_platform.rules")
+    parser.add_argument("--name", default=names.FRAUD_JOB, help="job name, used to find it through the REST API")
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--checkpoint-interval", default="10 s")
     parser.add_argument("--out-of-orderness-ms", type=int, default=500,
@@ -63,83 +77,14 @@ def source_ddl(args: argparse.Namespace) -> list[str]:
     delay = f"INTERVAL '{args.out_of_orderness_ms / 1000:.3f}' SECOND"
     return [
         f"""CREATE TABLE applications (
-            application_id STRING, user_id STRING, credit_score INT, loan_amount DECIMAL(14, 2),
-            `timestamp` TIMESTAMP_LTZ(3), device_id STRING, city STRING,
+            {columns_ddl(APPLICATION_COLUMNS)},
             WATERMARK FOR `timestamp` AS `timestamp` - {delay}
         ) WITH ('topic' = '{args.applications_topic}', {common})""",
         f"""CREATE TABLE transactions (
-            transaction_id STRING, user_id STRING, amount DECIMAL(14, 2), `timestamp` TIMESTAMP_LTZ(3),
-            location STRING, latitude DOUBLE, longitude DOUBLE, device_id STRING,
+            {columns_ddl(TRANSACTION_COLUMNS)},
             WATERMARK FOR `timestamp` AS `timestamp` - {delay}
         ) WITH ('topic' = '{args.transactions_topic}', {common})""",
     ]
-
-
-ALERT_COLUMNS = "alert_id, rule, severity, reason, user_id, event_type, event_id, event_time"
-
-
-def _alert(rule: str, severity: str, reason: str, event_type: str, event_id: str) -> str:
-    return (f"CONCAT('{rule}:', {event_id}) AS alert_id, '{rule}' AS rule, '{severity}' AS severity, "
-            f"{reason} AS reason, user_id, '{event_type}' AS event_type, {event_id} AS event_id, "
-            "`timestamp` AS event_time")
-
-
-def _count_in_window(rule: str, severity: str, count: str, key: str, minutes: int, threshold: int,
-                     says: str) -> str:
-    """Alert on an application once `count` over its `key`'s last `minutes` reaches `threshold`."""
-    reason = f"CONCAT(CAST(n AS STRING), {says} {minutes} minutes')"
-    return f"""
-            SELECT {_alert(rule, severity, reason, "application", "application_id")}
-            FROM (SELECT application_id, user_id, device_id, `timestamp`, {count} OVER (
-                      PARTITION BY {key} ORDER BY `timestamp`
-                      RANGE BETWEEN INTERVAL '{minutes}' MINUTE PRECEDING AND CURRENT ROW) AS n
-                  FROM applications)
-            WHERE n >= {threshold}"""
-
-
-def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, policy: LendingPolicy = DEFAULT_POLICY) -> dict[str, str]:
-    """One SELECT per rule, each yielding the alert columns. Thresholds come from credit_platform.rules."""
-    large, low = policy.fraud_large_loan_amount, policy.fraud_low_credit_score
-    km = ("2 * 6371 * ASIN(SQRT(POWER(SIN(RADIANS(latitude - prev_lat) / 2), 2) + COS(RADIANS(prev_lat)) * "
-          "COS(RADIANS(latitude)) * POWER(SIN(RADIANS(longitude - prev_lon) / 2), 2)))")
-    return {
-        "large_loan_low_score": f"""
-            SELECT {_alert("large_loan_low_score", "high",
-                           f"CONCAT('loan amount ', CAST(loan_amount AS STRING), ' > {large} with credit score ', "
-                           f"CAST(credit_score AS STRING), ' < {low}')", "application", "application_id")}
-            FROM applications WHERE loan_amount > {large} AND credit_score < {low}""",
-        "application_velocity": _count_in_window(
-            "application_velocity", "medium", "COUNT(*)", "user_id", rules.velocity_window_minutes,
-            rules.velocity_min_applications, "' applications by this customer within"),
-        "shared_device": _count_in_window(
-            "shared_device", "high", "COUNT(DISTINCT user_id)", "device_id", rules.device_window_minutes,
-            rules.device_min_users, "' different customers on device ', device_id, ' within"),
-        "impossible_travel": f"""
-            SELECT {_alert("impossible_travel", "high",
-                           "CONCAT(CAST(CAST(km AS INT) AS STRING), ' km from ', prev_location, ' to ', location, "
-                           "' in ', CAST(seconds AS STRING), ' s')", "transaction", "transaction_id")}
-            FROM (SELECT *, {km} AS km, TIMESTAMPDIFF(SECOND, prev_ts, `timestamp`) AS seconds
-                  FROM (SELECT transaction_id, user_id, `timestamp`, location, latitude, longitude,
-                               LAG(latitude) OVER w AS prev_lat, LAG(longitude) OVER w AS prev_lon,
-                               LAG(`timestamp`) OVER w AS prev_ts, LAG(location) OVER w AS prev_location
-                        FROM transactions
-                        WINDOW w AS (PARTITION BY user_id ORDER BY `timestamp`)))
-            WHERE prev_lat IS NOT NULL AND km >= {rules.travel_min_distance_km}
-              AND km * 3600 > {rules.travel_max_speed_kmh} * GREATEST(seconds, 1)""",
-        "amount_spike": f"""
-            SELECT {_alert("amount_spike", "medium",
-                           "CONCAT('amount ', CAST(amount AS STRING), ' is ', CAST(CAST(amount / prev_avg AS INT) "
-                           f"AS STRING), 'x the average of the previous {rules.spike_history} purchases')",
-                           "transaction", "transaction_id")}
-            FROM (SELECT *, (total - amount) / (n - 1) AS prev_avg
-                  FROM (SELECT transaction_id, user_id, `timestamp`, amount,
-                               SUM(amount) OVER w AS total, COUNT(*) OVER w AS n
-                        FROM transactions
-                        WINDOW w AS (PARTITION BY user_id ORDER BY `timestamp`
-                                     ROWS BETWEEN {rules.spike_history} PRECEDING AND CURRENT ROW)))
-            WHERE n = {rules.spike_history + 1} AND amount >= {rules.spike_min_amount}
-              AND amount >= {rules.spike_factor} * prev_avg""",
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,6 +140,17 @@ def alert_writer(args: argparse.Namespace):  # noqa: ANN201 (a PyFlink UDF objec
     return udf(MongoAlertWriter(), result_type=DataTypes.BIGINT(), func_type="pandas")
 
 
+def policy_thresholds(args: argparse.Namespace) -> LendingPolicy:
+    """The seed rule's thresholds: the governed policy document's, unless told to use the defaults."""
+    if args.policy == "defaults":
+        return DEFAULT_POLICY
+    policy = load_policy(args.mongo_uri)
+    t = policy.thresholds
+    print(f"fraud rules: policy {policy.id} v{policy.version}: loan amount > {t.fraud_large_loan_amount} and "
+          f"credit score < {t.fraud_low_credit_score}")
+    return policy.thresholds
+
+
 def build(args: argparse.Namespace):  # noqa: ANN201
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import EnvironmentSettings, StreamTableEnvironment
@@ -227,10 +183,10 @@ def build(args: argparse.Namespace):  # noqa: ANN201
         conf.set(key.strip(), value.strip())
     for ddl in source_ddl(args):
         t_env.execute_sql(ddl)
-    queries = rule_queries()
+    queries = rule_queries(DEFAULT_FRAUD_RULES, policy_thresholds(args))
     if args.rules == "source":
-        queries = {"source": f"""SELECT {_alert("source", "low", "'x'", "application", "application_id")}
-            FROM applications WHERE credit_score < -1 UNION ALL SELECT {_alert("source", "low", "'x'",
+        queries = {"source": f"""SELECT {alert_select("source", "low", "'x'", "application", "application_id")}
+            FROM applications WHERE credit_score < -1 UNION ALL SELECT {alert_select("source", "low", "'x'",
             "transaction", "transaction_id")} FROM transactions WHERE amount < -1"""}
     elif args.rules:
         queries = {r: queries[r] for r in args.rules.split(",")}
@@ -252,7 +208,7 @@ def build(args: argparse.Namespace):  # noqa: ANN201
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.print_sql:
-        print("\n;\n".join([*source_ddl(args), *rule_queries().values()]))
+        print("\n;\n".join([*source_ddl(args), *rule_queries(DEFAULT_FRAUD_RULES, policy_thresholds(args)).values()]))
         return
     t_env, insert = build(args)
     result = t_env.execute_sql(insert)

@@ -21,8 +21,12 @@ import sys
 import time
 from datetime import UTC, date, datetime
 
-from credit_platform import config, landing, scoring
+from credit_platform import config
+from credit_platform.batch import scoring
+from credit_platform.contracts import names
+from credit_platform.ingest import landing
 from credit_platform.lineage import Lineage, Step
+from credit_platform.rules.lending import load_policy
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,11 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     timings["spark_start"] = time.monotonic() - t0
 
     lineage = Lineage(settings, scoring.JOB_NAME, run_id)
-    policy = scoring.load_policy(settings)
+    policy = load_policy(settings.mongo_uri)
     staging = settings.home / "staging" / scoring.JOB_NAME / run_id
     decide = functools.partial(scoring.score_applications, run_id=run_id, decided_at=datetime.now(UTC))
-    tables = {config.APPLICATIONS_TOPIC: ("credit_scores", scoring.CREDIT_SCORES_COLUMNS, decide, "application"),
-              config.TRANSACTIONS_TOPIC: ("processed_transactions", scoring.PROCESSED_TRANSACTIONS_COLUMNS,
+    tables = {names.APPLICATIONS_TOPIC: ("credit_scores", scoring.CREDIT_SCORES_COLUMNS, decide, "application"),
+              names.TRANSACTIONS_TOPIC: ("processed_transactions", scoring.PROCESSED_TRANSACTIONS_COLUMNS,
                                           scoring.score_transactions, "transaction")}
     steps: dict[str, Step] = {}
     staged: dict = {}
@@ -67,12 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         for topic, (table, columns, score, event_type) in tables.items():
             files = landing.landed_files(settings, topic, day)
             directory = landing.date_dir(landing.landing_root(settings), topic, day)
-            names = {f.name for f in files}
+            file_names = {f.name for f in files}
             step = steps[table] = Step(f"landing/{topic}/dt={day}", table, details={
                 "files": [str(f) for f in files], "policy": f"{policy.id} v{policy.version}",
                 "policy_exceptions": [e.id for e in policy.exceptions],
                 "offsets": {n: [m["partition"], m["first_offset"], m["last_offset"]]
-                            for n, m in landing.read_marker(directory)["files"].items() if n in names}})
+                            for n, m in landing.read_marker(directory)["files"].items() if n in file_names}})
             lineage.record(step)
             if not files:
                 print(f"{topic}: nothing landed for {day}; {table} for that date will be empty")

@@ -69,7 +69,7 @@ async def serve(request: Request, path: str) -> Response:
         return await _vendor.get_response(_vendor.get_path(scope), scope)
     response = await _files.get_response(_files.get_path(request.scope), request.scope)
     if VENDOR_DIR.is_dir() and isinstance(response, FileResponse) and response.media_type == "text/html":
-        from credit_platform.runtime.datadocs_assets import rewrite
+        from credit_platform.platform.datadocs_assets import rewrite
 
         page = Path(response.path).read_text(encoding="utf-8")  # a FileResponse
         prefix = f"{request.scope.get('root_path', '').rstrip('/')}/{VENDOR}"

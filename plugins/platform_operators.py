@@ -6,8 +6,9 @@
   expectation is written to `data_quality_issues` by the checkpoint's action; the task fails when
   a blocking (critical) expectation fails, after the issues and Data Docs are written.
 - `record_lineage`: one `metadata_table` row for what a task did (job = the DAG, run id = the run).
-- `notify_failure` / `deadline_missed`: failure and deadline callbacks; they log loudly and count
-  the event on the Pushgateway, where the Prometheus alert rules see it.
+
+What every DAG shares (start date, default args, callbacks, the business-date template) is in
+`credit_platform.orchestration.dag_defaults`.
 """
 
 from __future__ import annotations
@@ -33,22 +34,22 @@ class FlinkJobHook(BaseHook):
 
     def __init__(self, job_name: str | None = None) -> None:
         super().__init__()
-        from credit_platform import fraud_job
+        from credit_platform.stream import fraud_job
 
         self.job_name = job_name or fraud_job.JOB_NAME
 
     def status(self):  # noqa: ANN201
-        from credit_platform import fraud_job
+        from credit_platform.stream import fraud_job
 
         return fraud_job.status(_settings(), self.job_name)
 
     def ensure_running(self):  # noqa: ANN201
-        from credit_platform import fraud_job
+        from credit_platform.stream import fraud_job
 
         return fraud_job.ensure_running(_settings(), name=self.job_name)
 
     def stop_with_savepoint(self) -> str | None:
-        from credit_platform import fraud_job
+        from credit_platform.stream import fraud_job
 
         return fraud_job.stop(_settings(), self.job_name)
 
@@ -65,11 +66,11 @@ class GreatExpectationsOperator(BaseOperator):
     def execute(self, context: Any) -> dict:
         from datetime import date
 
-        from credit_platform import dq
+        from credit_platform.quality import expectations
 
         settings = _settings()
         run_id = context["run_id"]
-        summary = dq.run_checks(settings, date.fromisoformat(self.business_date), run_id,
+        summary = expectations.run_checks(settings, date.fromisoformat(self.business_date), run_id,
                                 landed=self.scope in ("all", "landing"), warehouse=self.scope in ("all", "warehouse"))
         log.info("%s", summary.render())
         record_lineage(context, source=f"date {self.business_date}", target="data_quality_issues",
@@ -91,55 +92,3 @@ def record_lineage(context: Any, *, source: str, target: str, rows_in: int | Non
     Lineage(_settings(), ti.dag_id, context["run_id"]).record(Step(
         source, target, started_at=started, finished_at=datetime.now(UTC), rows_in=rows_in, rows_out=rows_out,
         status=status, details={"task": ti.task_id, **(details or {})}))
-
-
-def _count(event: str, dag_id: str) -> None:
-    from prometheus_client import CollectorRegistry, Gauge
-
-    from credit_platform.metrics import push
-
-    registry = CollectorRegistry()
-    Gauge(f"airflow_{event}_timestamp_seconds", f"When the last {event.replace('_', ' ')} happened", ["dag_id"],
-          registry=registry).labels(dag_id).set_to_current_time()
-    push(_settings().pushgateway_url, f"airflow_{event}", registry, {"dag_id": dag_id})
-
-
-def notify_failure(context: Any) -> None:
-    ti = context.get("ti")
-    dag_id = ti.dag_id if ti else "unknown"
-    log.error("ALERT: task %s of %s failed (run %s): %s", getattr(ti, "task_id", "?"), dag_id,
-              context.get("run_id"), context.get("exception"))
-    _count("task_failure", dag_id)
-
-
-def deadline_missed(context: Any = None, **kwargs: Any) -> None:
-    run = (context or {}).get("dag_run") or {}
-    dag_id = run.get("dag_id", kwargs.get("dag_id", "unknown"))
-    log.error("ALERT: DAG run %s of %s missed its deadline %s", run.get("run_id"), dag_id,
-              (context or {}).get("deadline"))
-    _count("deadline_missed", dag_id)
-
-
-# ---- what every DAG of the platform shares ---------------------------------------------------------
-def _dag_defaults():  # noqa: ANN202
-    from datetime import datetime, timedelta
-
-    from airflow.sdk import Asset
-
-    start = datetime(2026, 1, 1)
-    default_args = {
-        "owner": "data-platform",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "execution_timeout": timedelta(minutes=30),
-        "on_failure_callback": notify_failure,
-    }
-    # Published by kafka_landing whenever it lands new records.
-    landed = Asset(name="landed_events", uri="file:///credit-platform/landing")
-    return start, default_args, landed
-
-
-START, DEFAULT_ARGS, LANDED_EVENTS = _dag_defaults()
-
-# The business date a batch DAG works on: the `business_date` param, else the day before the run.
-BUSINESS_DATE = "{{ params.business_date or macros.ds_add(ds, -1) }}"

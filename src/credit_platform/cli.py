@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 from credit_platform import config
-from credit_platform.runtime.bootstrap import SETUP_STEPS
-from credit_platform.runtime.process import ServiceError
-from credit_platform.scenario import KINDS
+from credit_platform.contracts import names
+from credit_platform.errors import PlatformError
+from credit_platform.ingest.scenario import KINDS
+from credit_platform.platform.setup import SETUP_STEPS
 
 
 def _service_help() -> str:
-    from credit_platform.runtime.services import SERVICE_CLASSES
+    from credit_platform.platform.services import SERVICE_CLASSES
 
     return "Services: " + ", ".join(cls.name for cls in SERVICE_CLASSES) + "."
 
@@ -26,23 +27,23 @@ def _settings() -> config.Settings:
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    from credit_platform.runtime import bootstrap
+    from credit_platform.platform import setup
 
-    bootstrap.setup(_settings(), only=args.only)
+    setup.setup(_settings(), only=args.only)
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """The stores' schemas on servers the platform does not start (a deployment)."""
-    from credit_platform.runtime import schema, services
+    from credit_platform.platform import migrate, services
 
     settings = _settings()
     steps = [
-        ("warehouse", lambda: f"applied {len(schema.apply_warehouse(settings))} SQL files, role passwords set"),
-        ("airflow database", lambda: (schema.ensure_airflow_database(settings), "ready")[1]),
+        ("warehouse", lambda: f"applied {len(migrate.apply_warehouse(settings))} SQL files, role passwords set"),
+        ("airflow database", lambda: (migrate.ensure_airflow_database(settings), "ready")[1]),
         ("airflow db migrate", lambda: services.AirflowDatabase(settings).start()),
-        ("kafka topics", lambda: f"created {schema.ensure_kafka_topics(settings) or 'none (all present)'}"),
-        ("mongodb collections", lambda: (schema.ensure_mongo_collections(settings), "ready")[1]),
+        ("kafka topics", lambda: f"created {migrate.ensure_kafka_topics(settings) or 'none (all present)'}"),
+        ("mongodb collections", lambda: (migrate.ensure_mongo_collections(settings), "ready")[1]),
     ]
     for name, step in steps:
         started = time.monotonic()
@@ -51,11 +52,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _service(name: str):  # noqa: ANN202 (a runtime.services.Service)
-    from credit_platform.runtime import services
+    from credit_platform.platform import services
 
     known = {s.name: s for s in services.all_services(_settings())}
     if name not in known:
-        raise ServiceError(f"unknown service {name!r}; choose from {', '.join(known)}")
+        raise PlatformError(f"unknown service {name!r}; choose from {', '.join(known)}")
     return known[name]
 
 
@@ -89,7 +90,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from credit_platform.runtime import manager
+    from credit_platform.platform import manager
 
     settings = _settings()
     print(f"Starting the local platform (state in {settings.home}) ...")
@@ -112,7 +113,7 @@ def _print_airflow_password_once(settings: config.Settings) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from credit_platform.runtime import manager
+    from credit_platform.platform import manager
 
     settings = _settings()
     print(f"Stopping the local platform (state in {settings.home}) ...")
@@ -121,7 +122,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from credit_platform.runtime import manager
+    from credit_platform.platform import manager
 
     report = manager.status(_settings())
     if args.json:
@@ -135,11 +136,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from datetime import date
 
     from credit_platform import demo
-    from credit_platform.runtime import bootstrap
+    from credit_platform.platform import setup
 
     settings = _settings()
     started = time.monotonic()
-    bootstrap.setup(settings)
+    setup.setup(settings)
     print()
     cmd_up(args)
     print()
@@ -160,7 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _generator_config(args: argparse.Namespace):  # noqa: ANN202
     from datetime import datetime
 
-    from credit_platform.scenario import GeneratorConfig
+    from credit_platform.ingest.scenario import GeneratorConfig
 
     start = datetime.fromisoformat(args.start.replace("Z", "+00:00")) if args.start else None
     if start is not None and start.tzinfo is None:
@@ -171,7 +172,7 @@ def _generator_config(args: argparse.Namespace):  # noqa: ANN202
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from credit_platform import generator
+    from credit_platform.ingest import generator
 
     started = time.monotonic()
     frame = generator.generate(args.kind, args.count, _generator_config(args))
@@ -185,17 +186,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from credit_platform import generator, producer
-    from credit_platform.schemas import contract_for
+    from credit_platform.contracts.events import contract_for
+    from credit_platform.ingest import generator, producer
 
     settings = _settings()
     try:
         contract = contract_for(args.topic)
     except ValueError as exc:
-        raise ServiceError(str(exc)) from None
+        raise PlatformError(str(exc)) from None
     if args.from_file:
         if not args.from_file.exists():
-            raise ServiceError(f"input file {args.from_file} does not exist")
+            raise PlatformError(f"input file {args.from_file} does not exist")
         lines = producer.read_lines(args.from_file)
         total = None
         source = f"file:{args.from_file.name}"
@@ -212,7 +213,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_fraud_job(args: argparse.Namespace) -> int:
-    from credit_platform import fraud_job
+    from credit_platform.stream import fraud_job
 
     settings = _settings()
     if args.action == "start":
@@ -229,20 +230,20 @@ def cmd_fraud_job(args: argparse.Namespace) -> int:
 
 
 def cmd_fraud_report(args: argparse.Namespace) -> int:
-    from credit_platform import fraud_quality
+    from credit_platform.quality import detection_report
 
     settings = _settings()
-    print(fraud_quality.report_from_files(settings.mongo_uri, args.applications, args.transactions,
+    print(detection_report.report_from_files(settings.mongo_uri, args.applications, args.transactions,
                                           collection=args.collection))
     return 0
 
 
 def cmd_land(args: argparse.Namespace) -> int:
-    from credit_platform import landing
+    from credit_platform.ingest import landing
 
     settings = _settings()
     if not args.quiet:
-        logging.getLogger("credit_platform.landing").setLevel(logging.INFO)
+        logging.getLogger("credit_platform.ingest.landing").setLevel(logging.INFO)
     summary = landing.Lander(settings, args.topics, run_id=args.run_id, chunk_records=args.chunk_records).run()
     print(summary.render())
     print(f"landing directory: {landing.landing_root(settings)}")
@@ -250,12 +251,12 @@ def cmd_land(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from credit_platform import spark
+    from credit_platform.batch import spark_submit
 
     settings = _settings()
     job_args = ["--date", args.date] + (["--run-id", args.run_id] if args.run_id else [])
     print(f"spark-submit risk_scoring for {args.date} on {settings.spark_master} ...", flush=True)
-    result = spark.submit(settings, "risk_scoring", job_args)
+    result = spark_submit.submit(settings, "risk_scoring", job_args)
     print(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "(no summary)")
     if result.returncode:
         print(f"error: risk_scoring failed with exit code {result.returncode}; its log is above", file=sys.stderr)
@@ -265,11 +266,11 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_dq(args: argparse.Namespace) -> int:
     from datetime import UTC, date, datetime
 
-    from credit_platform import dq
+    from credit_platform.quality import expectations
 
     settings = _settings()
     run_id = args.run_id or f"dq-{args.date}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    summary = dq.run_checks(settings, date.fromisoformat(args.date), run_id,
+    summary = expectations.run_checks(settings, date.fromisoformat(args.date), run_id,
                             landed=args.scope in ("all", "landing"), warehouse=args.scope in ("all", "warehouse"))
     print(summary.render())
     if summary.blocking:
@@ -280,7 +281,7 @@ def cmd_dq(args: argparse.Namespace) -> int:
 
 
 def _add_generator_options(p: argparse.ArgumentParser) -> None:
-    from credit_platform.scenario import GeneratorConfig
+    from credit_platform.ingest.scenario import GeneratorConfig
 
     d = GeneratorConfig()
     p.add_argument("--seed", type=int, help=f"same seed, same bytes (default {d.seed})")
@@ -354,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "user id (acks=all, idempotent). Invalid records go to <topic>.dlq with the raw "
                                    "payload and the reason, and to data_quality_issues. Exit 0 when every record "
                                    "was sent or dead-lettered, 2 when Kafka refused some (kept for a replay).")
-    p.add_argument("--topic", required=True, help=" or ".join(config.INPUT_TOPICS))
+    p.add_argument("--topic", required=True, help=" or ".join(names.INPUT_TOPICS))
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--from-file", type=Path, metavar="FILE", help="JSON lines to send")
     source.add_argument("--generate", type=int, metavar="N", help="generate N events and send them")
@@ -376,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "files: per rule precision and recall, per injected pattern recall.")
     p.add_argument("--applications", type=Path, help="generated applications (JSON lines)")
     p.add_argument("--transactions", type=Path, help="generated transactions (JSON lines)")
-    p.add_argument("--collection", default="fraud_alerts")
+    p.add_argument("--collection", default=names.FRAUD_ALERTS_COLLECTION)
     p.set_defaults(func=cmd_fraud_report)
 
     p = sub.add_parser("land", help="land Kafka topics into Parquet files by event date (exactly-once)",
@@ -386,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the offsets. A rerun after a crash rewrites the same files: no loss, no "
                                    "duplicate. Records that do not parse are landed with the reason and also sent "
                                    "to the DLQ and data_quality_issues.")
-    p.add_argument("--topics", nargs="+", default=list(config.INPUT_TOPICS), choices=config.INPUT_TOPICS)
+    p.add_argument("--topics", nargs="+", default=list(names.INPUT_TOPICS), choices=names.INPUT_TOPICS)
     p.add_argument("--run-id", help="id for lineage rows (default: landing-<time>-<random>)")
     p.add_argument("--chunk-records", type=int, default=250_000,
                    help="records per partition landed and committed at a time (default 250000)")
@@ -437,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("kafka").setLevel(logging.CRITICAL)  # connection retries are reported by us
     try:
         return args.func(args)
-    except ServiceError as exc:
+    except PlatformError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

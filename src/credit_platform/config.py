@@ -16,6 +16,8 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from credit_platform.contracts.names import ROLE_AIRFLOW, ROLE_BI, ROLE_ETL, ROLE_SUPERUSER, WAREHOUSE_DB
+
 REPO_ROOT = Path(os.environ.get("CP_REPO_ROOT", Path(__file__).resolve().parents[2]))
 
 # Each tool's usual port. `CP_PORT_OFFSET` shifts them all (the test session uses it to run
@@ -37,28 +39,6 @@ DEFAULT_PORTS: dict[str, int] = {
     "statsd_exporter": 9102,  # ... and out as Prometheus metrics
 }
 
-# Kafka topics (data contract) and the dead-letter topic that goes with each.
-APPLICATIONS_TOPIC = "credit_applications"
-TRANSACTIONS_TOPIC = "transactions"
-INPUT_TOPICS = (APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC)
-
-
-def dlq_topic(topic: str) -> str:
-    return f"{topic}.dlq"
-
-
-ALL_TOPICS = INPUT_TOPICS + tuple(dlq_topic(t) for t in INPUT_TOPICS)
-
-WAREHOUSE_DB = "credit"
-AIRFLOW_DB = "airflow"
-MONGO_DB = "credit"
-
-# Database roles. The superuser only applies DDL; jobs write as etl_writer, Power BI reads as
-# bi_reader, Airflow owns only its own metadata database.
-ROLE_SUPERUSER = "postgres"
-ROLE_ETL = "etl_writer"
-ROLE_BI = "bi_reader"
-ROLE_AIRFLOW = "airflow"
 
 SECRET_NAMES = (
     "postgres_password",

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from credit_platform.airflow_client import AirflowClient
-from credit_platform.config import INPUT_TOPICS, MONGO_DB, ROLE_ETL, Settings
-from credit_platform.runtime.process import ServiceError
+from credit_platform.config import Settings
+from credit_platform.contracts import names
+from credit_platform.contracts.names import INPUT_TOPICS, MONGO_DB, ROLE_ETL
+from credit_platform.errors import PlatformError
+from credit_platform.orchestration.airflow_client import AirflowClient
 
 DAGS = ("generate_data", "fraud_stream_supervisor", "kafka_landing", "nightly_risk_scoring", "data_quality",
         "platform_healthcheck")
-FRAUD_GROUP = "fraud-detection"
 
 
 @dataclass
@@ -63,7 +64,7 @@ def _run(client: AirflowClient, dag_id: str, conf: dict | None = None, timeout: 
     _say(f"{dag_id}: {state} in {time.monotonic() - started:.0f}s  tasks: "
          + ", ".join(f"{k}={v}" for k, v in tasks.items()))
     if state != "success":
-        raise ServiceError(f"DAG run {dag_id}/{run_id} ended {state}; open it in the Airflow UI "
+        raise PlatformError(f"DAG run {dag_id}/{run_id} ended {state}; open it in the Airflow UI "
                            f"({client.base}/dags/{dag_id}) for the task logs")
     return run_id
 
@@ -72,7 +73,7 @@ def _wait_for_fraud_job(settings: Settings, timeout: float = 300) -> None:
     """Until the Flink job's committed offsets (it commits on each checkpoint) reach the topics' ends."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=FRAUD_GROUP,
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=names.FRAUD_GROUP,
                              enable_auto_commit=False)
     try:
         partitions = [TopicPartition(t, p) for t in INPUT_TOPICS for p in consumer.partitions_for_topic(t) or ()]

@@ -18,10 +18,12 @@ import argparse
 import logging
 import time
 
-from credit_platform.config import ALL_TOPICS, INPUT_TOPICS, Settings, load
+from credit_platform.config import Settings, load
+from credit_platform.contracts import names
+from credit_platform.contracts.names import ALL_TOPICS, INPUT_TOPICS
 
 # The platform's consumers: the Flink fraud job (commits on each checkpoint) and the landing.
-GROUPS = {"fraud-detection": INPUT_TOPICS, "credit-platform-landing": INPUT_TOPICS}
+GROUPS = {names.FRAUD_GROUP: INPUT_TOPICS, names.LANDING_GROUP: INPUT_TOPICS}
 
 log = logging.getLogger(__name__)
 

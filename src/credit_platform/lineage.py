@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from credit_platform.config import ROLE_ETL, Settings
+from credit_platform.config import Settings
+from credit_platform.contracts.names import ROLE_ETL
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from credit_platform import config
-from credit_platform.runtime import process
+from credit_platform.platform import process
 
 CLI = [sys.executable, "-m", "credit_platform"]
 
@@ -42,7 +42,7 @@ def platform() -> config.Settings:
         # An earlier session's demo left the DAGs unpaused in this state dir: their schedules (the
         # fraud supervisor every 5 minutes) would start jobs under the tests. Each test that needs a
         # DAG unpauses it.
-        from credit_platform.airflow_client import AirflowClient
+        from credit_platform.orchestration.airflow_client import AirflowClient
 
         AirflowClient(settings).pause_all()
     except BaseException:

@@ -7,9 +7,9 @@ import urllib.request
 
 import pytest
 
-from credit_platform.airflow_client import AirflowClient
-from credit_platform.runtime.process import ServiceError
-from credit_platform.runtime.services import SERVICE_CLASSES
+from credit_platform.errors import PlatformError
+from credit_platform.orchestration.airflow_client import AirflowClient
+from credit_platform.platform.services import SERVICE_CLASSES
 
 pytestmark = pytest.mark.integration
 DAG_ID = "platform_healthcheck"
@@ -19,7 +19,7 @@ def test_rest_api_requires_login(platform):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(f"{platform.airflow_url}/api/v2/dags", timeout=10)
     assert info.value.code == 401
-    with pytest.raises(ServiceError, match="HTTP 401"):
+    with pytest.raises(PlatformError, match="HTTP 401"):
         AirflowClient(platform, password="wrong-password")
 
 

@@ -21,10 +21,11 @@ import pytest
 from kafka import KafkaProducer
 from pymongo import MongoClient
 
-from credit_platform import generator, landing, producer, spark
-from credit_platform.config import APPLICATIONS_TOPIC, MONGO_DB, ROLE_BI, ROLE_ETL, TRANSACTIONS_TOPIC
-from credit_platform.rules import DEFAULT_POLICY, PolicyException, decide, lending_decision, risk_level
-from credit_platform.scenario import GeneratorConfig
+from credit_platform.batch import spark_submit
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, MONGO_DB, ROLE_BI, ROLE_ETL, TRANSACTIONS_TOPIC
+from credit_platform.ingest import generator, landing, producer
+from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.rules.lending import DEFAULT_POLICY, PolicyException, decide, lending_decision, risk_level
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -80,7 +81,7 @@ def land(env: dict, *extra: str, timeout: float = 600) -> subprocess.CompletedPr
 
 
 def score(settings, day: date, run_id: str) -> dict:
-    result = spark.submit(settings, "risk_scoring", ["--date", str(day), "--run-id", run_id])
+    result = spark_submit.submit(settings, "risk_scoring", ["--date", str(day), "--run-id", run_id])
     assert result.returncode == 0, result.stdout
     return json.loads(result.stdout.strip().splitlines()[-1])
 

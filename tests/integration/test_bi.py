@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from credit_platform.config import ROLE_BI
+from credit_platform.contracts.names import ROLE_BI
 
 pytestmark = pytest.mark.integration
 GUIDE = Path(__file__).resolve().parents[2] / "dashboards" / "powerbi" / "README.md"

@@ -12,6 +12,7 @@ import time
 import urllib.request
 
 from credit_platform import config
+from credit_platform.contracts import names
 
 from .conftest import cli
 
@@ -26,7 +27,7 @@ def test_migrate_applies_every_store_again_without_harm(platform: config.Setting
     for step in ("warehouse", "airflow database", "airflow db migrate", "kafka topics", "mongodb collections"):
         assert f"[ ok ] {step}" in first.stdout, first.stdout
     assert "created none (all present)" in first.stdout  # `up` made the topics: nothing new
-    for role in (config.ROLE_ETL, config.ROLE_BI):  # the role passwords it set again still log in
+    for role in (names.ROLE_ETL, names.ROLE_BI):  # the role passwords it set again still log in
         with psycopg.connect(platform.postgres_uri(role)) as conn:
             assert conn.execute("SELECT current_user").fetchone()[0] == role
     second = cli("migrate", timeout=600)

@@ -9,8 +9,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from credit_platform import flink
-from credit_platform.runtime.process import wait_until
+from credit_platform.platform.process import wait_until
+from credit_platform.stream import flink
 
 pytestmark = pytest.mark.integration
 

@@ -16,12 +16,14 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from pymongo import MongoClient
 
-from credit_platform import flink, fraud_job, fraud_quality, generator, producer
-from credit_platform.config import MONGO_DB
-from credit_platform.runtime.process import wait_until
-from credit_platform.runtime.services import FlinkTaskManager
-from credit_platform.scenario import GeneratorConfig
-from tests.fraud_reference import expected_alerts
+from credit_platform.contracts.names import MONGO_DB
+from credit_platform.ingest import generator, producer
+from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.platform.process import wait_until
+from credit_platform.platform.services.flink import FlinkTaskManager
+from credit_platform.quality import detection_report
+from credit_platform.rules.fraud import reference_alerts
+from credit_platform.stream import flink, fraud_job
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +43,7 @@ class FraudRun:
         config = GeneratorConfig(seed=seed, fraud_share=0.05)
         self.apps = generator.generate("applications", count, config)
         self.txs = generator.generate("transactions", count, config)
-        self.expected = expected_alerts(self.apps, self.txs)
+        self.expected = reference_alerts(self.apps, self.txs)
         self.alerts = MongoClient(settings.mongo_uri)[MONGO_DB][self.collection]
         self.job_id: str | None = None
 
@@ -107,7 +109,7 @@ def test_alerts_exactly_as_the_rules_define_each_once(fraud_run):
     fraud_run.finish()
     got = fraud_run.wait_for_alerts()
     assert got == fraud_run.expected, (by_rule(fraud_run.expected - got), by_rule(got - fraud_run.expected))
-    assert set(by_rule(got)) == set(fraud_quality.RULES)  # every rule fired
+    assert set(by_rule(got)) == set(detection_report.RULES)  # every rule fired
     assert fraud_run.alerts.count_documents({}) == len(got)
 
     # every qualifying event of the seed rule alerted, no other event by that rule
@@ -116,10 +118,10 @@ def test_alerts_exactly_as_the_rules_define_each_once(fraud_run):
         i for i in got if i.startswith("large_loan_low_score:")}
 
     # each stateful rule fires on its injected pattern and never on normal traffic
-    truth = fraud_quality.labels(fraud_run.apps, fraud_run.txs)
+    truth = detection_report.labels(fraud_run.apps, fraud_run.txs)
     docs = list(fraud_run.alerts.find({}, {"event_id": 1, "rule": 1}))
     alerts = pl.DataFrame({"event_id": [d["event_id"] for d in docs], "rule": [d["rule"] for d in docs]})
-    rules, patterns = fraud_quality.score(truth, alerts)
+    rules, patterns = detection_report.score(truth, alerts)
     for score in rules:
         assert score.precision == 1.0, score
         assert score.caught > 0, score

@@ -8,7 +8,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
-from credit_platform.config import ALL_TOPICS
+from credit_platform.contracts.names import ALL_TOPICS
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from credit_platform.runtime.services import SERVICE_CLASSES
+from credit_platform.platform.services import SERVICE_CLASSES
 
 from .conftest import cli
 

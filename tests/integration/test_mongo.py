@@ -7,8 +7,9 @@ import uuid
 import pytest
 from pymongo import MongoClient
 
-from credit_platform.config import MONGO_DB
-from credit_platform.runtime import schema
+from credit_platform.contracts import names
+from credit_platform.contracts.names import MONGO_DB
+from credit_platform.platform import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +29,13 @@ def test_insert_upsert_find(platform):
 
 
 def test_collections_indexes_and_policy_seeded_idempotently(platform):
-    schema.ensure_mongo_collections(platform)
-    schema.ensure_mongo_collections(platform)
+    migrate.ensure_mongo_collections(platform)
+    migrate.ensure_mongo_collections(platform)
     with MongoClient(platform.mongo_uri, serverSelectionTimeoutMS=5000) as client:
         db = client[MONGO_DB]
         assert {"fraud_alerts", "policies"} <= set(db.list_collection_names())
-        assert set(schema.FRAUD_ALERT_INDEXES) <= set(db.fraud_alerts.index_information())
-        policies = list(db.policies.find({"_id": schema.DEFAULT_POLICY_ID}))
+        assert set(migrate.FRAUD_ALERT_INDEXES) <= set(db.fraud_alerts.index_information())
+        policies = list(db.policies.find({"_id": names.LENDING_POLICY_ID}))
         assert len(policies) == 1
         assert policies[0]["thresholds"]["fraud_low_credit_score"] == 450
         assert policies[0]["exceptions"] == []

@@ -16,11 +16,13 @@ import psycopg
 import pytest
 from pymongo import MongoClient
 
-from credit_platform import demo, flink, fraud_job, generator
-from credit_platform.airflow_client import AirflowClient
-from credit_platform.config import MONGO_DB, ROLE_ETL
-from credit_platform.rules import lending_decision, risk_level
-from credit_platform.scenario import GeneratorConfig
+from credit_platform import demo
+from credit_platform.contracts.names import MONGO_DB, ROLE_ETL
+from credit_platform.ingest import generator
+from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.orchestration.airflow_client import AirflowClient
+from credit_platform.rules.lending import lending_decision, risk_level
+from credit_platform.stream import flink, fraud_job
 
 pytestmark = pytest.mark.integration
 
@@ -132,7 +134,7 @@ def test_data_docs_are_served_behind_the_airflow_login(platform, demo_run):
 
 
 def test_headless_chromium_logs_in_and_screenshots_the_grid_and_data_docs(platform, demo_run):
-    from credit_platform import screenshots
+    from tests.helpers import screenshots
 
     password = json.loads(platform.airflow_passwords_file.read_text())["admin"]
     run_id = demo_run["result"]["runs"][f"nightly_risk_scoring {demo_run['day']}"]

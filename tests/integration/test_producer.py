@@ -19,10 +19,10 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 
-from credit_platform import generator, producer
-from credit_platform.config import ROLE_SUPERUSER, dlq_topic
-from credit_platform.runtime.services import Kafka
-from credit_platform.scenario import GeneratorConfig
+from credit_platform.contracts.names import ROLE_SUPERUSER, dlq_topic
+from credit_platform.ingest import generator, producer
+from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.platform.services.kafka import Kafka
 
 pytestmark = pytest.mark.integration
 

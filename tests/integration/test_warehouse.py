@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from credit_platform.config import ROLE_BI, ROLE_ETL, ROLE_SUPERUSER
-from credit_platform.runtime import schema
+from credit_platform.contracts.names import ROLE_BI, ROLE_ETL, ROLE_SUPERUSER
+from credit_platform.platform import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -24,9 +24,9 @@ SEED_COLUMNS = {
 
 
 def test_ddl_applies_twice_and_creates_seed_tables(platform):
-    first = schema.apply_warehouse(platform)
-    second = schema.apply_warehouse(platform)
-    assert first == second == [p.name for p in schema.warehouse_sql_files()]
+    first = migrate.apply_warehouse(platform)
+    second = migrate.apply_warehouse(platform)
+    assert first == second == [p.name for p in migrate.warehouse_sql_files()]
     with psycopg.connect(platform.postgres_uri(ROLE_SUPERUSER)) as conn:
         for table, columns in SEED_COLUMNS.items():
             rows = conn.execute("SELECT column_name FROM information_schema.columns "

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from credit_platform.config import REPO_ROOT, SECRET_NAMES
-from credit_platform.runtime.bootstrap import SETUP_STEPS
-from credit_platform.runtime.services import SERVICE_CLASSES
+from credit_platform.platform.services import SERVICE_CLASSES
+from credit_platform.platform.setup import SETUP_STEPS
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 SECRETS = ("CP_POSTGRES_PASSWORD", "CP_ETL_WRITER_PASSWORD", "CP_BI_READER_PASSWORD", "CP_AIRFLOW_DB_PASSWORD",
@@ -152,7 +152,7 @@ def test_prometheus_compose_targets_name_compose_services(resolved: dict) -> Non
 # --- the environment a container gets turns the embedded defaults into the deployment's --------
 def test_flink_properties_and_runtime_dir_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from credit_platform.config import Settings
-    from credit_platform.runtime.services import prepare_flink
+    from credit_platform.stream.flink_config import prepare_flink
 
     monkeypatch.setenv("CP_FLINK_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("CP_FLINK_PROPERTIES", "jobmanager.rpc.address: flink-jobmanager\ntaskmanager.host: tm-1\n")
@@ -173,7 +173,7 @@ def test_flink_properties_and_runtime_dir_from_the_environment(tmp_path: Path, m
 def test_deployment_hosts_and_airflow_options_from_the_environment(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from credit_platform.config import Settings
-    from credit_platform.runtime.services import airflow_env
+    from credit_platform.platform.services.airflow import airflow_env
 
     monkeypatch.setenv("CP_POSTGRES_HOST", "postgres")
     monkeypatch.setenv("CP_AIRFLOW_URL", "http://airflow-api-server:8080")

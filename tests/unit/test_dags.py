@@ -53,7 +53,7 @@ def test_generate_data_params_are_validated(dagbag):
 def test_healthcheck_dag_checks_every_long_running_service(dagbag):
     import platform_healthcheck  # dags/ is on the path (the dagbag fixture puts it there)
 
-    from credit_platform.runtime.services import SERVICE_CLASSES
+    from credit_platform.platform.services import SERVICE_CLASSES
 
     want = {cls.name for cls in SERVICE_CLASSES if not cls.oneshot and not cls.name.startswith("airflow")}
     assert set(platform_healthcheck.SERVICES) == want

@@ -9,7 +9,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "jobs"))
 
 import fraud_detection  # noqa: E402
 
-from credit_platform.rules import FraudRules, LendingPolicy  # noqa: E402
+from credit_platform.rules.fraud import FraudRules  # noqa: E402
+from credit_platform.rules.lending import LendingPolicy  # noqa: E402
 
 
 def test_thresholds_come_from_the_rules_module():

@@ -7,13 +7,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from credit_platform import generator
-from credit_platform.generator import APPLICATION_PATTERNS, TRANSACTION_PATTERNS
-from credit_platform.rules import DEFAULT_FRAUD_RULES as RULES
-from credit_platform.rules import DEFAULT_POLICY as POLICY
-from credit_platform.rules import is_large_loan_low_score, risk_level
-from credit_platform.scenario import GeneratorConfig
-from credit_platform.schemas import LoanApplication, Transaction
+from credit_platform.contracts.events import LoanApplication, Transaction
+from credit_platform.ingest import generator
+from credit_platform.ingest.generator import APPLICATION_PATTERNS, TRANSACTION_PATTERNS
+from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES as RULES
+from credit_platform.rules.fraud import haversine_km, is_large_loan_low_score
+from credit_platform.rules.lending import DEFAULT_POLICY as POLICY
+from credit_platform.rules.lending import risk_level
 
 COUNT = 40_000
 CONFIG = GeneratorConfig(seed=11, fraud_share=0.03)
@@ -103,7 +104,7 @@ def _previous_per_user(txs: pl.DataFrame) -> pl.DataFrame:
 
 def test_impossible_travel_is_faster_than_a_plane_and_normal_purchases_stay_home(txs):
     prev = _previous_per_user(txs).filter(pl.col("prev_lat").is_not_null())
-    km = generator.haversine_km(prev["prev_lat"].to_numpy(), prev["prev_lon"].to_numpy(),
+    km = haversine_km(prev["prev_lat"].to_numpy(), prev["prev_lon"].to_numpy(),
                                 prev["latitude"].to_numpy(), prev["longitude"].to_numpy())
     hours = prev["gap"].dt.total_milliseconds().to_numpy() / 3_600_000
     speed = km / np.maximum(hours, 1e-9)
@@ -151,8 +152,8 @@ def test_bad_configuration_is_refused():
 def test_corrupt_breaks_exactly_the_asked_records_each_refused_by_the_contract():
     import pydantic
 
-    from credit_platform.generator import corrupt
-    from credit_platform.schemas import LoanApplication
+    from credit_platform.contracts.events import LoanApplication
+    from credit_platform.ingest.generator import corrupt
 
     lines = generator.to_json_lines(generator.generate("applications", 100, GeneratorConfig(seed=5))).splitlines()
     broken = corrupt(lines, 10)

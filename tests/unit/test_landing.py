@@ -2,10 +2,10 @@
 
 import json
 
-from credit_platform import generator
-from credit_platform.config import APPLICATIONS_TOPIC
-from credit_platform.landing import _FILE, parse_chunk
-from credit_platform.scenario import GeneratorConfig
+from credit_platform.contracts.names import APPLICATIONS_TOPIC
+from credit_platform.ingest import generator
+from credit_platform.ingest.landing import _FILE, parse_chunk
+from credit_platform.ingest.scenario import GeneratorConfig
 
 
 def payloads(n: int) -> list[bytes]:

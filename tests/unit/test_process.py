@@ -3,7 +3,7 @@
 import signal
 import sys
 
-from credit_platform.runtime import process
+from credit_platform.platform import process
 
 CHILDREN = "import subprocess, time; [subprocess.Popen(['sleep', '300']) for _ in range(3)]; time.sleep(300)"
 
@@ -43,7 +43,7 @@ def test_orphans_of_a_killed_service_are_ended_on_restart(tmp_path, monkeypatch)
     import os
 
     from credit_platform import config
-    from credit_platform.runtime.services import Launch, Service
+    from credit_platform.platform.services.base import Launch, Service
 
     class Sleeper(Service):
         name = "sleeper"

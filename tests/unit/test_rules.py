@@ -2,11 +2,11 @@ from decimal import Decimal
 
 import pytest
 
-from credit_platform.rules import (
+from credit_platform.rules.fraud import is_large_loan_low_score
+from credit_platform.rules.lending import (
     DEFAULT_POLICY,
     LendingPolicy,
     instant_approval,
-    is_large_loan_low_score,
     risk_level,
 )
 
@@ -44,7 +44,7 @@ def test_policy_thresholds_are_configurable():
     ("100", 699, False, "manual_review"), ("100", 800, True, "fraud_review"), ("50000", 449, True, "fraud_review"),
 ])
 def test_lending_decision(amount, score, alert, decision):
-    from credit_platform.rules import lending_decision
+    from credit_platform.rules.lending import lending_decision
 
     assert lending_decision(Decimal(amount), score, alert) == decision
 
@@ -60,7 +60,7 @@ def test_policy_round_trips_through_its_mongo_document_and_refuses_unknown_keys(
 
 # ---- governed exceptions to the lending policy (MongoDB `policies`.exceptions) ----------------------
 def _exception(**overrides):
-    from credit_platform.rules import DEFAULT_POLICY, PolicyException
+    from credit_platform.rules.lending import DEFAULT_POLICY, PolicyException
 
     doc = {"id": "staff", "reason": "staff loans are decided by HR", "approved_by": "credit-committee",
            "match": {"channel": "branch"}, "decision": "manual_review", **overrides}
@@ -70,7 +70,7 @@ def _exception(**overrides):
 def test_first_matching_exception_decides_and_fraud_still_wins():
     from datetime import date
 
-    from credit_platform.rules import decide
+    from credit_platform.rules.lending import decide
 
     raise_limit = _exception(id="edu", match={"loan_purpose": ["education", "medical"]}, decision=None,
                              thresholds={"instant_approval_max_amount": 25000})

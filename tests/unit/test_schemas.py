@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from credit_platform.schemas import LoanApplication, contract_for, problems_of
+from credit_platform.contracts.events import LoanApplication, contract_for, problems_of
 
 GOOD = (b'{"application_id":"A1","user_id":"U1","credit_score":700,"loan_amount":1000.5,'
         b'"timestamp":"2026-01-01T00:00:00Z","annual_income":50000.0,"loan_term_months":36,"loan_purpose":"car",'
@@ -45,7 +45,7 @@ def test_unknown_topic_refused():
 
 
 def test_field_rules_carry_the_contract_constraints():
-    from credit_platform.schemas import LoanApplication, Transaction, field_rules
+    from credit_platform.contracts.events import LoanApplication, Transaction, field_rules
 
     apps = {r.name: r for r in field_rules(LoanApplication)}
     assert (apps["credit_score"].minimum, apps["credit_score"].maximum, apps["credit_score"].type) == (300, 850, "int")

@@ -1,0 +1,2 @@
+"""The nightly risk batch on Spark: scoring transformations, the idempotent day load into the
+warehouse, and spark-submit."""

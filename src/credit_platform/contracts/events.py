@@ -1,0 +1,173 @@
+"""Event contracts: one definition of each event, used by the producer's validation, the jobs and the
+Great Expectations suites (through `field_constraints`).
+
+Validation is strict: types must already be right (no "700" for 700), timestamps must carry a
+time zone, unknown fields are refused (a misspelt field is a producer bug, not data to drop
+silently), and every failure says which field broke which rule with which value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC
+from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS
+
+SCHEMA_VERSION = 1
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+CreditScore = Annotated[int, Field(ge=300, le=850)]
+Money = Annotated[float, Field(gt=0, le=10_000_000)]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+
+LOAN_PURPOSES = ("debt_consolidation", "home_improvement", "car", "education", "medical", "business", "other")
+EMPLOYMENT = ("employed", "self_employed", "unemployed", "retired", "student")
+CHANNELS = ("web", "mobile", "branch", "partner")
+LOAN_TERMS = (12, 24, 36, 48, 60)
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    # Ground truth from the generator (what a bank learns later, e.g. from chargebacks). Kept for
+    # measuring detection; the fraud job never reads these two fields.
+    is_fraud: bool = False
+    fraud_pattern: str | None = None
+
+
+class LoanApplication(_Event):
+    application_id: Id
+    user_id: Id
+    credit_score: CreditScore
+    loan_amount: Money
+    timestamp: AwareDatetime
+    annual_income: Annotated[float, Field(ge=0)]
+    loan_term_months: Literal[LOAN_TERMS]  # Literal[tuple] means "one of the tuple's members"
+    loan_purpose: Literal[LOAN_PURPOSES]
+    employment_status: Literal[EMPLOYMENT]
+    channel: Literal[CHANNELS]
+    device_id: Id
+    city: str
+    latitude: Latitude
+    longitude: Longitude
+
+
+class Transaction(_Event):
+    transaction_id: Id
+    user_id: Id
+    amount: Money
+    timestamp: AwareDatetime
+    location: str
+    latitude: Latitude
+    longitude: Longitude
+    merchant: str
+    merchant_category: str
+    card_type: Literal[CARD_TYPES]
+    device_id: Id
+    credit_score: CreditScore
+    risk_level: Literal[RISK_LEVELS]
+
+
+@dataclass(frozen=True)
+class TopicContract:
+    topic: str
+    kind: str  # what `credit-platform generate` calls these events (scenario.KINDS)
+    model: type[_Event]
+    id_field: str
+    key_field: str = "user_id"
+
+
+CONTRACTS: dict[str, TopicContract] = {
+    APPLICATIONS_TOPIC: TopicContract(APPLICATIONS_TOPIC, "applications", LoanApplication, "application_id"),
+    TRANSACTIONS_TOPIC: TopicContract(TRANSACTIONS_TOPIC, "transactions", Transaction, "transaction_id"),
+}
+
+
+def contract_for(topic: str) -> TopicContract:
+    try:
+        return CONTRACTS[topic]
+    except KeyError:
+        raise ValueError(f"unknown topic {topic!r}: events are accepted for {', '.join(CONTRACTS)} only") from None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a record was refused, in the shape `data_quality_issues` stores."""
+
+    column: str | None
+    rule: str
+    message: str
+    observed: str | None
+
+
+def problems_of(error: ValidationError) -> list[Problem]:
+    found = []
+    for item in error.errors(include_url=False):
+        column = ".".join(str(p) for p in item["loc"]) or None
+        observed = None if item["type"] in ("missing", "json_invalid") else _short(item.get("input"))
+        message = item["msg"] if column is None else f"{column}: {item['msg']}"
+        if observed is not None:
+            message += f" (got {item.get('input')!r})"[:260]
+        found.append(Problem(column, item["type"], message, observed))
+    return found
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---- the contract as plain data, for the jobs that cannot run pydantic per row (polars landing,
+# Spark validation, Great Expectations suites) -------------------------------------------------
+@dataclass(frozen=True)
+class FieldRule:
+    name: str
+    type: str  # "string" | "int" | "float" | "bool" | "timestamp"
+    required: bool  # the record is refused without it (null or missing)
+    minimum: float | None = None
+    maximum: float | None = None
+    strict_minimum: bool = False  # `> minimum` rather than `>=`
+    allowed: tuple[object, ...] | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+
+
+def _base_type(annotation: Any) -> tuple[str, tuple[object, ...] | None, bool]:
+    """(type name, allowed values, nullable) of a field annotation."""
+    args = get_args(annotation)
+    if get_origin(annotation) is Literal:
+        first = args[0]
+        kind = "bool" if isinstance(first, bool) else "int" if isinstance(first, int) else "string"
+        return kind, tuple(args), False
+    if type(None) in args:  # `X | None`
+        inner = next(a for a in args if a is not type(None))
+        kind, allowed, _ = _base_type(inner)
+        return kind, allowed, True
+    if annotation is AwareDatetime:
+        return "timestamp", None, False
+    names = {str: "string", int: "int", float: "float", bool: "bool"}
+    return names[annotation], None, False
+
+
+def field_rules(model: type[_Event]) -> tuple[FieldRule, ...]:
+    rules = []
+    for name, info in model.model_fields.items():
+        kind, allowed, nullable = _base_type(info.annotation)
+        bounds: dict[str, Any] = {}
+        for meta in info.metadata:
+            if hasattr(meta, "ge"):
+                bounds["minimum"] = meta.ge
+            if hasattr(meta, "gt"):
+                bounds.update(minimum=meta.gt, strict_minimum=True)
+            if hasattr(meta, "le"):
+                bounds["maximum"] = meta.le
+            for length in ("min_length", "max_length"):
+                if getattr(meta, length, None) is not None:
+                    bounds[length] = getattr(meta, length)
+        rules.append(FieldRule(name, kind, info.is_required() and not nullable, allowed=allowed, **bounds))
+    return tuple(rules)

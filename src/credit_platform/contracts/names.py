@@ -1,0 +1,42 @@
+"""Every name other parts of the platform (and people's reports and queries) rely on, defined once:
+Kafka topics and consumer groups, databases, collections, database roles, job names and the
+lending policy's id. Paths, ports and connection URIs are configuration (`credit_platform.config`).
+"""
+
+from __future__ import annotations
+
+# ---- Kafka: the input topics (data contract), the dead-letter topic of each, consumer groups -----
+APPLICATIONS_TOPIC = "credit_applications"
+TRANSACTIONS_TOPIC = "transactions"
+INPUT_TOPICS = (APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC)
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+ALL_TOPICS = INPUT_TOPICS + tuple(dlq_topic(t) for t in INPUT_TOPICS)
+
+FRAUD_GROUP = "fraud-detection"  # the fraud job's source (offsets live in its checkpoints)
+LANDING_GROUP = "credit-platform-landing"  # the lander commits its offsets only after the files are durable
+
+# ---- databases, collections, roles -----------------------------------------------------------
+WAREHOUSE_DB = "credit"
+AIRFLOW_DB = "airflow"
+MONGO_DB = "credit"
+FRAUD_ALERTS_COLLECTION = "fraud_alerts"
+POLICIES_COLLECTION = "policies"
+LENDING_POLICY_ID = "lending-default"  # the governed policy document in `policies`
+
+# The superuser only applies DDL; jobs write as etl_writer, Power BI reads as bi_reader, Airflow
+# owns only its own metadata database.
+ROLE_SUPERUSER = "postgres"
+ROLE_ETL = "etl_writer"
+ROLE_BI = "bi_reader"
+ROLE_AIRFLOW = "airflow"
+AIRFLOW_ADMIN = "admin"  # the Airflow UI/REST user (SimpleAuthManager generates its password)
+
+# ---- jobs (lineage `job`, Flink job name, Spark app) -----------------------------------------
+FRAUD_JOB = "fraud_detection"
+SCORING_JOB = "risk_scoring"
+LANDING_JOB = "kafka_landing"

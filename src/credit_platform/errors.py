@@ -1,0 +1,33 @@
+"""The error every platform step raises for a person to read, and running an external command so
+that its failure reads as one: what failed, why (the output's tail), and what to do."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+class PlatformError(RuntimeError):
+    """A step could not be done (a service, a job submission, a command). The message says what to do."""
+
+
+def run_checked(argv: Sequence[str], *, step: str, env: Mapping[str, str] | None = None,
+                cwd: Path | None = None, user: str | None = None, log_path: Path | None = None,
+                timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a one-shot command; on failure raise with the step name and the output's tail."""
+    try:
+        result = subprocess.run(list(argv), env=dict(env) if env is not None else None, cwd=cwd,
+                                user=user, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError as exc:
+        raise PlatformError(f"{step}: {argv[0]} not found; run `make setup`") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise PlatformError(f"{step}: timed out after {timeout:.0f}s") from exc
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a") as log:
+            log.write(f"\n==== {step}: {' '.join(argv)}\n{result.stdout}{result.stderr}")
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise PlatformError(f"{step} failed (exit {result.returncode}):\n{tail}")
+    return result

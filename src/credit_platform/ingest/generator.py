@@ -1,0 +1,377 @@
+"""Synthetic loan applications and card transactions with labelled, injected fraud patterns.
+
+Events come from a population of synthetic customers (stable user id, home city, device, card,
+income, baseline credit score, usual spend), so everything said about one person is consistent.
+Faker supplies realistic cities (with coordinates) and merchant names, drawn into pools once.
+Rows are assembled column-wise: numpy draws integer indices into the pools, polars gathers the
+strings, formats ids and timestamps and writes JSON lines in Rust. The same seed gives
+byte-identical output.
+
+Injected patterns (label `is_fraud`, pattern name in `fraud_pattern`):
+  applications: large_loan_low_score (the seed rule), application_velocity, shared_device
+  transactions: impossible_travel, amount_spike
+Normal traffic is generated so that it does not match these patterns (see each function), which
+is what makes per-rule precision and recall measurable.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from credit_platform.contracts.events import CHANNELS, EMPLOYMENT, LOAN_PURPOSES, LOAN_TERMS, SCHEMA_VERSION
+from credit_platform.ingest.scenario import KINDS, GeneratorConfig
+from credit_platform.rules.fraud import haversine_km
+from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS, LendingPolicy, risk_level_codes
+
+APPLICATION_PATTERNS = ("large_loan_low_score", "application_velocity", "shared_device")
+TRANSACTION_PATTERNS = ("impossible_travel", "amount_spike")
+MERCHANT_CATEGORIES = ("grocery", "restaurant", "fuel", "electronics", "travel", "fashion", "online", "pharmacy")
+NO_PATTERN = -1
+
+
+class Population:
+    """Synthetic customers. Index i is customer `U{i:07d}` in every run with the same seed."""
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        from faker import Faker
+        from faker.providers.geo import Provider
+
+        rng = np.random.default_rng([config.seed, 1])
+        n = self.size = config.customers
+        us = [c for c in Provider.land_coords if c[3] == "US"]
+        self.city_names = pl.Series([c[2] for c in us], dtype=pl.String)
+        self.city_lat = np.array([float(c[0]) for c in us])
+        self.city_lon = np.array([float(c[1]) for c in us])
+        fake = Faker("en_US")
+        fake.seed_instance(config.seed)
+        self.merchants = pl.Series(sorted({fake.company() for _ in range(600)}), dtype=pl.String)
+
+        # Bigger cities get more customers (Zipf-like weights over the pool).
+        weights = 1.0 / np.arange(1, len(us) + 1) ** 0.8
+        self.home_city = rng.choice(len(us), size=n, p=weights / weights.sum())
+        self.device_ids = pl.Series(np.char.mod("D%012x", rng.integers(0, 2**48, size=n))).cast(pl.String)
+        self.income = np.round(rng.lognormal(np.log(55_000), 0.5, size=n), -2)
+        income_z = (np.log(self.income) - np.log(55_000)) / 0.5
+        self.base_score = np.clip(np.round(rng.normal(650 + 35 * income_z, 70)), 300, 850).astype(np.int64)
+        self.card = rng.choice(len(CARD_TYPES), size=n, p=[0.5, 0.35, 0.15])
+        self.usual_spend = rng.lognormal(np.log(60), 0.6, size=n)
+        self.employment = rng.choice(len(EMPLOYMENT), size=n, p=[0.7, 0.12, 0.05, 0.08, 0.05])
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+def _timeline(rng: np.random.Generator, count: int, config: GeneratorConfig) -> np.ndarray:
+    """Event times in ms since the epoch: a Poisson process at the configured rate."""
+    gaps_ms = rng.exponential(1000.0 / config.rate_per_second, size=count)
+    return int(config.start.timestamp() * 1000) + np.cumsum(gaps_ms).astype(np.int64)
+
+
+def _pattern_counts(total: int, patterns: tuple[str, ...]) -> dict[str, int]:
+    base, extra = divmod(total, len(patterns))
+    return {p: base + (1 if i < extra else 0) for i, p in enumerate(patterns)}
+
+
+def _bursts(rng: np.random.Generator, total: int, low: int, high: int) -> np.ndarray:
+    """Burst sizes in [low, high] adding up to total (a short tail joins the previous burst)."""
+    sizes: list[int] = []
+    while sum(sizes) < total:
+        sizes.append(min(int(rng.integers(low, high + 1)), total - sum(sizes)))
+    if len(sizes) > 1 and sizes[-1] < low:
+        tail = sizes.pop()
+        sizes[-1] += tail
+    return np.array(sizes, dtype=np.int64)
+
+
+def _burst_times(rng: np.random.Generator, span: tuple[int, int], sizes: np.ndarray, width_ms: int) -> np.ndarray:
+    """Times for bursts of events, each burst within `width_ms` and inside the stream's span (a
+    stream shorter than a burst squeezes the burst, which only makes it denser)."""
+    width = max(1, min(width_ms, span[1] - span[0]))
+    starts = rng.integers(span[0], max(span[0] + 1, span[1] - width), len(sizes))
+    return np.repeat(starts, sizes) + rng.integers(0, width, int(sizes.sum()))
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _strings(pool: tuple[str, ...] | pl.Series, index: np.ndarray) -> pl.Series:
+    series = pool if isinstance(pool, pl.Series) else pl.Series(list(pool), dtype=pl.String)
+    return series.gather(index)
+
+
+def _patterns(names: tuple[str, ...], codes: np.ndarray) -> pl.Series:
+    return pl.Series(list(names), dtype=pl.String).gather(np.where(codes < 0, 0, codes)).set(
+        pl.Series(codes < 0), None)
+
+
+def id_prefix(kind: str, config: GeneratorConfig) -> str:
+    """Seed and start time in every id: data generated for another day never reuses an id."""
+    return f"{kind}-{config.seed}-{config.start:%Y%m%dT%H%M}"
+
+
+def _ids(prefix: str, n: int) -> pl.Expr:
+    return pl.format(f"{prefix}-{{}}", pl.int_range(0, n, eager=False).cast(pl.String).str.zfill(9))
+
+
+def _frame(columns: dict[str, object], users: np.ndarray, codes: np.ndarray, patterns: tuple[str, ...],
+           id_column: str, id_prefix: str, order: list[str]) -> pl.DataFrame:
+    """The finished events: contract version, ids in time order, user ids, ground-truth labels."""
+    n = len(codes)
+    return pl.DataFrame({
+        **columns,
+        "schema_version": np.full(n, SCHEMA_VERSION),
+        "user_id": pl.Series(users).cast(pl.String).str.zfill(7),
+        "is_fraud": codes >= 0,
+        "fraud_pattern": _patterns(patterns, codes),
+    }).with_columns(
+        _ids(id_prefix, n).alias(id_column),
+        pl.format("U{}", pl.col("user_id")).alias("user_id"),
+    ).select(order)
+
+
+def _timestamps(ts_ms: np.ndarray) -> pl.Series:
+    return pl.Series(ts_ms).cast(pl.Datetime("ms")).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+
+
+# ---- applications ---------------------------------------------------------------------------
+def applications(count: int, config: GeneratorConfig, population: Population | None = None) -> pl.DataFrame:
+    pop = population or Population(config)
+    rng = np.random.default_rng([config.seed, 2])
+    policy, rules = config.policy, config.rules
+    wanted = _pattern_counts(round(count * config.fraud_share), APPLICATION_PATTERNS)
+    n_normal = count - sum(wanted.values())
+    times = _timeline(rng, count, config)
+    span = (int(times[0]), int(times[-1]) + 1) if count else (0, 1)
+
+    # Normal traffic: customers take turns (a shuffled cycle), so nobody applies again before the
+    # whole population has, which keeps normal users far below the velocity threshold.
+    normal_times = times[np.sort(rng.choice(count, n_normal, replace=False))]
+    users = rng.permutation(pop.size)[np.arange(n_normal) % pop.size]
+    parts = [_application_rows(rng, pop, users, normal_times, NO_PATTERN, policy)]
+
+    # (a) the seed rule's case: a large loan asked for with a poor score
+    k = wanted["large_loan_low_score"]
+    rows = _application_rows(rng, pop, rng.integers(0, pop.size, k), rng.integers(*span, k), 0, policy)
+    rows["credit_score"] = rng.integers(300, policy.fraud_low_credit_score, k)
+    threshold = float(policy.fraud_large_loan_amount)
+    rows["loan_amount"] = np.round(rng.uniform(threshold + 0.01, threshold * 4, k), 2)
+    parts.append(rows)
+
+    # (b) velocity: one user fires off several applications within a few minutes
+    sizes = _bursts(rng, wanted["application_velocity"], rules.velocity_min_applications + 1,
+                    rules.velocity_min_applications + 3)
+    ts = _burst_times(rng, span, sizes, int(rules.velocity_window_minutes * 60_000 * 0.8))
+    parts.append(_application_rows(rng, pop, np.repeat(rng.integers(0, pop.size, len(sizes)), sizes), ts, 1, policy))
+
+    # (c) shared device: many different customers apply from one device within the hour
+    sizes = _bursts(rng, wanted["shared_device"], rules.device_min_users + 1, rules.device_min_users + 4)
+    users = np.concatenate([rng.choice(pop.size, n, replace=False) for n in sizes] or [np.zeros(0, np.int64)])
+    ts = _burst_times(rng, span, sizes, int(rules.device_window_minutes * 60_000 * 0.75))
+    rows = _application_rows(rng, pop, users, ts, 2, policy)
+    rows["device"] = pop.size + np.repeat(np.arange(len(sizes)), sizes)  # a device no customer owns
+    parts.append(rows)
+    shared_devices = pl.Series(np.char.mod("DS%011x", rng.integers(0, 2**44, len(sizes)))).cast(pl.String)
+    devices = pl.concat([pop.device_ids, shared_devices])
+
+    cols = _concat(parts)
+    order = np.argsort(cols["ts_ms"], kind="stable")
+    c = {k: v[order] for k, v in cols.items()}
+    city = pop.home_city[c["user"]]
+    return _frame({
+        "credit_score": c["credit_score"],
+        "loan_amount": c["loan_amount"],
+        "timestamp": _timestamps(c["ts_ms"]),
+        "annual_income": pop.income[c["user"]],
+        "loan_term_months": np.array(LOAN_TERMS)[c["term"]],
+        "loan_purpose": _strings(LOAN_PURPOSES, c["purpose"]),
+        "employment_status": _strings(EMPLOYMENT, pop.employment[c["user"]]),
+        "channel": _strings(CHANNELS, c["channel"]),
+        "device_id": devices.gather(c["device"]),
+        "city": _strings(pop.city_names, city),
+        "latitude": pop.city_lat[city],
+        "longitude": pop.city_lon[city],
+    }, c["user"], c["pattern"], APPLICATION_PATTERNS, "application_id", id_prefix("APP", config),
+        APPLICATION_COLUMNS)
+
+
+def _application_rows(rng: np.random.Generator, pop: Population, users: np.ndarray, ts_ms: np.ndarray,
+                      pattern: int, policy: LendingPolicy) -> dict[str, np.ndarray]:
+    n = len(users)
+    scores = np.clip(pop.base_score[users] + np.round(rng.normal(0, 12, n)).astype(np.int64), 300, 850)
+    loan = np.round(np.clip(pop.income[users] * rng.uniform(0.05, 0.45, n), 500, 250_000), 2)
+    if pattern != 0:
+        # Only the injected case asks for a large loan with a poor score.
+        poor = scores < policy.fraud_low_credit_score
+        loan = np.where(poor, np.minimum(loan, float(policy.fraud_large_loan_amount)), loan)
+    return {
+        "ts_ms": np.asarray(ts_ms, dtype=np.int64),
+        "user": np.asarray(users, dtype=np.int64),
+        "credit_score": scores,
+        "loan_amount": loan,
+        "term": rng.integers(0, len(LOAN_TERMS), n),
+        "purpose": rng.integers(0, len(LOAN_PURPOSES), n),
+        "channel": rng.choice(len(CHANNELS), n, p=[0.45, 0.4, 0.1, 0.05]),
+        "device": np.asarray(users, dtype=np.int64),  # index into the device pool: customer i owns device i
+        "pattern": np.full(n, pattern, dtype=np.int64),
+    }
+
+
+APPLICATION_COLUMNS = [
+    "schema_version", "application_id", "user_id", "credit_score", "loan_amount", "timestamp", "annual_income",
+    "loan_term_months", "loan_purpose", "employment_status", "channel", "device_id", "city", "latitude",
+    "longitude", "is_fraud", "fraud_pattern",
+]
+
+
+# ---- transactions ---------------------------------------------------------------------------
+def transactions(count: int, config: GeneratorConfig, population: Population | None = None) -> pl.DataFrame:
+    pop = population or Population(config)
+    rng = np.random.default_rng([config.seed, 3])
+    rules = config.rules
+    wanted = _pattern_counts(round(count * config.fraud_share), TRANSACTION_PATTERNS)
+    n_normal = count - sum(wanted.values())
+    times = _timeline(rng, count, config)
+
+    # Normal traffic: as many card holders as give each ~25 purchases, some far more active than
+    # others; every normal purchase happens in the customer's home city, below 2.5x their usual spend.
+    # (and enough of them that every injected pattern finds a customer with a purchase history)
+    active = rng.permutation(pop.size)[: min(pop.size, max(100, count // 25, 4 * sum(wanted.values())))]
+    activity = rng.gamma(0.8, 1.0, len(active))
+    users = active[rng.choice(len(active), n_normal, p=activity / activity.sum())]
+    normal = _transaction_rows(rng, pop, users, times[:n_normal], pop.home_city[users], NO_PATTERN)
+    normal["amount"] = np.round(np.minimum(pop.usual_spend[users] * rng.lognormal(0, 0.35, n_normal),
+                                           pop.usual_spend[users] * 2.5), 2).clip(0.5)
+    parts = [normal]
+
+    # Patterns are placed after a customer's last normal purchase, so no later normal purchase of
+    # theirs is compared against the fraudulent one; only customers with a history are used.
+    seen = np.bincount(users, minlength=pop.size)
+    last = np.full(pop.size, -1, dtype=np.int64)
+    np.maximum.at(last, users, normal["ts_ms"])
+    # ...and inside the stream's time span, at least a second after that purchase.
+    room = int(times[-1]) - last if count else last
+    experienced = rng.permutation(np.flatnonzero((seen >= rules.spike_history) & (room > 1_000)))
+    k_travel, k_spike = wanted["impossible_travel"], wanted["amount_spike"]
+    if k_travel + k_spike > len(experienced):
+        raise ValueError(f"{k_travel + k_spike} injected transactions need as many customers with at least "
+                         f"{rules.spike_history} purchases, but only {len(experienced)} of {pop.size} have them; "
+                         "lower the fraud share or raise the number of customers")
+
+    # (d) impossible travel: a purchase in a distant city minutes after one at home
+    u = experienced[:k_travel]
+    far = np.array([_far_city(rng, pop, h, 2 * rules.travel_min_distance_km) for h in pop.home_city[u]],
+                   dtype=np.int64)
+    gap = rng.integers(1_000, np.minimum(30 * 60_000, room[u]) + 1)
+    rows = _transaction_rows(rng, pop, u, last[u] + gap, far, 0)
+    rows["amount"] = np.round(pop.usual_spend[u] * rng.uniform(0.5, 2.0, len(u)), 2).clip(0.5)
+    parts.append(rows)
+
+    # (e) amount spike: a purchase many times the customer's usual spend
+    u = experienced[k_travel:k_travel + k_spike]
+    gap = rng.integers(1_000, np.minimum(120 * 60_000, room[u]) + 1)
+    rows = _transaction_rows(rng, pop, u, last[u] + gap, pop.home_city[u], 1)
+    spike = pop.usual_spend[u] * rng.uniform(3 * rules.spike_factor, 6 * rules.spike_factor, len(u))
+    rows["amount"] = np.round(np.maximum(spike, 2 * rules.spike_min_amount), 2)
+    parts.append(rows)
+
+    cols = _concat(parts)
+    order = np.argsort(cols["ts_ms"], kind="stable")
+    c = {k: v[order] for k, v in cols.items()}
+    scores = pop.base_score[c["user"]]
+    policy = config.policy
+    risk = risk_level_codes(scores, policy)
+    return _frame({
+        "amount": c["amount"],
+        "timestamp": _timestamps(c["ts_ms"]),
+        "location": _strings(pop.city_names, c["city"]),
+        "latitude": pop.city_lat[c["city"]],
+        "longitude": pop.city_lon[c["city"]],
+        "merchant": _strings(pop.merchants, c["merchant"]),
+        "merchant_category": _strings(MERCHANT_CATEGORIES, c["category"]),
+        "card_type": _strings(CARD_TYPES, pop.card[c["user"]]),
+        "device_id": pop.device_ids.gather(c["user"]),
+        "credit_score": scores,
+        "risk_level": _strings(RISK_LEVELS, risk),
+    }, c["user"], c["pattern"], TRANSACTION_PATTERNS, "transaction_id", id_prefix("TX", config),
+        TRANSACTION_COLUMNS)
+
+
+TRANSACTION_COLUMNS = [
+    "schema_version", "transaction_id", "user_id", "amount", "timestamp", "location", "latitude", "longitude",
+    "merchant", "merchant_category", "card_type", "device_id", "credit_score", "risk_level", "is_fraud",
+    "fraud_pattern",
+]
+
+
+def _far_city(rng: np.random.Generator, pop: Population, home: int, min_km: float) -> int:
+    distances = haversine_km(pop.city_lat[home], pop.city_lon[home], pop.city_lat, pop.city_lon)
+    return int(rng.choice(np.flatnonzero(distances >= min_km)))
+
+
+def _transaction_rows(rng: np.random.Generator, pop: Population, users: np.ndarray, ts_ms: np.ndarray,
+                      city: np.ndarray, pattern: int) -> dict[str, np.ndarray]:
+    n = len(users)
+    return {
+        "ts_ms": np.asarray(ts_ms, dtype=np.int64),
+        "user": np.asarray(users, dtype=np.int64),
+        "amount": np.zeros(n),
+        "city": np.asarray(city, dtype=np.int64),
+        "merchant": rng.integers(0, len(pop.merchants), n),
+        "category": rng.integers(0, len(MERCHANT_CATEGORIES), n),
+        "pattern": np.full(n, pattern, dtype=np.int64),
+    }
+
+
+# ---- entry points ---------------------------------------------------------------------------
+def generate(kind: str, count: int, config: GeneratorConfig) -> pl.DataFrame:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    if count < 0:
+        raise ValueError("count must be >= 0")
+    return applications(count, config) if kind == "applications" else transactions(count, config)
+
+
+def to_json_lines(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_ndjson(buffer)
+    return buffer.getvalue()
+
+
+def write_json_lines(frame: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.write_ndjson(tmp)
+    tmp.replace(path)
+
+
+# ---- bad input, on purpose: what the validation, the DLQ and data_quality_issues are for -------------
+def _corrupt_one(line: bytes, kind: int) -> bytes:
+    if kind == 4:
+        return line[: len(line) // 2]  # truncated: not JSON
+    record = json.loads(line)
+    if kind == 0:
+        record["credit_score"] = 900
+    elif kind == 1:
+        record.pop("user_id", None)
+    elif kind == 2:
+        record["timestamp"] = record["timestamp"].rstrip("Z")  # no time zone
+    else:
+        money = "loan_amount" if "loan_amount" in record else "amount"
+        record[money] = -abs(record[money])
+    return json.dumps(record).encode()
+
+
+def corrupt(lines: list[bytes], count: int) -> list[bytes]:
+    """`count` lines, spread evenly, replaced by invalid versions of themselves (score out of range,
+    missing user, time without zone, negative amount, truncated JSON, in turn). Deterministic."""
+    if count <= 0 or not lines:
+        return lines
+    out = list(lines)
+    positions = np.linspace(0, len(lines) - 1, num=min(count, len(lines)), dtype=int)
+    for n, i in enumerate(dict.fromkeys(positions.tolist())):
+        out[i] = _corrupt_one(out[i], n % 5)
+    return out

@@ -1,0 +1,34 @@
+"""The simulated scenario the generator plays: seed, population, fraud share, event rate and start.
+
+Kept apart from the generator (which needs numpy and polars) so the CLI can show these defaults
+without importing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES, FraudRules
+from credit_platform.rules.lending import DEFAULT_POLICY, LendingPolicy
+
+KINDS = ("applications", "transactions")  # what `credit-platform generate` makes
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    seed: int = 42
+    customers: int = 100_000  # one population for both kinds: same seed, same people
+    fraud_share: float = 0.02  # share of events that belong to an injected pattern
+    rate_per_second: float = 50.0  # mean event rate of the simulated stream
+    start: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    policy: LendingPolicy = DEFAULT_POLICY
+    rules: FraudRules = DEFAULT_FRAUD_RULES
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.fraud_share <= 0.5:
+            raise ValueError("fraud_share must be between 0 and 0.5")
+        if self.rate_per_second <= 0 or self.customers < 100:
+            raise ValueError("rate_per_second must be > 0 and customers >= 100")
+        if self.start.tzinfo is None:
+            raise ValueError("start must be timezone-aware (UTC)")

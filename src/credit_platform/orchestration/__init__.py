@@ -1,0 +1,2 @@
+"""Airflow seen from the platform: the REST client the demo drives runs with, and the defaults
+every DAG shares."""

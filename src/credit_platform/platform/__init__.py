@@ -1,0 +1,2 @@
+"""The embedded default: local service processes, their setup, migrations and supervision. Only
+code that starts local processes imports this package."""

@@ -1,0 +1,158 @@
+"""`up`, `down` and `status` over the local services."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from credit_platform.config import Settings
+from credit_platform.contracts.names import AIRFLOW_ADMIN
+from credit_platform.errors import PlatformError
+from credit_platform.platform import process
+from credit_platform.platform.services import Service, all_services
+
+Printer = Callable[[str], None]
+
+
+@dataclass
+class Outcome:
+    service: str
+    ok: bool
+    note: str
+    seconds: float
+
+
+def _line(ok: bool | None, name: str, note: str, seconds: float | None = None) -> str:
+    mark = {True: " ok ", False: "FAIL", None: " .. "}[ok]
+    took = f"{seconds:6.1f}s" if seconds is not None else "       "
+    return f"[{mark}] {name:<22} {took}  {note}"
+
+
+def up(settings: Settings, echo: Printer = print, only: list[str] | None = None) -> list[Outcome]:
+    """Start every service (or `only` these and what they require), each after its requirements.
+
+    Idempotent: running services are adopted after a health check. Raises PlatformError naming
+    every service that failed.
+    """
+    services = {s.name: s for s in all_services(settings)}
+    wanted = _with_requirements(services, only) if only else list(services)
+    for d in (settings.logs_dir, settings.run_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    settings.secrets  # generate once, before threads race for it  # noqa: B018
+
+    done = {name: threading.Event() for name in wanted}
+    outcomes: dict[str, Outcome] = {}
+    lock = threading.Lock()
+
+    def run(name: str) -> None:
+        service = services[name]
+        started = time.monotonic()
+        try:
+            for req in service.requires:
+                done[req].wait()
+                if not outcomes[req].ok:
+                    raise PlatformError(f"not started: {req} failed")
+            with lock:
+                echo(_line(None, name, "starting ..."))
+            note = service.start()
+            outcome = Outcome(name, True, note, time.monotonic() - started)
+        except Exception as exc:  # each failure is reported; the others go on
+            outcome = Outcome(name, False, str(exc), time.monotonic() - started)
+        with lock:
+            outcomes[name] = outcome
+            echo(_line(outcome.ok, name, outcome.note if outcome.ok else outcome.note.splitlines()[0],
+                       outcome.seconds))
+        done[name].set()
+
+    with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+        list(pool.map(run, wanted))
+
+    failed = [o for o in outcomes.values() if not o.ok]
+    if failed:
+        detail = "\n\n".join(f"{o.service}: {o.note}" for o in failed)
+        raise PlatformError(f"{len(failed)} service(s) failed to start:\n\n{detail}\n\n"
+                           f"Logs are in {settings.logs_dir}. Fix the cause and run `credit-platform up` again.")
+    return [outcomes[n] for n in wanted]
+
+
+def _with_requirements(services: dict[str, Service], names: list[str]) -> list[str]:
+    unknown = [n for n in names if n not in services]
+    if unknown:
+        raise PlatformError(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(services)}")
+    keep: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name not in keep:
+            keep.add(name)
+            stack.extend(services[name].requires)
+    return [n for n in services if n in keep]
+
+
+def down(settings: Settings, echo: Printer = print) -> list[Outcome]:
+    """Stop every service in reverse start order (dependents first), without losing data."""
+    outcomes = []
+    for service in reversed(all_services(settings)):
+        if service.oneshot:
+            continue
+        started = time.monotonic()
+        try:
+            note = service.stop()
+            ok = True
+        except Exception as exc:
+            note, ok = str(exc), False
+        outcome = Outcome(service.name, ok, note, time.monotonic() - started)
+        echo(_line(ok, service.name, note, outcome.seconds))
+        outcomes.append(outcome)
+    return outcomes
+
+
+def status(settings: Settings) -> dict[str, object]:
+    rows = []
+    total_rss = 0
+    for service in all_services(settings):
+        if service.oneshot:
+            continue
+        pid = service.pid()
+        rss = process.rss_bytes(process.process_tree(pid)) if pid else 0
+        total_rss += rss
+        rows.append({
+            "name": service.name,
+            "state": service.state(),
+            "pid": pid,
+            "uri": service.uri(),
+            "rss_mb": round(rss / 2**20),
+            "log": str(service.log_path),
+        })
+    return {
+        "home": str(settings.home),
+        "healthy": all(r["state"] in ("running", "external") for r in rows),
+        "services": rows,
+        "total_rss_mb": round(total_rss / 2**20),
+        "airflow_login": {"user": AIRFLOW_ADMIN, "password_file": str(settings.airflow_passwords_file)},
+    }
+
+
+def check(settings: Settings, name: str) -> str:
+    """Health-check one service by name; raises PlatformError if it is not healthy."""
+    services = {s.name: s for s in all_services(settings) if not s.oneshot}
+    if name not in services:
+        raise PlatformError(f"unknown service {name!r}; known: {', '.join(services)}")
+    state = services[name].state()
+    if state not in ("running", "external"):
+        raise PlatformError(f"{name} is {state}; see {services[name].log_path}")
+    return f"{name}: {state} at {services[name].uri()}"
+
+
+def format_status(report: dict[str, object]) -> str:
+    lines = [f"{'service':<22} {'state':<11} {'pid':>7} {'rss':>7}  uri"]
+    for row in report["services"]:  # type: ignore[union-attr]
+        pid = row["pid"] or "-"
+        lines.append(f"{row['name']:<22} {row['state']:<11} {pid!s:>7} {row['rss_mb']:>5}MB  {row['uri']}")
+    lines.append(f"state dir: {report['home']}   total RSS: {report['total_rss_mb']} MB")
+    login = report["airflow_login"]
+    lines.append(f"Airflow login: user {login['user']}, password in {login['password_file']}")  # type: ignore[index]
+    return "\n".join(lines)

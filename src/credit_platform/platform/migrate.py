@@ -1,0 +1,132 @@
+"""Idempotent set-up of the stores: warehouse DDL and roles, Airflow's database, Kafka topics,
+MongoDB collections and indexes. Every function may run any number of times."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from credit_platform.config import (
+    AIRFLOW_DB,
+    ALL_TOPICS,
+    MONGO_DB,
+    REPO_ROOT,
+    ROLE_AIRFLOW,
+    ROLE_BI,
+    ROLE_ETL,
+    ROLE_SUPERUSER,
+    WAREHOUSE_DB,
+    Settings,
+)
+from credit_platform.contracts import names
+from credit_platform.rules.lending import DEFAULT_POLICY
+
+SQL_DIR = REPO_ROOT / "sql"
+_DDL_LOCK = 7_001_002  # advisory lock id: two `up`s at once apply the DDL one after the other
+
+
+def warehouse_sql_files() -> list[Path]:
+    return sorted(SQL_DIR.glob("*.sql"))
+
+
+def _create_database(settings: Settings, name: str, owner: str | None = None) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(settings.postgres_uri(ROLE_SUPERUSER, "postgres"), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return
+        stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if owner:
+            stmt = stmt + sql.SQL(" OWNER {}").format(sql.Identifier(owner))
+        conn.execute(stmt)
+
+
+def _set_login_password(conn, role: str, password: str) -> None:  # noqa: ANN001 (psycopg connection)
+    from psycopg import sql
+
+    conn.execute(
+        sql.SQL(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {name}) THEN "
+            "CREATE ROLE {role} LOGIN; END IF; END $$"
+        ).format(name=sql.Literal(role), role=sql.Identifier(role))
+    )
+    conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+
+
+def apply_warehouse(settings: Settings) -> list[str]:
+    """Create database `credit`, apply sql/*.sql in order in one transaction, set role passwords."""
+    import psycopg
+
+    _create_database(settings, WAREHOUSE_DB)
+    applied = []
+    with psycopg.connect(settings.postgres_uri(ROLE_SUPERUSER, WAREHOUSE_DB)) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+        for path in warehouse_sql_files():
+            conn.execute(path.read_text())
+            applied.append(path.name)
+        _set_login_password(conn, ROLE_ETL, settings.secrets["etl_writer_password"])
+        _set_login_password(conn, ROLE_BI, settings.secrets["bi_reader_password"])
+    return applied
+
+
+def ensure_airflow_database(settings: Settings) -> None:
+    """Airflow's metadata lives in its own database, owned by its own role."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(settings.postgres_uri(ROLE_SUPERUSER, "postgres"), autocommit=True) as conn:
+        _set_login_password(conn, ROLE_AIRFLOW, settings.secrets["airflow_db_password"])
+    _create_database(settings, AIRFLOW_DB, owner=ROLE_AIRFLOW)
+    with psycopg.connect(settings.postgres_uri(ROLE_SUPERUSER, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(AIRFLOW_DB)))
+
+
+def ensure_kafka_topics(settings: Settings) -> list[str]:
+    """Create the input topics and their dead-letter topics if missing; returns those created."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="credit-platform-setup",
+                             request_timeout_ms=15000)
+    try:
+        missing = [t for t in ALL_TOPICS if t not in set(admin.list_topics())]
+        if missing:
+            try:
+                admin.create_topics([NewTopic(t, num_partitions=settings.kafka_partitions, replication_factor=1)
+                                     for t in missing])
+            except TopicAlreadyExistsError:
+                pass  # created concurrently by another `up`
+        return missing
+    finally:
+        admin.close()
+
+
+FRAUD_ALERT_INDEXES = {
+    "rule_detected_at": [("rule", 1), ("detected_at", -1)],
+    "user_event_time": [("user_id", 1), ("event_time", -1)],
+    "detected_at": [("detected_at", -1)],
+}
+
+
+def ensure_mongo_collections(settings: Settings) -> None:
+    """`fraud_alerts` (deterministic _id per alert) and `policies`, with their indexes."""
+    from pymongo import MongoClient
+    from pymongo.errors import DuplicateKeyError
+
+    with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+        db = client[MONGO_DB]
+        existing = set(db.list_collection_names())
+        for name in (names.FRAUD_ALERTS_COLLECTION, names.POLICIES_COLLECTION):
+            if name not in existing:
+                db.create_collection(name)
+        for name, keys in FRAUD_ALERT_INDEXES.items():
+            db.fraud_alerts.create_index(keys, name=name)
+        db.policies.create_index([("name", 1)], name="policy_name", unique=True)
+        # Seed governance: the default lending policy; operators' later edits are kept.
+        # (insert + duplicate key rather than $setOnInsert: FerretDB drops empty arrays there)
+        try:
+            db.policies.insert_one({"_id": names.LENDING_POLICY_ID, "name": names.LENDING_POLICY_ID,
+                                    "thresholds": DEFAULT_POLICY.to_document(), "exceptions": [], "version": 1})
+        except DuplicateKeyError:
+            pass

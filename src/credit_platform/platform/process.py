@@ -1,0 +1,182 @@
+"""Start, find and stop the local service processes.
+
+Each service runs in its own session (``start_new_session``), so its pid is also its process
+group and session id: stopping signals the whole group and then checks that no process of the
+session or any descendant survives, which is how ``down`` guarantees no orphans.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from credit_platform.errors import PlatformError
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _proc_table() -> dict[int, tuple[int, int, int]]:
+    """pid -> (ppid, pgid, sid) for every live process."""
+    table: dict[int, tuple[int, int, int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if fields[0] in ("Z", "X"):
+            continue
+        table[int(entry.name)] = (int(fields[1]), int(fields[2]), int(fields[3]))
+    return table
+
+
+def process_tree(root: int) -> set[int]:
+    """The root, every descendant, and anything still in the root's group or session."""
+    table = _proc_table()
+    found = {pid for pid, (_, pgid, sid) in table.items() if pgid == root or sid == root}
+    if root in table:
+        found.add(root)
+    changed = True
+    while changed:
+        changed = False
+        for pid, (ppid, _, _) in table.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                changed = True
+    return found
+
+
+def rss_bytes(pids: set[int]) -> int:
+    total = 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    for pid in pids:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return total
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    pid_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+) -> int:
+    """Start a detached, long-running process; its output is appended to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    pid_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+        log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+        log.flush()
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=devnull,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
+                user=user,
+                close_fds=True,
+            )
+        except FileNotFoundError as exc:
+            raise PlatformError(f"cannot start {argv[0]}: binary not found; run `make setup`") from exc
+    pid_path.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def read_pid(pid_path: Path) -> int | None:
+    try:
+        return int(pid_path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def stop_tree(pid: int, sig: int = signal.SIGTERM, timeout: float = 60.0) -> bool:
+    """Signal the service's group, wait for every process of it to exit, SIGKILL what remains.
+
+    Returns True if everything stopped on the polite signal.
+    """
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process_tree(pid):
+            return True
+        time.sleep(0.2)
+    for leftover in process_tree(pid):
+        try:
+            os.kill(leftover, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.3)
+    return False
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0.5,
+               alive: Callable[[], bool] | None = None) -> bool:
+    """Poll `check` until it is true; give up early if `alive` says the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return True
+        except Exception:  # a health probe that errors is simply "not yet"
+            pass
+        if alive is not None and not alive():
+            return False
+        time.sleep(interval)
+    return False
+
+
+def unprivileged_user(preferred: str | None) -> str | None:
+    """The OS user to run servers that refuse root (PostgreSQL) as; None when not root."""
+    if os.geteuid() != 0:
+        return None
+    name = preferred or "postgres"
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                       check=True, capture_output=True)
+    return name
+
+
+def chown_tree(path: Path, user: str | None) -> None:
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)

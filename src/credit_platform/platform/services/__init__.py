@@ -1,0 +1,44 @@
+"""The local services of the embedded default, one module per service family over one base.
+
+A service knows how to prepare its state (idempotently), the command that runs it in the
+foreground, how to tell it is healthy, what to do once it is up (schema, topics), and how to stop
+it without losing data. `credit_platform.platform.manager` starts them in dependency order.
+"""
+
+from __future__ import annotations
+
+from credit_platform.config import Settings
+from credit_platform.platform.services.airflow import (
+    AirflowApiServer,
+    AirflowDagProcessor,
+    AirflowDatabase,
+    AirflowScheduler,
+    AirflowTriggerer,
+)
+from credit_platform.platform.services.base import Service
+from credit_platform.platform.services.flink import FlinkJobManager, FlinkTaskManager
+from credit_platform.platform.services.kafka import Kafka
+from credit_platform.platform.services.mongo import Mongo
+from credit_platform.platform.services.monitoring import LagExporter, Prometheus, Pushgateway, StatsdExporter
+from credit_platform.platform.services.postgres import Postgres
+
+SERVICE_CLASSES: tuple[type[Service], ...] = (
+    Postgres,
+    Kafka,
+    Mongo,
+    Pushgateway,
+    LagExporter,
+    StatsdExporter,
+    FlinkJobManager,
+    FlinkTaskManager,
+    Prometheus,
+    AirflowDatabase,
+    AirflowApiServer,
+    AirflowScheduler,
+    AirflowDagProcessor,
+    AirflowTriggerer,
+)
+
+
+def all_services(settings: Settings) -> list[Service]:
+    return [cls(settings) for cls in SERVICE_CLASSES]

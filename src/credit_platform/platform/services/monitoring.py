@@ -1,0 +1,146 @@
+"""Prometheus, the Pushgateway, the Kafka lag exporter and the StatsD exporter."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+
+from credit_platform.config import REPO_ROOT, Settings
+from credit_platform.errors import PlatformError
+from credit_platform.platform.services.base import VENV_BIN, Launch, Service
+
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus (Debian's package), same monitoring/prometheus.yml as the compose deployment
+# ---------------------------------------------------------------------------------------------
+class Prometheus(Service):
+    name = "prometheus"
+    ports = ("prometheus",)
+    start_timeout = 60.0
+
+    @property
+    def root(self) -> Path:
+        return self.settings.service_dir("prometheus")
+
+    def uri(self) -> str:
+        return self.settings.prometheus_url
+
+    def prepare(self) -> None:
+        write_local_prometheus_config(self.settings, self.root)
+
+    def launch(self) -> Launch:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise PlatformError("prometheus binary not found; run `make setup` (installs Debian's prometheus)")
+        return Launch(argv=[
+            binary, f"--config.file={self.root / 'prometheus.yml'}", f"--storage.tsdb.path={self.root / 'data'}",
+            f"--web.listen-address={self.settings.host}:{self.settings.ports['prometheus']}",
+            "--storage.tsdb.retention.time=7d", "--web.enable-lifecycle",
+        ])
+
+    def healthy(self) -> bool:
+        with urllib.request.urlopen(f"{self.settings.prometheus_url}/-/ready", timeout=2) as response:
+            return response.status == 200
+
+
+class Pushgateway(Service):
+    """Receives pushed metrics (Flink's reporter, batch jobs) for Prometheus to scrape."""
+
+    name = "pushgateway"
+    ports = ("pushgateway",)
+    start_timeout = 30.0
+
+    def uri(self) -> str:
+        return self.settings.pushgateway_url
+
+    def launch(self) -> Launch:
+        binary = shutil.which("prometheus-pushgateway")
+        if binary is None:
+            raise PlatformError("prometheus-pushgateway not found; run `make setup` (Debian's prometheus-pushgateway)")
+        root = self.settings.service_dir("pushgateway")
+        root.mkdir(parents=True, exist_ok=True)
+        return Launch(argv=[binary, f"--web.listen-address={self.settings.host}:{self.settings.ports['pushgateway']}",
+                            f"--persistence.file={root / 'metrics.data'}", "--persistence.interval=1m"])
+
+    def healthy(self) -> bool:
+        with urllib.request.urlopen(f"{self.settings.pushgateway_url}/-/ready", timeout=2) as response:
+            return response.status == 200
+
+
+class LagExporter(Service):
+    """Kafka consumer lag of the platform's groups, for Prometheus (credit_platform.lag_exporter)."""
+
+    name = "lag-exporter"
+    requires = ("kafka",)
+    ports = ("lag_exporter",)
+    start_timeout = 60.0
+
+    def uri(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.ports['lag_exporter']}/metrics"
+
+    def launch(self) -> Launch:
+        return Launch(argv=[str(VENV_BIN / "python"), "-m", "credit_platform.lag_exporter"],
+                      env={**os.environ, "CP_HOME": str(self.settings.home)})
+
+    def healthy(self) -> bool:
+        with urllib.request.urlopen(self.uri(), timeout=5) as response:
+            return b"kafka_exporter_up 1.0" in response.read()
+
+
+class StatsdExporter(Service):
+    """Airflow's StatsD metrics (UDP) as Prometheus metrics, named by monitoring/statsd_mapping.yml."""
+
+    name = "statsd-exporter"
+    ports = ("statsd_exporter",)
+    start_timeout = 30.0
+
+    def uri(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.ports['statsd_exporter']}/metrics"
+
+    def launch(self) -> Launch:
+        from credit_platform.platform.setup import statsd_exporter_binary
+
+        binary = statsd_exporter_binary(self.settings)
+        if not binary.exists():
+            raise PlatformError(f"{binary} not found; run `make setup` (builds statsd_exporter with Go)")
+        s = self.settings
+        return Launch(argv=[
+            str(binary), f"--web.listen-address={s.host}:{s.ports['statsd_exporter']}",
+            f"--statsd.listen-udp={s.host}:{s.ports['statsd']}", "--statsd.listen-tcp=",
+            f"--statsd.mapping-config={REPO_ROOT / 'monitoring' / 'statsd_mapping.yml'}",
+        ])
+
+    def healthy(self) -> bool:
+        with urllib.request.urlopen(self.uri(), timeout=5) as response:
+            return response.status == 200
+
+
+# ---- Prometheus configuration: the shared monitoring/prometheus.yml plus file-discovery targets
+MONITORING_DIR = REPO_ROOT / "monitoring"
+
+
+def local_targets(settings: Settings) -> dict[str, list[dict[str, object]]]:
+    host, p = settings.host, settings.ports
+    return {
+        "prometheus": [{"targets": [f"{host}:{p['prometheus']}"], "labels": {"service": "prometheus"}}],
+        "pushgateway": [{"targets": [f"{host}:{p['pushgateway']}"], "labels": {"service": "pushgateway"}}],
+        "producer": [{"targets": [f"{host}:{p['producer_metrics']}"], "labels": {"service": "producer"}}],
+        "kafka_lag": [{"targets": [f"{host}:{p['lag_exporter']}"], "labels": {"service": "lag-exporter"}}],
+        "airflow": [{"targets": [f"{host}:{p['statsd_exporter']}"], "labels": {"service": "statsd-exporter"}}],
+        "mongo": [] if settings.external_mongo_uri else [
+            {"targets": [f"{host}:{p['ferretdb_debug']}"], "labels": {"service": "ferretdb"}}],
+    }
+
+
+def write_local_prometheus_config(settings: Settings, root: Path) -> None:
+    targets_dir = root / "targets"
+    targets_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(MONITORING_DIR / "prometheus.yml", root / "prometheus.yml")
+    shutil.copytree(MONITORING_DIR / "rules", root / "rules", dirs_exist_ok=True)
+    for name, groups in local_targets(settings).items():
+        tmp = targets_dir / f".{name}.json.tmp"
+        tmp.write_text(json.dumps(groups, indent=2))
+        tmp.replace(targets_dir / f"{name}.json")

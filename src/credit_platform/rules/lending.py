@@ -1,0 +1,274 @@
+"""The lending rules, stated once: the policy's thresholds, the seed's risk level, governed
+exceptions and the decision, each with its engine twins beside it.
+
+- Python reference: `risk_level`, `lending_decision`, `decide` (one application at a time).
+- Spark twin: `risk_level_column`, `decision_columns` (column expressions of the nightly job).
+- numpy twin: `risk_level_codes` (the generator's vectorised risk level).
+- The policy store: `load_policy` reads the governed document in MongoDB `policies` (seeded from
+  these defaults), which both the Spark job and the Flink job take their thresholds from.
+
+`tests/unit/test_rule_parity.py` runs every twin on boundary values against the reference.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from credit_platform.contracts.names import LENDING_POLICY_ID, MONGO_DB, POLICIES_COLLECTION
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
+
+log = logging.getLogger(__name__)
+
+RISK_LEVELS = ("Low", "Medium", "High")
+CARD_TYPES = ("VISA", "MASTERCARD", "AMEX")
+
+
+@dataclass(frozen=True)
+class LendingPolicy:
+    low_risk_min_score: int = 700  # score >= this -> Low
+    medium_risk_min_score: int = 500  # score >= this -> Medium, else High
+    instant_approval_max_amount: Decimal = Decimal("15000")  # inclusive
+    # Seed fraud rule: a large loan asked for with a poor score.
+    fraud_large_loan_amount: Decimal = Decimal("15000")  # strictly greater than this
+    fraud_low_credit_score: int = 450  # strictly less than this
+
+    def to_document(self) -> dict[str, object]:
+        return {k: (float(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_document(cls, thresholds: dict[str, object]) -> LendingPolicy:
+        """The policy stored in MongoDB `policies` (unknown keys are refused, missing ones default)."""
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = set(thresholds) - set(known)
+        if unknown:
+            raise ValueError(f"policy has unknown thresholds {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**{k: Decimal(str(v)) if "amount" in k else int(v) for k, v in thresholds.items()})
+
+
+DEFAULT_POLICY = LendingPolicy()
+
+
+def risk_level(credit_score: int, policy: LendingPolicy = DEFAULT_POLICY) -> str:
+    if credit_score >= policy.low_risk_min_score:
+        return "Low"
+    if credit_score >= policy.medium_risk_min_score:
+        return "Medium"
+    return "High"
+
+
+def risk_level_codes(credit_score: np.ndarray, policy: LendingPolicy = DEFAULT_POLICY) -> np.ndarray:
+    """numpy twin of `risk_level`: index into RISK_LEVELS (0 Low, 1 Medium, 2 High)."""
+    return np.select([credit_score >= policy.low_risk_min_score, credit_score >= policy.medium_risk_min_score],
+                     [0, 1], 2)
+
+
+def risk_level_column(score: Column, policy: LendingPolicy = DEFAULT_POLICY) -> Column:
+    """Spark twin of `risk_level`."""
+    from pyspark.sql import functions as F
+
+    return (F.when(score >= policy.low_risk_min_score, "Low")
+            .when(score >= policy.medium_risk_min_score, "Medium")
+            .otherwise("High"))
+
+
+def instant_approval(loan_amount: Decimal | float, credit_score: int, fraud_alert: bool,
+                     policy: LendingPolicy = DEFAULT_POLICY) -> bool:
+    """Instant approval only for small loans, low risk, and no fraud alert."""
+    return (
+        Decimal(str(loan_amount)) <= policy.instant_approval_max_amount
+        and risk_level(credit_score, policy) == "Low"
+        and not fraud_alert
+    )
+
+
+DECISIONS = ("instant_approval", "manual_review", "fraud_review")
+
+# Application fields an exception may match on (columns of `credit_scores`).
+EXCEPTION_MATCH_FIELDS = ("user_id", "loan_purpose", "channel", "employment_status", "city")
+
+
+@dataclass(frozen=True)
+class PolicyException:
+    """A governed exception to the lending policy, stored in the policy document's `exceptions`.
+
+    It applies to applications whose fields equal `match` (each value, or one of a list), on
+    business dates from `valid_from` to `valid_to` (inclusive; open when absent). It either forces
+    a `decision` (never instant approval past a fraud alert: fraud_review always wins) or replaces
+    some `thresholds` for those applications. The first matching exception of the list applies.
+    `approved_by` and `reason` make it auditable; both are required.
+    """
+
+    id: str
+    reason: str
+    approved_by: str
+    match: tuple[tuple[str, tuple[str, ...]], ...]
+    decision: str | None = None
+    thresholds: LendingPolicy | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+    @classmethod
+    def from_document(cls, doc: dict[str, object], base: LendingPolicy) -> PolicyException:
+        where = f"policy exception {doc.get('id', '?')!r}"
+        known = {"id", "reason", "approved_by", "match", "decision", "thresholds", "valid_from", "valid_to"}
+        if unknown := set(doc) - known:
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        for key in ("id", "reason", "approved_by", "match"):
+            if not doc.get(key):
+                raise ValueError(f"{where}: `{key}` is required")
+        match = doc["match"]
+        if not isinstance(match, dict) or set(match) - set(EXCEPTION_MATCH_FIELDS):
+            raise ValueError(f"{where}: `match` must map some of {list(EXCEPTION_MATCH_FIELDS)} to values")
+        decision, thresholds = doc.get("decision"), doc.get("thresholds")
+        if (decision is None) == (thresholds is None):
+            raise ValueError(f"{where}: give either `decision` or `thresholds`")
+        if decision is not None and decision not in ("manual_review", "instant_approval"):
+            raise ValueError(f"{where}: `decision` must be manual_review or instant_approval "
+                             "(fraud_review follows from alerts only)")
+        merged = None
+        if thresholds is not None:
+            merged = LendingPolicy.from_document({**base.to_document(), **thresholds})  # type: ignore[dict-item]
+        return cls(
+            id=str(doc["id"]), reason=str(doc["reason"]), approved_by=str(doc["approved_by"]),
+            match=tuple(sorted((k, tuple(str(x) for x in (v if isinstance(v, list | tuple) else [v])))
+                               for k, v in match.items())),
+            decision=decision, thresholds=merged,  # type: ignore[arg-type]
+            valid_from=_as_date(doc.get("valid_from")), valid_to=_as_date(doc.get("valid_to")))
+
+    def applies(self, application: dict[str, object], business_date: date) -> bool:
+        if self.valid_from and business_date < self.valid_from:
+            return False
+        if self.valid_to and business_date > self.valid_to:
+            return False
+        return all(str(application.get(k)) in values for k, values in self.match)
+
+
+def _as_date(value: object) -> date | None:
+    if value is None or isinstance(value, date):
+        return value  # type: ignore[return-value]
+    return date.fromisoformat(str(value)[:10])
+
+
+def decide(application: dict[str, object], fraud_alert: bool, business_date: date,
+           policy: LendingPolicy = DEFAULT_POLICY,
+           exceptions: tuple[PolicyException, ...] = ()) -> tuple[str, str | None]:
+    """The decision for one application under the policy and its exceptions, and the id of the
+    exception that applied (None when none did). The Spark job computes the same in SQL."""
+    amount, score = application["loan_amount"], int(application["credit_score"])  # type: ignore[arg-type]
+    if fraud_alert:
+        return "fraud_review", None
+    for exception in exceptions:
+        if exception.applies(application, business_date):
+            if exception.decision:
+                return exception.decision, exception.id
+            return lending_decision(amount, score, False, exception.thresholds or policy), exception.id  # type: ignore[arg-type]
+    return lending_decision(amount, score, False, policy), None  # type: ignore[arg-type]
+
+
+def lending_decision(loan_amount: Decimal | float, credit_score: int, fraud_alert: bool,
+                     policy: LendingPolicy = DEFAULT_POLICY) -> str:
+    """fraud_review when any fraud alert names the application; instant_approval when the policy
+    allows it; manual_review otherwise (the Spark job computes the same in SQL expressions)."""
+    if fraud_alert:
+        return "fraud_review"
+    if instant_approval(loan_amount, credit_score, fraud_alert, policy):
+        return "instant_approval"
+    return "manual_review"
+
+
+# ---- Spark twins of the decision ---------------------------------------------------------------
+def _policy_decision_columns(p: LendingPolicy) -> tuple[Column, Column]:
+    """Decision and reason of an application without a fraud alert, under thresholds `p`
+    (the Spark twin of `lending_decision`)."""
+    from pyspark.sql import functions as F
+
+    score = F.col("credit_score").cast("string")
+    risk = risk_level_column(F.col("credit_score"), p)
+    small = F.col("loan_amount").cast("decimal(14,2)") <= F.lit(p.instant_approval_max_amount).cast("decimal(14,2)")
+    limit = f"{p.instant_approval_max_amount:,.2f}"
+    decision = F.when(small & (risk == "Low"), "instant_approval").otherwise("manual_review")
+    reason = (F.when(small & (risk == "Low"), F.concat(
+                  F.lit("score "), score, F.lit(f" is Low risk (>= {p.low_risk_min_score}), amount <= {limit}, "
+                                                "no fraud alert")))
+              .when(~small, F.lit(f"amount above the instant-approval limit of {limit}"))
+              .otherwise(F.concat(F.lit("score "), score, F.lit(" is "), risk,
+                                  F.lit(" risk; instant approval needs Low"))))
+    return decision, reason
+
+
+def _exception_applies_column(e: PolicyException) -> Column:
+    """Spark twin of `PolicyException.applies` (on the columns of `credit_scores`)."""
+    from pyspark.sql import functions as F
+
+    condition = F.lit(True)
+    for column, values in e.match:
+        condition = condition & F.col(column).cast("string").isin(list(values))
+    if e.valid_from:
+        condition = condition & (F.col("business_date") >= F.lit(e.valid_from))
+    if e.valid_to:
+        condition = condition & (F.col("business_date") <= F.lit(e.valid_to))
+    return condition
+
+
+def decision_columns(thresholds: LendingPolicy, exceptions: tuple[PolicyException, ...],
+                     fraud_alert: Column) -> tuple[Column, Column, Column]:
+    """Spark twin of `decide`: the decision, its reason and the exception that applied (the first
+    of the list that matches; a fraud alert always means fraud_review, and no exception)."""
+    from pyspark.sql import functions as F
+
+    decision, reason = _policy_decision_columns(thresholds)
+    exception = F.lit(None).cast("string")
+    for e in reversed(exceptions):  # built inside out: the first of the list wins
+        applies = _exception_applies_column(e)
+        if e.decision:
+            e_decision, e_reason = F.lit(e.decision), F.lit(e.decision.replace("_", " ") + " by exception")
+        else:
+            e_decision, e_reason = _policy_decision_columns(e.thresholds or thresholds)
+        decision = F.when(applies, e_decision).otherwise(decision)
+        reason = F.when(applies, F.concat(F.lit(f"policy exception {e.id} ({e.reason}; approved by "
+                                                f"{e.approved_by}): "), e_reason)).otherwise(reason)
+        exception = F.when(applies, F.lit(e.id)).otherwise(exception)
+    return (F.when(fraud_alert, "fraud_review").otherwise(decision),
+            F.when(fraud_alert, F.concat(F.lit("fraud alert: "), F.col("fraud_alert_rules"))).otherwise(reason),
+            F.when(fraud_alert, F.lit(None).cast("string")).otherwise(exception))
+
+
+# ---- the policy store ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Policy:
+    """The governed lending policy as stored: thresholds, exceptions, and the version decided under."""
+
+    id: str
+    version: int
+    thresholds: LendingPolicy
+    exceptions: tuple[PolicyException, ...] = ()
+
+
+def policy_from_document(doc: dict | None) -> Policy:
+    """The policy document of MongoDB `policies` (None: the defaults of this module)."""
+    if not doc:
+        return Policy(LENDING_POLICY_ID, 0, DEFAULT_POLICY)
+    thresholds = LendingPolicy.from_document(doc.get("thresholds", {}))
+    exceptions = tuple(PolicyException.from_document(e, thresholds) for e in doc.get("exceptions") or [])
+    return Policy(LENDING_POLICY_ID, int(doc.get("version", 1)), thresholds, exceptions)
+
+
+def load_policy(mongo_uri: str) -> Policy:
+    """The lending policy from MongoDB `policies` (governance); the defaults if the document is absent.
+    The Spark job reads it for every run, the Flink job when it is submitted."""
+    from pymongo import MongoClient
+
+    with MongoClient(mongo_uri, serverSelectionTimeoutMS=10_000) as client:
+        doc = client[MONGO_DB][POLICIES_COLLECTION].find_one({"_id": LENDING_POLICY_ID})
+    if not doc:
+        log.warning("no policy %s in MongoDB; using the defaults of credit_platform.rules.lending",
+                    LENDING_POLICY_ID)
+    return policy_from_document(doc)

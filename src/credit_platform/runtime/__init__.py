@@ -1,1 +1,0 @@
-"""The embedded default: local service processes, their set-up and supervision."""

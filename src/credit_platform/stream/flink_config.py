@@ -1,0 +1,123 @@
+"""Flink's client and cluster configuration over the apache-flink wheel's distribution: where the
+distribution is, the conf/ and lib/ dirs of this process, and the environment Flink's scripts and
+CLI need. Shared by job submission (any host, e.g. an Airflow container) and the local session
+cluster's services; it starts nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from credit_platform.config import Settings
+from credit_platform.errors import PlatformError
+
+
+def pyflink_home() -> Path:
+    spec = importlib.util.find_spec("pyflink")
+    if spec is None or spec.origin is None:
+        raise PlatformError("apache-flink is not installed in this Python; run `make setup`")
+    return Path(spec.origin).parent
+
+
+def flink_runtime_dir(settings: Settings) -> Path:
+    """conf/, lib/, run/ and tmp/ of this Flink process. One per container in a deployment
+    (`CP_FLINK_RUNTIME_DIR`), while checkpoints and savepoints stay in the shared state dir."""
+    return Path(os.environ.get("CP_FLINK_RUNTIME_DIR") or settings.service_dir("flink"))
+
+
+def flink_env(settings: Settings) -> dict[str, str]:
+    """Environment for Flink's scripts and CLI: our conf and lib dirs over the wheel's distribution."""
+    root = flink_runtime_dir(settings)
+    home = pyflink_home()
+    return {
+        **os.environ,
+        "FLINK_HOME": str(home),
+        "FLINK_CONF_DIR": str(root / "conf"),
+        "FLINK_LIB_DIR": str(root / "lib"),
+        "FLINK_LOG_DIR": str(settings.logs_dir / "flink"),
+        "FLINK_PID_DIR": str(root / "run"),
+        "PYFLINK_CLIENT_EXECUTABLE": sys.executable,
+    }
+
+
+def _set_dotted(tree: dict, dotted: str, value: object) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[parts[-1]] = value
+
+
+def prepare_flink(settings: Settings) -> None:
+    """Write the session cluster's conf/ and lib/ (symlinks: the wheel's jars + connectors)."""
+    root = flink_runtime_dir(settings)
+    state = settings.service_dir("flink")
+    home = pyflink_home()
+    conf, lib = root / "conf", root / "lib"
+    for d in (conf, lib, root / "run", root / "tmp", settings.logs_dir / "flink"):
+        d.mkdir(parents=True, exist_ok=True)
+    connectors = sorted((settings.jars_dir / "flink").glob("*.jar"))
+    if not connectors:
+        raise PlatformError(f"Flink connector jars missing in {settings.jars_dir / 'flink'}; run `make setup`")
+    # flink-python in lib/ as well: without it a second thread-mode Python job on a TaskManager fails
+    jars = [*sorted((home / "lib").glob("*.jar")), *sorted((home / "opt").glob("flink-python-*.jar")), *connectors]
+    wanted = {p.name: p for p in jars}
+    for existing in lib.iterdir():
+        if existing.name not in wanted or existing.resolve() != wanted[existing.name].resolve():
+            existing.unlink()
+    for name, target in wanted.items():
+        if not (lib / name).exists():
+            (lib / name).symlink_to(target)
+    for f in (home / "conf").iterdir():
+        if f.name != "config.yaml":
+            shutil.copyfile(f, conf / f.name)
+    config = yaml.safe_load((home / "conf" / "config.yaml").read_text()) or {}
+    p = settings.ports
+    overrides = {
+        "jobmanager.rpc.address": settings.host,
+        "jobmanager.rpc.port": p["flink_rpc"],
+        "jobmanager.bind-host": settings.host,
+        "taskmanager.bind-host": settings.host,
+        "taskmanager.host": settings.host,
+        "taskmanager.numberOfTaskSlots": settings.flink_task_slots,
+        # windowed rule state lives on the heap: the wheel's 1728m left ~400 MB of it, too little
+        # for an hour of applications at high rates (OutOfMemoryError in the shared-device window)
+        "taskmanager.memory.process.size": settings.flink_taskmanager_memory,
+        "rest.address": settings.host,
+        "rest.bind-address": settings.host,
+        "rest.port": p["flink_rest"],
+        "io.tmp.dirs": str(root / "tmp"),
+        # notice a lost TaskManager in seconds rather than the default 50 s, so jobs recover fast
+        "heartbeat.interval": 2000,
+        "heartbeat.timeout": 10000,
+        "metrics.fetcher.update-interval": 1000,  # REST/UI metrics fresh to the second
+        "execution.checkpointing.dir": f"file://{state / 'checkpoints'}",
+        "execution.checkpointing.savepoint-dir": f"file://{state / 'savepoints'}",
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+        # Flink's pull reporter (PrometheusReporter) always binds every interface; pushing to a
+        # Pushgateway on 127.0.0.1 keeps the cluster loopback-only. Prometheus scrapes the gateway.
+        "metrics.reporter.promgateway.factory.class":
+            "org.apache.flink.metrics.prometheus.PrometheusPushGatewayReporterFactory",
+        "metrics.reporter.promgateway.hostUrl": settings.pushgateway_url,
+        "metrics.reporter.promgateway.jobName": "flink",
+        "metrics.reporter.promgateway.randomJobNameSuffix": True,
+        "metrics.reporter.promgateway.deleteOnShutdown": True,
+        "metrics.reporter.promgateway.interval": "15 SECONDS",
+    }
+    # A deployment's own settings last (docker-compose: addresses of the JobManager and this host),
+    # as YAML `key: value` lines like the official image's FLINK_PROPERTIES.
+    extra = yaml.safe_load(os.environ.get("CP_FLINK_PROPERTIES") or "") or {}
+    if not isinstance(extra, dict):
+        raise PlatformError("CP_FLINK_PROPERTIES must be YAML `key: value` lines")
+    for key, value in {**overrides, **extra}.items():
+        _set_dotted(config, key, value)
+    (conf / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
