@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from credit_platform.config import (
+from credit_platform.config import REPO_ROOT, Settings
+from credit_platform.contracts import names
+from credit_platform.contracts.names import (
     AIRFLOW_DB,
     ALL_TOPICS,
     MONGO_DB,
-    REPO_ROOT,
     ROLE_AIRFLOW,
     ROLE_BI,
     ROLE_ETL,
     ROLE_SUPERUSER,
     WAREHOUSE_DB,
-    Settings,
 )
-from credit_platform.contracts import names
 from credit_platform.rules.lending import DEFAULT_POLICY
 
 SQL_DIR = REPO_ROOT / "sql"

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from credit_platform.rules.lending import DEFAULT_POLICY, LendingPolicy
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
 EARTH_RADIUS_KM = 6371.0
@@ -71,6 +70,8 @@ def is_large_loan_low_score(loan_amount: Decimal | float, credit_score: int,
 
 # ---- great-circle distance: numpy reference and its Flink SQL twin -------------------------------
 def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     lat1, lon1, lat2, lon2 = (np.radians(a) for a in (lat1, lon1, lat2, lon2))
     a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
@@ -150,6 +151,7 @@ def reference_alerts(apps: pl.DataFrame, txs: pl.DataFrame, rules: FraudRules = 
                      policy: LendingPolicy = DEFAULT_POLICY) -> set[str]:
     """The alert ids every rule raises over these events (frames with the generator's columns,
     `timestamp` as ISO-8601 text or a datetime), computed independently of Flink."""
+    import numpy as np
     import polars as pl
 
     def with_ts(frame: pl.DataFrame) -> pl.DataFrame:

@@ -18,11 +18,10 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from credit_platform.contracts.names import LENDING_POLICY_ID, MONGO_DB, POLICIES_COLLECTION
 
 if TYPE_CHECKING:
+    import numpy as np
     from pyspark.sql import Column
 
 log = logging.getLogger(__name__)
@@ -66,6 +65,8 @@ def risk_level(credit_score: int, policy: LendingPolicy = DEFAULT_POLICY) -> str
 
 def risk_level_codes(credit_score: np.ndarray, policy: LendingPolicy = DEFAULT_POLICY) -> np.ndarray:
     """numpy twin of `risk_level`: index into RISK_LEVELS (0 Low, 1 Medium, 2 High)."""
+    import numpy as np
+
     return np.select([credit_score >= policy.low_risk_min_score, credit_score >= policy.medium_risk_min_score],
                      [0, 1], 2)
 
