@@ -91,15 +91,15 @@ def generate_data() -> None:
             if earlier:
                 print(f"{kind}: the same data was already produced by run {earlier}; nothing sent again")
                 record_lineage(context, source=source, target=target, rows_in=0, rows_out=0,
-                               status="skipped", details={"already_produced_by": earlier})
+                               prior_run_id=earlier, status="skipped")
                 return {"skipped": True, "already_produced_by": earlier}
             lines = generator.corrupt(generator.to_json_lines(generator.generate(kind, params[kind], cfg)).splitlines(),
                                       params["invalid"])
         summary = producer.produce(settings, topic, lines, run_id=context["run_id"], progress=False)
         print(summary.render())
         record_lineage(context, source=source, target=f"kafka:{topic}", rows_in=summary.read, rows_out=summary.sent,
-                       status="success" if summary.complete else "failed",
-                       details={"invalid": summary.invalid, "dlq": f"{topic}.dlq", "failed": summary.failed})
+                       rows_rejected=summary.invalid, status="success" if summary.complete else "failed",
+                       details={"dlq": f"{topic}.dlq", "failed": summary.failed})
         if not summary.complete:
             raise RuntimeError(f"{summary.failed} records were not accepted by Kafka; kept in {summary.failed_file}")
         return {"sent": summary.sent, "invalid": summary.invalid}

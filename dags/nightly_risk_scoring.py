@@ -91,9 +91,9 @@ def nightly_risk_scoring() -> None:
 
         from platform_operators import record_lineage as record
 
-        from credit_platform.batch import scoring
+        from credit_platform.batch import load
 
-        count = scoring.sync_fraud_alerts(config.load(), date.fromisoformat(business_date))
+        count = load.sync_fraud_alerts(config.load(), date.fromisoformat(business_date))
         record(context, source="mongo:credit.fraud_alerts", target="fraud_alerts", rows_in=count, rows_out=count,
                details={"business_date": business_date})
         return count

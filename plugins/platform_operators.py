@@ -84,11 +84,13 @@ class GreatExpectationsOperator(BaseOperator):
 
 
 def record_lineage(context: Any, *, source: str, target: str, rows_in: int | None = None,
-                   rows_out: int | None = None, status: str = "success", details: dict | None = None) -> None:
+                   rows_out: int | None = None, rows_rejected: int | None = None, prior_run_id: str | None = None,
+                   status: str = "success", details: dict | None = None) -> None:
     from credit_platform.lineage import Lineage, Step
 
     ti = context["ti"]
     started = ti.start_date or datetime.now(UTC)
     Lineage(_settings(), ti.dag_id, context["run_id"]).record(Step(
         source, target, started_at=started, finished_at=datetime.now(UTC), rows_in=rows_in, rows_out=rows_out,
-        status=status, details={"task": ti.task_id, **(details or {})}))
+        rows_rejected=rows_rejected, prior_run_id=prior_run_id, status=status,
+        details={"task": ti.task_id, **(details or {})}))

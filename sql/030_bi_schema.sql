@@ -93,7 +93,7 @@ GROUP BY city;
 CREATE OR REPLACE VIEW bi.lineage AS
 SELECT job AS "Job", source AS "Source", target AS "Target", run_id AS "Run ID", started_at AS "Started",
        finished_at AS "Finished", rows_in AS "Rows In", rows_out AS "Rows Out", status AS "Status",
-       error AS "Error"
+       error AS "Error", rows_rejected AS "Rows Rejected"
 FROM public.metadata_table;
 
 CREATE OR REPLACE VIEW bi.data_quality_issues AS

@@ -243,7 +243,7 @@ def cmd_land(args: argparse.Namespace) -> int:
 
     settings = _settings()
     if not args.quiet:
-        logging.getLogger("credit_platform.ingest.landing").setLevel(logging.INFO)
+        logging.getLogger(landing.__name__).setLevel(logging.INFO)
     summary = landing.Lander(settings, args.topics, run_id=args.run_id, chunk_records=args.chunk_records).run()
     print(summary.render())
     print(f"landing directory: {landing.landing_root(settings)}")

@@ -127,7 +127,7 @@ def summary(settings: Settings, dates: list[date], runs: dict[str, str]) -> dict
     result: dict = {"dates": [str(d) for d in dates], "runs": runs}
     with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
         produced = conn.execute(
-            "SELECT target, rows_in, rows_out, details->>'invalid', status, details->>'already_produced_by' "
+            "SELECT target, rows_in, rows_out, rows_rejected, status, prior_run_id "
             "FROM metadata_table WHERE job = 'generate_data' AND run_id = %s", (runs["generate_data"],)).fetchall()
         result["produced"] = {t.removeprefix("kafka:"): {"read": i, "sent": o, "invalid": int(inv or 0),
                                                          "status": st, "already_produced_by": by}

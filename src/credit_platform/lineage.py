@@ -1,7 +1,7 @@
 """Lineage: one `metadata_table` row per job run and target.
 
 Every job and Airflow task records what it read (source), what it wrote (target), the run id, its
-times, row counts, status and error, plus `details` (landed files, Kafka offset ranges, versions),
+times, row counts (in, out, rejected), status and error, plus `details` (landed files, Kafka offset ranges, versions),
 so a person can follow any warehouse row back to the landed file and the Kafka offsets it came
 from. A row is keyed by (job, run_id, target): recording the same run again updates its row
 instead of adding one, so retries of a task do not multiply lineage.
@@ -28,13 +28,14 @@ from credit_platform.contracts.names import ROLE_ETL
 log = logging.getLogger(__name__)
 
 _UPSERT = """
-INSERT INTO metadata_table (job, source, target, run_id, started_at, finished_at, rows_in, rows_out, status,
-                            error, details)
+INSERT INTO metadata_table (job, source, target, run_id, started_at, finished_at, rows_in, rows_out, rows_rejected,
+                            prior_run_id, status, error, details)
 VALUES (%(job)s, %(source)s, %(target)s, %(run_id)s, %(started_at)s, %(finished_at)s, %(rows_in)s, %(rows_out)s,
-        %(status)s, %(error)s, %(details)s)
+        %(rows_rejected)s, %(prior_run_id)s, %(status)s, %(error)s, %(details)s)
 ON CONFLICT (job, run_id, target) DO UPDATE SET
     source = EXCLUDED.source, started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,
-    rows_in = EXCLUDED.rows_in, rows_out = EXCLUDED.rows_out, status = EXCLUDED.status, error = EXCLUDED.error,
+    rows_in = EXCLUDED.rows_in, rows_out = EXCLUDED.rows_out, rows_rejected = EXCLUDED.rows_rejected,
+    prior_run_id = EXCLUDED.prior_run_id, status = EXCLUDED.status, error = EXCLUDED.error,
     details = EXCLUDED.details
 """
 
@@ -49,6 +50,8 @@ class Step:
     finished_at: datetime | None = None
     rows_in: int | None = None
     rows_out: int | None = None
+    rows_rejected: int | None = None  # read but refused (invalid, or held by another date)
+    prior_run_id: str | None = None  # a skipped rerun: the run whose identical output it reused
     status: str = "running"
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -67,7 +70,8 @@ class Lineage:
         rows = [
             {"job": self.job, "run_id": self.run_id, "source": s.source, "target": s.target,
              "started_at": s.started_at, "finished_at": s.finished_at, "rows_in": s.rows_in,
-             "rows_out": s.rows_out, "status": s.status, "error": s.error,
+             "rows_out": s.rows_out, "rows_rejected": s.rows_rejected, "prior_run_id": s.prior_run_id,
+             "status": s.status, "error": s.error,
              "details": json.dumps(s.details, default=str, sort_keys=True)}
             for s in steps
         ]

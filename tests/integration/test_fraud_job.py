@@ -16,13 +16,15 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from pymongo import MongoClient
 
+from credit_platform.contracts import names
 from credit_platform.contracts.names import MONGO_DB
 from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.platform.process import wait_until
 from credit_platform.platform.services.flink import FlinkTaskManager
 from credit_platform.quality import detection_report
-from credit_platform.rules.fraud import reference_alerts
+from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES, reference_alerts
+from credit_platform.rules.lending import LendingPolicy
 from credit_platform.stream import flink, fraud_job
 
 pytestmark = pytest.mark.integration
@@ -160,3 +162,32 @@ def test_resubmitted_from_savepoint_continues_without_duplicates(fraud_run, plat
     got = fraud_run.wait_for_alerts()
     assert got == fraud_run.expected, (by_rule(fraud_run.expected - got), by_rule(got - fraud_run.expected))
     assert fraud_run.alerts.count_documents({}) == len(fraud_run.expected)
+
+
+@pytest.mark.parametrize("fraud_run", [(2_000, 8)], indirect=True)
+def test_the_stream_applies_the_seed_rule_thresholds_of_the_governed_policy(fraud_run, platform):
+    """An approved override of the seed fraud rule in MongoDB `policies` changes the stream's alerts
+    (read when the job is submitted), as it changes the nightly Spark job's thresholds."""
+    override = {"fraud_large_loan_amount": 12000, "fraud_low_credit_score": 520}
+    policies = MongoClient(platform.mongo_uri)[MONGO_DB][names.POLICIES_COLLECTION]
+    original = policies.find_one({"_id": names.LENDING_POLICY_ID})
+    thresholds = {**original["thresholds"], **override}
+    policies.update_one({"_id": names.LENDING_POLICY_ID},
+                        {"$set": {"thresholds": thresholds, "version": original["version"] + 1}})
+    try:
+        fraud_run.submit()
+    finally:
+        policies.replace_one({"_id": names.LENDING_POLICY_ID}, original)
+    policy = LendingPolicy.from_document(thresholds)
+    expected = reference_alerts(fraud_run.apps, fraud_run.txs, DEFAULT_FRAUD_RULES, policy)
+    assert expected != fraud_run.expected  # the override matters on this data
+    fraud_run.expected = expected
+    fraud_run.produce(slice(None))
+    fraud_run.finish()
+    got = fraud_run.wait_for_alerts()
+    assert got == expected, (by_rule(expected - got), by_rule(got - expected))
+    seed = {i for i in got if i.startswith("large_loan_low_score:")}
+    hits = fraud_run.apps.filter((pl.col("loan_amount") > 12000) & (pl.col("credit_score") < 520))
+    assert seed == {f"large_loan_low_score:{i}" for i in hits["application_id"]}
+    reason = fraud_run.alerts.find_one({"rule": "large_loan_low_score"})["reason"]
+    assert "> 12000 with credit score" in reason and "< 520" in reason

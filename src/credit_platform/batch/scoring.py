@@ -1,32 +1,20 @@
-"""Nightly risk scoring, the Spark side: validation against the shared contract, risk levels and
-lending decisions from the shared rules, and an idempotent load into the warehouse.
+"""Nightly risk scoring, the Spark transformations: validation against the shared contract
+(invalid rows become `data_quality_issues` rows with the reason), and the warehouse rows with risk
+levels and lending decisions from the rules' Spark twins (`credit_platform.rules.lending`).
 
-`jobs/risk_scoring.py` is the `spark-submit` entry point; this module holds the pieces so tests can
-drive them on a real Spark session.
-
-Load path: Spark writes the scored rows as CSV (in the JVM, in parallel) into a staging directory,
-then the driver streams those files into PostgreSQL with `COPY` inside one transaction that first
-deletes the day's rows: a rerun of a date replaces exactly that date, and readers never see half a
-day. Why not the alternatives: Spark's JDBC writer commits per partition (no single transaction
-for the day), and Arrow collection needs pyarrow >= 18 while the Flink wheel pins < 17. Measured
-by bench/batch_bench.py: the load of 1M rows is 1.45x `psql \\copy` of the same rows.
+`batch/nightly.py` runs them for one business date, `batch/load.py` loads the result; tests drive
+them on a real Spark session.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from credit_platform.config import Settings
 from credit_platform.contracts import names
 from credit_platform.contracts.events import FieldRule, contract_for, field_rules
-from credit_platform.contracts.names import MONGO_DB, ROLE_ETL
-from credit_platform.quality.issues import COLUMNS as QUALITY_COLUMNS
-from credit_platform.quality.issues import Issue, write_issues
 from credit_platform.rules.lending import Policy, decision_columns, risk_level_column
 
 if TYPE_CHECKING:
@@ -49,21 +37,6 @@ PROCESSED_TRANSACTIONS_COLUMNS = (
     "credit_score", "risk_level", "is_fraud", "business_date", "latitude", "longitude", "merchant_category",
     "fraud_alert", "fraud_alert_rules", "source_file", "kafka_partition", "kafka_offset",
 )
-
-
-def load_alerts(settings: Settings, event_type: str, day: date) -> dict[str, list[str]]:
-    """Fraud alerts of one day from MongoDB: event id -> the rules that fired on it."""
-    from pymongo import MongoClient
-
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    found: dict[str, list[str]] = {}
-    with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=10_000) as client:
-        cursor = client[MONGO_DB].fraud_alerts.find(
-            {"event_type": event_type, "event_time": {"$gte": start, "$lt": start + timedelta(days=1)}},
-            {"event_id": 1, "rule": 1, "_id": 0})
-        for doc in cursor:
-            found.setdefault(doc["event_id"], []).append(doc["rule"])
-    return {k: sorted(set(v)) for k, v in found.items()}
 
 
 def read_landed(spark: SparkSession, files: list[Path]) -> DataFrame:
@@ -201,116 +174,3 @@ def score_transactions(txs: DataFrame, alerts: DataFrame, policy: Policy) -> Dat
 def alerts_frame(spark: SparkSession, alerts: dict[str, list[str]]) -> DataFrame:
     return spark.createDataFrame([(k, ", ".join(v)) for k, v in alerts.items()],
                                  "event_id string, fraud_alert_rules string")
-
-
-# ---- the load -----------------------------------------------------------------------------------
-CSV_OPTIONS = {"header": "false", "quote": '"', "escape": '"', "nullValue": "", "emptyValue": '""',
-               "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX", "dateFormat": "yyyy-MM-dd",
-               "ignoreLeadingWhiteSpace": "false", "ignoreTrailingWhiteSpace": "false"}
-
-
-@dataclass
-class LoadResult:
-    rows: dict[str, int] = field(default_factory=dict)
-    replaced: dict[str, int] = field(default_factory=dict)
-    conflicts: dict[str, int] = field(default_factory=dict)  # ids refused: loaded under another date
-    issues: int = 0
-    seconds: float = 0.0
-
-
-def _copy_csv(conn, table: str, columns: tuple[str, ...], files: list[Path]) -> None:  # noqa: ANN001
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    with conn.cursor().copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT csv)") as copy:
-        for path in files:
-            with open(path, "rb") as f:
-                while block := f.read(8 << 20):
-                    copy.write(block)
-
-
-def stage_csv(frame: DataFrame, target: Path) -> list[Path]:
-    shutil.rmtree(target, ignore_errors=True)
-    frame.write.options(**CSV_OPTIONS).csv(str(target))
-    return sorted(target.glob("part-*.csv"))
-
-
-ID_COLUMNS = {"credit_scores": "application_id", "processed_transactions": "transaction_id"}
-
-
-def load_day(settings: Settings, day: date, staged: dict[str, tuple[tuple[str, ...], list[Path]]],
-             issues: list[Path], run_id: str = "") -> LoadResult:
-    """Replace one business date in each table, and that date's scoring issues, in one transaction.
-
-    Fast path: COPY straight into the table. If an id is already loaded under another business date
-    (a replayed event, say), that COPY is rolled back to a savepoint and the day goes through a
-    staging table instead: every row but the conflicting ones is loaded, and each conflict becomes
-    a `data_quality_issues` row naming the date that holds the id. The load never fails on data."""
-    import time
-
-    import psycopg
-    from psycopg.errors import UniqueViolation
-
-    started = time.monotonic()
-    result = LoadResult()
-    conflicts: list[Issue] = []
-    with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
-        with conn.transaction():
-            for table, (columns, files) in staged.items():
-                deleted = conn.execute(f"DELETE FROM {table} WHERE business_date = %s", (day,)).rowcount
-                result.replaced[table] = deleted
-                try:
-                    with conn.transaction():
-                        _copy_csv(conn, table, columns, files)
-                except UniqueViolation:
-                    conflicts += _load_via_stage(conn, table, columns, files, day, run_id)
-                result.rows[table] = conn.execute(
-                    f"SELECT count(*) FROM {table} WHERE business_date = %s", (day,)).fetchone()[0]
-            conn.execute("DELETE FROM data_quality_issues WHERE source = %s AND data_date = %s", (SOURCE, day))
-            _copy_csv(conn, "data_quality_issues", QUALITY_COLUMNS, issues)
-            write_issues(settings, conflicts, conn)
-            result.issues = conn.execute(
-                "SELECT count(*) FROM data_quality_issues WHERE source = %s AND data_date = %s", (SOURCE, day)
-            ).fetchone()[0]
-    result.conflicts = {t: sum(1 for c in conflicts if c.table_name == t) for t in staged}
-    result.seconds = time.monotonic() - started
-    return result
-
-
-def _load_via_stage(conn, table: str, columns: tuple[str, ...], files: list[Path], day: date,  # noqa: ANN001
-                    run_id: str) -> list[Issue]:
-    key = ID_COLUMNS[table]
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    conn.execute(f"CREATE TEMP TABLE stage_{table} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
-    _copy_csv(conn, f"stage_{table}", columns, files)
-    conn.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM stage_{table} ON CONFLICT ({key}) DO NOTHING")
-    clashes = conn.execute(
-        f"SELECT s.{key}, t.business_date, t.source_file FROM stage_{table} s JOIN {table} t USING ({key}) "
-        "WHERE t.business_date IS DISTINCT FROM %s", (day,)).fetchall()
-    log.warning("%s: %d ids of %s are already loaded under another business date; refused", table,
-                len(clashes), day)
-    return [Issue(record_id=str(k), issue=f"{key}: already loaded for business date {other} (from {src}); "
-                  f"this copy dated {day} was refused", source=SOURCE, table_name=table, column_name=key,
-                  rule="unique_across_dates", observed_value=str(other), severity="error", run_id=run_id,
-                  data_date=day) for k, other, src in clashes]
-
-
-def sync_fraud_alerts(settings: Settings, day: date) -> int:
-    """Mirror one day of MongoDB `fraud_alerts` into the warehouse table `fraud_alerts` (for Power
-    BI): upsert by alert id, and drop the day's rows MongoDB no longer has. Returns the day's count."""
-    import psycopg
-    from pymongo import MongoClient
-
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=10_000) as client:
-        docs = list(client[MONGO_DB].fraud_alerts.find(
-            {"event_time": {"$gte": start, "$lt": start + timedelta(days=1)}}))
-    rows = [(d["_id"], d["rule"], d.get("severity"), d.get("reason"), d.get("user_id"), d["event_type"],
-             d["event_id"], d["event_time"], d.get("detected_at"), day) for d in docs]
-    with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn, conn.transaction():
-        conn.cursor().executemany(
-            "INSERT INTO fraud_alerts (alert_id, rule, severity, reason, user_id, event_type, event_id, event_time, "
-            "detected_at, business_date) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (alert_id) DO UPDATE SET rule = EXCLUDED.rule, severity = EXCLUDED.severity, "
-            "reason = EXCLUDED.reason, detected_at = EXCLUDED.detected_at, synced_at = now()", rows)
-        conn.execute("DELETE FROM fraud_alerts WHERE business_date = %s AND NOT (alert_id = ANY(%s))",
-                     (day, [r[0] for r in rows]))
-    return len(rows)

@@ -51,8 +51,6 @@ log = logging.getLogger(__name__)
 GROUP_ID = names.LANDING_GROUP
 MARKER = "_SUCCESS"
 OFFSETS = "_offsets.json"
-# Landing's own columns, next to the event's fields.
-META_COLUMNS = ("_partition", "_offset", "_kafka_timestamp", "_key", "_raw", "_error")
 _FILE = re.compile(r"^(?P<topic>.+)-p(?P<partition>\d+)-(?P<first>\d+)-(?P<last>\d+)\.parquet$")
 
 
@@ -85,11 +83,6 @@ def landed_files(settings: Settings, topic: str, day: date | str) -> list[Path]:
     committed = committed_offsets(root, topic)
     names = [n for n, f in files.items() if f["first_offset"] < committed.get(f["partition"], 0)]
     return [directory / n for n in sorted(names, key=lambda n: (files[n]["partition"], files[n]["first_offset"]))]
-
-
-def landed_dates(settings: Settings, topic: str) -> list[str]:
-    base = landing_root(settings) / topic
-    return sorted(p.name.removeprefix("dt=") for p in base.glob("dt=*") if (p / MARKER).exists())
 
 
 # ---- durable writes ----------------------------------------------------------------------------
@@ -262,7 +255,7 @@ class Lander:
             self._consume(consumer, todo, end, backlog)
         finally:
             consumer.close(autocommit=False)
-        Lineage(self.settings, "kafka_landing", self.run_id).record(*self._steps.values())
+        Lineage(self.settings, names.LANDING_JOB, self.run_id).record(*self._steps.values())
 
     def _consume(self, consumer, todo: set, end: dict, backlog: int) -> None:  # noqa: ANN001
         buffers: dict = {tp: [] for tp in todo}

@@ -1,6 +1,6 @@
 """Validated ingestion into Kafka.
 
-Each input line is validated against the topic's contract (`credit_platform.schemas`). A valid
+Each input line is validated against the topic's contract (`credit_platform.contracts.events`). A valid
 record is sent unchanged to the topic, keyed by user id (acks=all, idempotent, retried, batched).
 An invalid one (including a line that is not JSON) never reaches the topic: it goes to
 `<topic>.dlq` with the raw payload and the reasons, and to `data_quality_issues`. The producer

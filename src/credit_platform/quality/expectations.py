@@ -285,7 +285,7 @@ def _valid_rows_scored(settings: Settings, table: str, day: str) -> int | None:
     topic = WAREHOUSE[table][1]
     with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
         row = conn.execute(
-            "SELECT (details->>'valid')::bigint - coalesce((details->>'conflicts')::bigint, 0) FROM metadata_table "
+            "SELECT rows_in - rows_rejected FROM metadata_table "
             "WHERE job = 'risk_scoring' AND target = %s AND source = %s AND status = 'success' "
             "ORDER BY finished_at DESC LIMIT 1",
             (table, f"landing/{topic}/dt={day}")).fetchone()

@@ -1,8 +1,8 @@
 """The local services of the embedded default, each a supervised process under the state dir.
 
-A service knows how to prepare its state (idempotently), the command that runs it in the
+The base of every service: a service knows how to prepare its state (idempotently), the command that runs it in the
 foreground, how to tell it is healthy, what to do once it is up (schema, topics), and how to stop
-it without losing data. `credit_platform.runtime.manager` starts them in dependency order.
+it without losing data. `credit_platform.platform.manager` starts them in dependency order.
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
 """A second `setup` does no network work: with every network-using tool replaced by a failing shim,
-a warm setup still succeeds."""
+a warm setup still succeeds. (Integration: the first `setup` may download what is missing.)"""
 
 import os
 import subprocess
 import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
 
 
 def test_warm_setup_calls_no_network_tool(tmp_path):

@@ -1,0 +1,312 @@
+"""Every engine twin of a business rule against its Python reference, row by row, with no platform.
+
+Lending: the Spark column expressions (`risk_level_column`, `decision_columns`) run on a local
+Spark session, the numpy risk level in-process, each compared with `risk_level` / `decide` on a grid
+of boundary values (scores 449/450/451, 499/500/501, 699/700/701; amounts 15,000.00/15,000.01;
+exceptions inside and outside their dates) and on a generated day.
+
+Fraud: the Flink SQL the stream runs (`rule_queries`) runs on a local Flink mini-cluster over bounded
+JSON files, compared alert id for alert id with the polars/numpy reference (`reference_alerts`) and
+the seed rule's Python reference, on events placed at every rule's edges and on a generated day.
+(Flink 2.3's batch mode cannot run the rules' event-time RANGE windows: "Unsupported temporal
+arithmetic" on TIMESTAMP_LTZ, and a code-generation failure of the range comparator on TIMESTAMP.
+Streaming mode over a bounded source runs the very SQL of the job, watermarks included, and ends
+with a final watermark that closes every window.)
+
+The boundary grids are tight: moving any one threshold by one unit in one twin alone changes the
+result on them (`test_*_grid_catches_a_one_sided_change`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from credit_platform.ingest import generator
+from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.rules.fraud import (
+    APPLICATION_COLUMNS,
+    DEFAULT_FRAUD_RULES,
+    TRANSACTION_COLUMNS,
+    FraudRules,
+    columns_ddl,
+    is_large_loan_low_score,
+    reference_alerts,
+    rule_queries,
+)
+from credit_platform.rules.lending import (
+    DEFAULT_POLICY,
+    RISK_LEVELS,
+    LendingPolicy,
+    PolicyException,
+    decide,
+    decision_columns,
+    risk_level,
+    risk_level_codes,
+    risk_level_column,
+)
+
+SCORES = (300, 449, 450, 451, 499, 500, 501, 699, 700, 701, 850)
+AMOUNTS = ("100.00", "14999.99", "15000.00", "15000.01", "20000.00", "25000.00", "25000.01")
+DAY = date(2026, 3, 10)
+EXCEPTIONS = tuple(PolicyException.from_document(doc, DEFAULT_POLICY) for doc in (
+    {"id": "expired", "reason": "pilot over", "approved_by": "risk-committee", "match": {"channel": "mobile"},
+     "decision": "instant_approval", "valid_to": "2026-03-01"},
+    {"id": "branch", "reason": "in person", "approved_by": "head-of-lending", "match": {"channel": "branch"},
+     "decision": "manual_review"},
+    {"id": "education-25k", "reason": "study loans", "approved_by": "risk-committee",
+     "match": {"loan_purpose": ["education", "home_improvement"]},
+     "thresholds": {"instant_approval_max_amount": 25000, "low_risk_min_score": 650}, "valid_from": "2026-03-10"},
+))
+
+
+# ---- lending: numpy and Spark twins ---------------------------------------------------------------
+def test_numpy_risk_level_equals_the_reference_for_every_score():
+    scores = np.arange(250, 900)
+    for policy in (DEFAULT_POLICY, LendingPolicy(low_risk_min_score=680, medium_risk_min_score=520)):
+        got = [RISK_LEVELS[c] for c in risk_level_codes(scores, policy)]
+        assert got == [risk_level(int(s), policy) for s in scores]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    import os
+
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the driver stays on the loopback
+    session = (SparkSession.builder.master("local[1]").appName("rule-parity")
+               .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "1").config("spark.driver.bindAddress", "127.0.0.1")
+               .getOrCreate())
+    yield session
+    session.stop()
+
+
+def _boundary_applications() -> list[dict]:
+    rows = []
+    for i, (score, amount, alert, channel, purpose, day) in enumerate(
+            (s, a, f, c, p, d) for s in SCORES for a in AMOUNTS for f in (False, True)
+            for c, p in (("web", "car"), ("branch", "car"), ("mobile", "education"), ("web", "home_improvement"))
+            for d in (DAY - timedelta(days=12), DAY, DAY + timedelta(days=1))):
+        rows.append({"application_id": f"A{i:05d}", "user_id": f"U{i % 97}", "credit_score": score,
+                     "loan_amount": Decimal(amount), "fraud_alert": alert, "channel": channel, "loan_purpose": purpose,
+                     "employment_status": "employed", "city": "Berlin", "business_date": day})
+    return rows
+
+
+def _generated_day(n: int = 3000) -> list[dict]:
+    frame = generator.applications(n, GeneratorConfig(seed=7, customers=2000))
+    rng = np.random.default_rng(7)
+    alerts = rng.random(frame.height) < 0.05
+    days = [DAY - timedelta(days=int(d)) for d in rng.integers(0, 2, frame.height)]
+    return [{"application_id": r["application_id"], "user_id": r["user_id"], "credit_score": r["credit_score"],
+             "loan_amount": Decimal(str(r["loan_amount"])).quantize(Decimal("0.01")), "fraud_alert": bool(a),
+             "channel": r["channel"], "loan_purpose": r["loan_purpose"], "employment_status": r["employment_status"],
+             "city": r["city"], "business_date": d}
+            for r, a, d in zip(frame.iter_rows(named=True), alerts, days, strict=True)]
+
+
+SCHEMA = ("application_id string, user_id string, credit_score int, loan_amount decimal(14,2), fraud_alert boolean, "
+          "channel string, loan_purpose string, employment_status string, city string, business_date date")
+
+
+def _spark_decisions(spark, rows: list[dict], policy: LendingPolicy,
+                     exceptions: tuple[PolicyException, ...]) -> dict[str, tuple]:
+    from pyspark.sql import functions as F
+
+    frame = (spark.createDataFrame([tuple(r[c.split()[0]] for c in SCHEMA.split(", ")) for r in rows], SCHEMA)
+             .withColumn("fraud_alert_rules", F.when(F.col("fraud_alert"), F.lit("large_loan_low_score"))))
+    decision, reason, exception = decision_columns(policy, exceptions, F.col("fraud_alert"))
+    out = frame.select("application_id", risk_level_column(F.col("credit_score"), policy).alias("risk_level"),
+                       decision.alias("decision"), exception.alias("exception"), reason.alias("reason"))
+    return {r.application_id: (r.risk_level, r.decision, r.exception, r.reason) for r in out.collect()}
+
+
+def _reference_decisions(rows: list[dict], policy: LendingPolicy,
+                         exceptions: tuple[PolicyException, ...]) -> dict[str, tuple]:
+    return {r["application_id"]: (risk_level(r["credit_score"], policy),
+                                  *decide(r, r["fraud_alert"], r["business_date"], policy, exceptions))
+            for r in rows}
+
+
+@pytest.mark.parametrize("rows", [_boundary_applications, _generated_day], ids=["boundaries", "generated-day"])
+def test_spark_risk_level_and_decision_equal_the_reference(spark, rows):
+    rows = rows()
+    got = _spark_decisions(spark, rows, DEFAULT_POLICY, EXCEPTIONS)
+    want = _reference_decisions(rows, DEFAULT_POLICY, EXCEPTIONS)
+    assert len(got) == len(rows)
+    mismatches = [(k, got[k][:3], want[k]) for k in want if got[k][:3] != want[k]]
+    assert mismatches == [], f"{len(mismatches)} of {len(rows)} rows differ, e.g. {mismatches[:5]}"
+    # every branch is exercised, so a twin cannot agree by never taking one
+    assert {v[1] for v in want.values()} == {"instant_approval", "manual_review", "fraud_review"}
+    if len(rows) < 3000:
+        assert {v[2] for v in want.values()} == {None, "expired", "branch", "education-25k"}
+    # the reason names the exception that applied, and a fraud alert's reason names its rules
+    for _, decision, exception, reason in got.values():
+        if exception:
+            assert reason.startswith(f"policy exception {exception} ("), reason
+        if decision == "fraud_review":
+            assert reason == "fraud alert: large_loan_low_score"
+
+
+LENDING_THRESHOLDS = ("low_risk_min_score", "medium_risk_min_score", "instant_approval_max_amount")
+
+
+@pytest.mark.parametrize("threshold", LENDING_THRESHOLDS)
+def test_lending_grid_catches_a_one_sided_change(spark, threshold):
+    """Moving one threshold in the Spark twin alone (by one point, or one cent) breaks parity on the grid."""
+    rows = _boundary_applications()
+    step = Decimal("0.01") if "amount" in threshold else 1
+    shifted = dataclasses.replace(DEFAULT_POLICY, **{threshold: getattr(DEFAULT_POLICY, threshold) + step})
+    assert _spark_decisions(spark, rows, shifted, ()) != _spark_decisions(spark, rows, DEFAULT_POLICY, ())
+    got = {k: v[:2] for k, v in _spark_decisions(spark, rows, shifted, ()).items()}
+    want = {k: v[:2] for k, v in _reference_decisions(rows, DEFAULT_POLICY, ()).items()}
+    assert got != want
+
+
+# ---- fraud: Flink SQL twin --------------------------------------------------------------------------
+T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def _edge_events(rules: FraudRules = DEFAULT_FRAUD_RULES) -> tuple[list[dict], list[dict]]:
+    """Events at each rule's edges, every group on its own users and devices, hours apart."""
+    apps: list[dict] = []
+    txs: list[dict] = []
+
+    def app(t: datetime, user: str, device: str, score: int = 720, amount: str = "5000.00") -> None:
+        apps.append({"application_id": f"A{len(apps):04d}", "user_id": user, "credit_score": score,
+                     "loan_amount": float(amount), "timestamp": _iso(t), "device_id": device, "city": "Berlin"})
+
+    # seed rule: amount 15,000.00/15,000.01 x score 449/450/451
+    for i, (amount, score) in enumerate((a, s) for a in ("15000.00", "15000.01", "15001.00") for s in (449, 450, 451)):
+        app(T0 + timedelta(hours=i), f"S{i}", f"DS{i}", score, amount)
+    base = T0 + timedelta(days=1)
+    window = timedelta(minutes=rules.velocity_window_minutes)
+    need = rules.velocity_min_applications
+    # velocity: `need` applications spanning exactly the window (inclusive: alerts), and spanning 1 ms more
+    for g, span in enumerate((window, window + timedelta(milliseconds=1))):
+        for k in range(need):
+            app(base + timedelta(hours=g) + span * k / (need - 1), f"V{g}", f"DV{g}-{k}")
+    # shared device: `need` distinct users within the window (inclusive), and the last 1 ms outside
+    device_window = timedelta(minutes=rules.device_window_minutes)
+    need = rules.device_min_users
+    for g, span in enumerate((device_window, device_window + timedelta(milliseconds=1))):
+        for k in range(need):
+            app(base + timedelta(hours=4 + 2 * g) + span * k / (need - 1), f"D{g}-{k}", f"DD{g}")
+    # ... and one user repeating on a device does not count twice
+    for k in range(need + 1):
+        app(base + timedelta(hours=10, minutes=k), f"D9-{k % (need - 1)}", "DD9")
+
+    def tx(t: datetime, user: str, amount: float, lat: float = 52.52, lon: float = 13.40,
+           where: str = "Berlin") -> None:
+        txs.append({"transaction_id": f"T{len(txs):04d}", "user_id": user, "amount": amount, "timestamp": _iso(t),
+                    "location": where, "latitude": lat, "longitude": lon, "device_id": f"TD-{user}"})
+
+    # impossible travel: Berlin -> Madrid (~1,870 km) in 2 h (935 km/h: too fast) and in 3 h (a plane could);
+    # 506 km and 490 km due south within a minute (only the first is far enough to count)
+    tbase = T0 + timedelta(days=2)
+    legs = ((2, 40.42, -3.70, "Madrid"), (3, 40.42, -3.70, "Madrid"), (0.01, 47.97, 13.40, "South-506"),
+            (0.01, 48.11, 13.40, "South-490"))
+    for g, (hours, lat, lon, where) in enumerate(legs):
+        tx(tbase + timedelta(hours=3 * g), f"TR{g}", 50.0)
+        tx(tbase + timedelta(hours=3 * g + hours), f"TR{g}", 50.0, lat, lon, where)
+    # amount spike: history of `spike_history` purchases of 100, then exactly factor x (alerts), just under,
+    # and a spike under the minimum amount
+    h = rules.spike_history
+    cases = ((100.0, 100.0 * rules.spike_factor), (100.0, 100.0 * rules.spike_factor - 0.01),
+             (90.0, rules.spike_min_amount - 0.01))
+    for g, (history, last) in enumerate(cases):
+        for k in range(h):
+            tx(tbase + timedelta(days=1, hours=g, minutes=k), f"SP{g}", history)
+        tx(tbase + timedelta(days=1, hours=g, minutes=h), f"SP{g}", last)
+    return apps, txs
+
+
+def _flink_alerts(tmp_path: Path, apps: list[dict], txs: list[dict], rules: FraudRules = DEFAULT_FRAUD_RULES,
+                  policy: LendingPolicy = DEFAULT_POLICY) -> set[str]:
+    """The stream's rule SQL, on a local Flink mini-cluster over bounded JSON files of these events."""
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    for name, rows in (("applications", apps), ("transactions", txs)):
+        (tmp_path / name).mkdir(parents=True, exist_ok=True)
+        (tmp_path / name / "events.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    conf = t_env.get_config()
+    for key, value in {"parallelism.default": "1", "table.local-time-zone": "UTC",
+                       "rest.bind-address": "127.0.0.1", "rest.address": "127.0.0.1"}.items():
+        conf.set(key, value)
+    watermark = "WATERMARK FOR `timestamp` AS `timestamp` - INTERVAL '0.5' SECOND"
+    options = "'connector' = 'filesystem', 'format' = 'json', 'json.timestamp-format.standard' = 'ISO-8601'"
+    for name, columns in (("applications", APPLICATION_COLUMNS), ("transactions", TRANSACTION_COLUMNS)):
+        t_env.execute_sql(f"CREATE TABLE {name} ({columns_ddl(columns)}, {watermark}) "
+                          f"WITH ('path' = '{tmp_path / name}', {options})")
+    union = " UNION ALL ".join(f"(SELECT alert_id FROM ({q}))" for q in rule_queries(rules, policy).values())
+    with t_env.execute_sql(union).collect() as results:
+        return {row[0] for row in results}
+
+
+@pytest.fixture(scope="module")
+def edge_run(tmp_path_factory) -> tuple[list[dict], list[dict], set[str]]:
+    apps, txs = _edge_events()
+    return apps, txs, _flink_alerts(tmp_path_factory.mktemp("edges"), apps, txs)
+
+
+def test_flink_rules_equal_the_reference_at_every_edge(edge_run):
+    apps, txs, flink = edge_run
+    reference = reference_alerts(pl.DataFrame(apps), pl.DataFrame(txs))
+    assert flink == reference
+    # each edge lands on the side the rule says (so both twins are right, not only equal)
+    seed = {f"large_loan_low_score:{a['application_id']}" for a in apps
+            if is_large_loan_low_score(Decimal(str(a["loan_amount"])), a["credit_score"])}
+    assert {a for a in flink if a.startswith("large_loan_low_score")} == seed and len(seed) == 2
+    by_user = {a["application_id"]: a["user_id"] for a in apps} | {t["transaction_id"]: t["user_id"] for t in txs}
+    fired = {(alert.split(":")[0], by_user[alert.split(":")[1]]) for alert in flink}
+    assert ("application_velocity", "V0") in fired and ("application_velocity", "V1") not in fired
+    assert ("shared_device", "D0-3") in fired and not any(u.startswith(("D1-", "D9-")) for r, u in fired
+                                                           if r == "shared_device")
+    assert {u for r, u in fired if r == "impossible_travel"} == {"TR0", "TR2"}
+    assert {u for r, u in fired if r == "amount_spike"} == {"SP0"}
+
+
+def test_flink_rules_equal_the_reference_on_a_generated_day(tmp_path):
+    config = GeneratorConfig(seed=11, customers=400, fraud_share=0.05, rate_per_second=2.0)
+    apps = generator.applications(1500, config)
+    txs = generator.transactions(1500, config)
+    reference = reference_alerts(apps, txs)
+    flink = _flink_alerts(tmp_path, apps.to_dicts(), txs.to_dicts())
+    assert flink == reference
+    assert {a.split(":")[0] for a in reference} >= {"large_loan_low_score", "application_velocity", "shared_device",
+                                                     "impossible_travel", "amount_spike"}
+
+
+FRAUD_SHIFTS = (
+    ("policy", "fraud_large_loan_amount", Decimal("0.01")), ("policy", "fraud_low_credit_score", 1),
+    ("rules", "velocity_window_minutes", -1), ("rules", "velocity_min_applications", 1),
+    ("rules", "device_window_minutes", -1), ("rules", "device_min_users", 1),
+    ("rules", "travel_max_speed_kmh", 400.0), ("rules", "travel_min_distance_km", -30.0),
+    ("rules", "spike_factor", 0.01), ("rules", "spike_min_amount", -0.02), ("rules", "spike_history", 1),
+)
+
+
+@pytest.mark.parametrize(("where", "threshold", "step"), FRAUD_SHIFTS, ids=[s[1] for s in FRAUD_SHIFTS])
+def test_fraud_grid_catches_a_one_sided_change(edge_run, where, threshold, step):
+    """The Flink run stays as it is; the reference alone gets one threshold moved: the edges tell."""
+    apps, txs, flink = edge_run
+    rules, policy = DEFAULT_FRAUD_RULES, DEFAULT_POLICY
+    if where == "rules":
+        rules = dataclasses.replace(rules, **{threshold: getattr(rules, threshold) + step})
+    else:
+        policy = dataclasses.replace(policy, **{threshold: getattr(policy, threshold) + step})
+    assert reference_alerts(pl.DataFrame(apps), pl.DataFrame(txs), rules, policy) != flink
