@@ -317,9 +317,9 @@ def test_gx_reports_landed_bad_rows_and_passes_a_clean_warehouse(platform, score
     assert {r[6] for r in rows} == {f"test-dq-{tag}"}
     assert not [r for r in rows if r[0] != "great_expectations:landed_applications"]
     # Data Docs show this validation.
-    from credit_platform import dq as dq_module
+    from credit_platform.quality import expectations
 
-    index = dq_module.data_docs_dir(platform) / "index.html"
+    index = expectations.data_docs_dir(platform) / "index.html"
     assert index.exists() and f"test-dq-{tag}" in index.read_text()
     # A rerun replaces the date's GX issues.
     assert dq(day, f"test-dq-{tag}").returncode == 0
