@@ -32,6 +32,17 @@ def test_good_record_passes():
     (GOOD.replace(b"2026-01-01T00:00:00Z", b"2026-01-01T00:00:00"), "timestamp", "timezone_aware", "timezone"),
     (GOOD.replace(b'"city"', b'"town"'), "town", "extra_forbidden", "not permitted"),
     (b"not json at all", None, "json_invalid", "Invalid JSON"),
+    # hostile values: each would otherwise slip past a rule or stop a stage
+    (GOOD.replace(b"50000.0", b"Infinity"), "annual_income", "finite_number", "finite"),
+    (GOOD.replace(b"50000.0", b"1e400"), "annual_income", "finite_number", "finite"),
+    (GOOD.replace(b"50000.0", b"NaN"), "annual_income", "finite_number", "finite"),
+    (GOOD.replace(b"30.2", b"-Infinity"), "latitude", "finite_number", "finite"),
+    (GOOD.replace(b"Austin", b"Aus\\u0000tin"), "city", "string_pattern_mismatch", "control character"),
+    (GOOD.replace(b"Austin", b"Aus\\ntin"), "city", "string_pattern_mismatch", "control character"),
+    (GOOD.replace(b"U1", b"U\\u001b[31m"), "user_id", "string_pattern_mismatch", "control character"),
+    (GOOD.replace(b"Austin", b"A" * 129), "city", "string_too_long", "at most 128"),
+    (GOOD.replace(b"2026-01-01T00:00:00Z", b"9999-12-31T00:00:00Z"), "timestamp", "event_time_ahead",
+     "later than now + 1:00:00"),
 ])
 def test_each_broken_record_says_what_and_where(raw, column, rule, says):
     found = {(p.column, p.rule): p for p in problems(raw)}
@@ -54,3 +65,13 @@ def test_field_rules_carry_the_contract_constraints():
     assert not apps["fraud_pattern"].required and apps["timestamp"].type == "timestamp"
     txs = {r.name: r for r in field_rules(Transaction)}
     assert txs["card_type"].allowed == ("VISA", "MASTERCARD", "AMEX")
+
+
+def test_the_stages_that_cannot_run_pydantic_get_the_same_bounds():
+    from credit_platform.contracts.events import MAX_TEXT, PRINTABLE, field_rules
+
+    rules = {r.name: r for r in field_rules(LoanApplication)}
+    assert rules["city"].max_length == MAX_TEXT and rules["city"].pattern == PRINTABLE
+    assert rules["application_id"].pattern == PRINTABLE
+    assert all(rules[c].finite for c in ("loan_amount", "annual_income", "latitude", "longitude"))
+    assert rules["annual_income"].maximum is not None

@@ -82,6 +82,13 @@ def _checks(rule: FieldRule) -> list[Column]:
     if rule.max_length is not None:
         checks.append(_problem(F.length(c) > rule.max_length, name, "max_length",
                                f"{name}: longer than {rule.max_length}", F.substring(c, 1, 80)))
+    if rule.pattern is not None:  # e.g. no control characters: a NUL would abort the day's COPY
+        checks.append(_problem(~c.rlike(rule.pattern), name, "pattern",
+                               f"{name}: contains a control character", F.substring(F.regexp_replace(
+                                   c, "[\\x00-\\x1f\\x7f]", "?"), 1, 80)))
+    if rule.finite:
+        checks.append(_problem(F.isnan(c) | c.isin(float("inf"), float("-inf")), name, "finite",
+                               f"{name}: not a finite number", c))
     return checks
 
 
@@ -118,12 +125,16 @@ def issues_frame(checked: DataFrame, topic: str, run_id: str, day: date) -> Data
     id_field = contract_for(topic).id_field
     record_id = F.coalesce(F.col(id_field), F.concat_ws(":", F.lit(topic), "_partition", "_offset"))
     raw = F.coalesce(F.col("_raw"), F.to_json(F.struct(*[c for c in checked.columns if not c.startswith("_")])))
+    def text(column: Column) -> Column:  # PostgreSQL text cannot hold NUL: shown escaped, as quality.issues does
+        return F.regexp_replace(column, "\\x00", "\\\\u0000")
+
     return (checked.filter(F.size("_problems") > 0)
             .select(record_id.alias("record_id"), raw.alias("raw_payload"), F.explode("_problems").alias("p"))
-            .select("record_id", F.col("p.message").alias("issue"), F.lit(SOURCE).alias("source"),
-                    F.lit(topic).alias("table_name"), F.col("p.column").alias("column_name"),
-                    F.col("p.rule").alias("rule"), F.col("p.observed").alias("observed_value"),
-                    F.lit("error").alias("severity"), F.lit(run_id).alias("run_id"), "raw_payload",
+            .select(text(F.col("record_id")).alias("record_id"), text(F.col("p.message")).alias("issue"),
+                    F.lit(SOURCE).alias("source"), F.lit(topic).alias("table_name"),
+                    F.col("p.column").alias("column_name"), F.col("p.rule").alias("rule"),
+                    text(F.col("p.observed")).alias("observed_value"), F.lit("error").alias("severity"),
+                    F.lit(run_id).alias("run_id"), text(F.col("raw_payload")).alias("raw_payload"),
                     F.lit(day).alias("data_date")))
 
 

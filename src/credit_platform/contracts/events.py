@@ -4,25 +4,64 @@ Great Expectations suites (through `field_constraints`).
 Validation is strict: types must already be right (no "700" for 700), timestamps must carry a
 time zone, unknown fields are refused (a misspelt field is a producer bug, not data to drop
 silently), and every failure says which field broke which rule with which value.
+
+It is also the platform's first defence against hostile input, and later stages apply the same
+bounds: numbers are finite (no `Infinity`, `NaN` or `1e400`), every string has a maximum length and
+no control characters (a NUL aborts PostgreSQL's COPY), a record is at most MAX_RECORD_BYTES (far
+below the broker's message limit), and event time is at most EVENT_TIME_MAX_AHEAD past the clock
+(one far-future event would carry the stream's watermark with it and switch its windows off).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import PydanticCustomError
 
 from credit_platform.contracts.names import APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC
 from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS
 
 SCHEMA_VERSION = 1
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+MAX_RECORD_BYTES = 64 * 1024  # one record, as sent; the broker's message.max.bytes is 1 MiB
+MAX_TEXT = 128  # any free-text field (city, merchant, ...)
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no NUL, no control characters
+
+
+def _event_time_max_ahead() -> timedelta:
+    raw = os.environ.get("CP_EVENT_TIME_MAX_AHEAD_SECONDS", "3600")
+    try:
+        return timedelta(seconds=float(raw))
+    except ValueError:
+        raise SystemExit(f"CP_EVENT_TIME_MAX_AHEAD_SECONDS={raw!r} is not a number of seconds") from None
+
+
+EVENT_TIME_MAX_AHEAD = _event_time_max_ahead()
+
+
+def _not_ahead_of_now(value: datetime) -> datetime:
+    limit = datetime.now(UTC) + EVENT_TIME_MAX_AHEAD
+    if value > limit:
+        raise PydanticCustomError(
+            "event_time_ahead", "event time {value} is later than now + {ahead} ({limit}); a clock or "
+            "replay error (CP_EVENT_TIME_MAX_AHEAD_SECONDS sets the bound)",
+            {"value": value.isoformat(), "ahead": str(EVENT_TIME_MAX_AHEAD),
+             "limit": limit.isoformat(timespec="seconds")})
+    return value
+
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT, pattern=PRINTABLE)]
 CreditScore = Annotated[int, Field(ge=300, le=850)]
-Money = Annotated[float, Field(gt=0, le=10_000_000)]
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-Longitude = Annotated[float, Field(ge=-180, le=180)]
+Money = Annotated[float, Field(gt=0, le=10_000_000, allow_inf_nan=False)]
+Income = Annotated[float, Field(ge=0, le=100_000_000, allow_inf_nan=False)]
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+EventTime = Annotated[AwareDatetime, AfterValidator(_not_ahead_of_now)]
 
 LOAN_PURPOSES = ("debt_consolidation", "home_improvement", "car", "education", "medical", "business", "other")
 EMPLOYMENT = ("employed", "self_employed", "unemployed", "retired", "student")
@@ -37,7 +76,7 @@ class _Event(BaseModel):
     # Ground truth from the generator (what a bank learns later, e.g. from chargebacks). Kept for
     # measuring detection; the fraud job never reads these two fields.
     is_fraud: bool = False
-    fraud_pattern: str | None = None
+    fraud_pattern: Text | None = None
 
 
 class LoanApplication(_Event):
@@ -45,14 +84,14 @@ class LoanApplication(_Event):
     user_id: Id
     credit_score: CreditScore
     loan_amount: Money
-    timestamp: AwareDatetime
-    annual_income: Annotated[float, Field(ge=0)]
+    timestamp: EventTime
+    annual_income: Income
     loan_term_months: Literal[LOAN_TERMS]  # Literal[tuple] means "one of the tuple's members"
     loan_purpose: Literal[LOAN_PURPOSES]
     employment_status: Literal[EMPLOYMENT]
     channel: Literal[CHANNELS]
     device_id: Id
-    city: str
+    city: Text
     latitude: Latitude
     longitude: Longitude
 
@@ -61,12 +100,12 @@ class Transaction(_Event):
     transaction_id: Id
     user_id: Id
     amount: Money
-    timestamp: AwareDatetime
-    location: str
+    timestamp: EventTime
+    location: Text
     latitude: Latitude
     longitude: Longitude
-    merchant: str
-    merchant_category: str
+    merchant: Text
+    merchant_category: Text
     card_type: Literal[CARD_TYPES]
     device_id: Id
     credit_score: CreditScore
@@ -105,12 +144,20 @@ class Problem:
     observed: str | None
 
 
+READABLE = {  # pydantic's wording where it would not tell a person what is wrong
+    "string_pattern_mismatch": "contains a control character (NUL, tab, newline, ...); only printable text is "
+                               "accepted",
+    "finite_number": "must be a finite number (not Infinity, NaN or out of range like 1e400)",
+}
+
+
 def problems_of(error: ValidationError) -> list[Problem]:
     found = []
     for item in error.errors(include_url=False):
         column = ".".join(str(p) for p in item["loc"]) or None
         observed = None if item["type"] in ("missing", "json_invalid") else _short(item.get("input"))
-        message = item["msg"] if column is None else f"{column}: {item['msg']}"
+        text = READABLE.get(item["type"], item["msg"])
+        message = text if column is None else f"{column}: {text}"
         if observed is not None:
             message += f" (got {item.get('input')!r})"[:260]
         found.append(Problem(column, item["type"], message, observed))
@@ -135,6 +182,8 @@ class FieldRule:
     allowed: tuple[object, ...] | None = None
     min_length: int | None = None
     max_length: int | None = None
+    pattern: str | None = None  # a regular expression the whole value must match (strings)
+    finite: bool = False  # no Infinity or NaN (floats)
 
 
 def _base_type(annotation: Any) -> tuple[str, tuple[object, ...] | None, bool]:
@@ -148,6 +197,8 @@ def _base_type(annotation: Any) -> tuple[str, tuple[object, ...] | None, bool]:
         inner = next(a for a in args if a is not type(None))
         kind, allowed, _ = _base_type(inner)
         return kind, allowed, True
+    if get_origin(annotation) is Annotated:  # e.g. `Text | None`: the inner bounds are pydantic's to check
+        return _base_type(args[0])
     if annotation is AwareDatetime:
         return "timestamp", None, False
     names = {str: "string", int: "int", float: "float", bool: "bool"}
@@ -166,8 +217,10 @@ def field_rules(model: type[_Event]) -> tuple[FieldRule, ...]:
                 bounds.update(minimum=meta.gt, strict_minimum=True)
             if hasattr(meta, "le"):
                 bounds["maximum"] = meta.le
-            for length in ("min_length", "max_length"):
+            for length in ("min_length", "max_length", "pattern"):
                 if getattr(meta, length, None) is not None:
                     bounds[length] = getattr(meta, length)
+            if getattr(meta, "allow_inf_nan", None) is False:
+                bounds["finite"] = True
         rules.append(FieldRule(name, kind, info.is_required() and not nullable, allowed=allowed, **bounds))
     return tuple(rules)

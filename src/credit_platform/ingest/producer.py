@@ -24,7 +24,7 @@ import orjson
 from pydantic import ValidationError
 
 from credit_platform.config import Settings
-from credit_platform.contracts.events import contract_for, problems_of
+from credit_platform.contracts.events import MAX_RECORD_BYTES, Problem, contract_for, problems_of
 from credit_platform.contracts.names import dlq_topic
 from credit_platform.errors import PlatformError
 from credit_platform.metrics import push
@@ -32,6 +32,7 @@ from credit_platform.quality.issues import Issue, write_issues
 
 log = logging.getLogger(__name__)
 DQ_BATCH = 5_000
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark some editors put before the first line
 
 
 @dataclass
@@ -204,24 +205,28 @@ class Producer:
         self.metrics.errors.labels(self.dlq if dlq else self.topic).inc()
         log.error("send to %s failed after retries: %s", self.dlq if dlq else self.topic, exc)
 
-    def _refuse(self, raw: bytes, line_no: int, error: ValidationError) -> None:
-        problems = problems_of(error)
+    def _refuse(self, raw: bytes, line_no: int, problems: list[Problem]) -> None:
         record_id, key = None, None
-        try:
-            parsed = orjson.loads(raw)
-            if isinstance(parsed, dict):
-                record_id = parsed.get(self.contract.id_field)
-                key = parsed.get(self.contract.key_field)
-        except orjson.JSONDecodeError:
-            pass
-        record_id = str(record_id) if record_id not in (None, "") else f"{self.source}:line {line_no}"
-        text = raw.decode("utf-8", errors="replace")
+        if len(raw) <= MAX_RECORD_BYTES:
+            try:
+                parsed = orjson.loads(raw)
+                if isinstance(parsed, dict):
+                    record_id = parsed.get(self.contract.id_field)
+                    key = parsed.get(self.contract.key_field)
+            except orjson.JSONDecodeError:
+                pass
+        record_id = (str(record_id)[:64] if isinstance(record_id, str | int) and record_id != ""
+                     else f"{self.source}:line {line_no}")
+        # the DLQ record and the issue row keep at most MAX_RECORD_BYTES of the payload, so an
+        # oversized record is refused, not bounced by the broker a second time
+        text = raw[:MAX_RECORD_BYTES].decode("utf-8", errors="replace")
         reason = "; ".join(p.message for p in problems)
         envelope = {
             "reason": reason,
             "errors": [{"column": p.column, "rule": p.rule, "message": p.message, "observed": p.observed}
                        for p in problems],
             "raw_payload": text,
+            "raw_bytes": len(raw),
             "source_topic": self.topic,
             "source": self.source,
             "line": line_no,
@@ -229,7 +234,7 @@ class Producer:
             "run_id": self.run_id,
             "refused_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         }
-        future = self.kafka.send(self.dlq, key=str(key).encode() if isinstance(key, str | int) else None,
+        future = self.kafka.send(self.dlq, key=str(key)[:64].encode() if isinstance(key, str | int) else None,
                                  value=orjson.dumps(envelope))
         self._in_flight.append((future, raw, True))
         for p in problems:
@@ -249,7 +254,8 @@ class Producer:
     # -- the run -------------------------------------------------------------------------------
     def produce(self, lines: Iterable[bytes]) -> ProduceSummary:
         validate = self.contract.model.model_validate_json
-        key_field = self.contract.key_field
+        key_field, id_field = self.contract.key_field, self.contract.id_field
+        seen: dict[str, int] = {}  # event id -> line: a repeated id within one run is refused
         send, topic, partition_of = self.kafka.send, self.topic, self._partition
         in_flight = self._in_flight
         pace_every = 50 if self.rate else 1000  # with --rate, stay within ~50 records of the schedule
@@ -262,13 +268,25 @@ class Producer:
         try:
             for line_no, line in enumerate(lines, start=1):
                 raw = line.rstrip(b"\r\n")
+                if line_no == 1 and raw.startswith(BOM):
+                    raw = raw[len(BOM):]
                 if not raw.strip():
                     continue  # blank lines carry no record
                 summary.read += 1
+                if len(raw) > MAX_RECORD_BYTES:
+                    self._refuse(raw, line_no, [Problem(None, "record_size", f"record is {len(raw):,} bytes; at "
+                                                        f"most {MAX_RECORD_BYTES:,} are accepted", str(len(raw)))])
+                    continue
                 try:
                     event = validate(raw)
                 except ValidationError as error:
-                    self._refuse(raw, line_no, error)
+                    self._refuse(raw, line_no, problems_of(error))
+                    continue
+                event_id = getattr(event, id_field)
+                first = seen.setdefault(event_id, line_no)
+                if first != line_no:
+                    self._refuse(raw, line_no, [Problem(id_field, "unique", f"{id_field}: duplicate of line {first} "
+                                                        "of this run (the first copy was sent)", event_id)])
                     continue
                 key = getattr(event, key_field).encode()
                 in_flight.append((send(topic, key=key, value=raw, partition=partition_of(key)), raw, False))
