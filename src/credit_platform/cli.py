@@ -16,6 +16,70 @@ from credit_platform.ingest.scenario import KINDS
 from credit_platform.platform.setup import SETUP_STEPS
 
 
+# ---- argument types: every argument is checked before anything starts, with a one-line error ----
+def business_date(text: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; give YYYY-MM-DD") from None
+
+
+def event_time(text: str) -> str:
+    from datetime import datetime
+
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time, e.g. 2026-01-01T00:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone, e.g. 2026-01-01T00:00:00Z")
+    return text
+
+
+def input_file(text: str) -> Path:
+    """An existing, readable file with at least one non-blank line."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{path} does not exist")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{path} is not a file")
+    try:
+        with open(path, "rb") as handle:
+            if not any(line.strip() for line in handle):
+                raise argparse.ArgumentTypeError(f"{path} is empty: no record to send")
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{path} cannot be read: {exc.strerror}") from None
+    return path
+
+
+def output_file(text: str) -> Path:
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{path} is a directory; give a file name")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{path.parent} is not a directory")
+    return path
+
+
+def _number(kind: type, minimum: float, strict: bool = False):  # noqa: ANN202
+    def parse(text: str):  # noqa: ANN202
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if value < minimum or (strict and value == minimum) or value != value:  # value != value: NaN
+            raise argparse.ArgumentTypeError(f"{text} must be {'>' if strict else '>='} {minimum:g}")
+        return value
+
+    return parse
+
+
+COUNT = _number(int, 0)
+POSITIVE = _number(float, 0, strict=True)
+
+
 def _service_help() -> str:
     from credit_platform.platform.services import SERVICE_CLASSES
 
@@ -147,9 +211,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     options = demo.DemoOptions(applications=args.count, transactions=args.count, seed=args.seed, invalid=args.invalid,
                                applications_file=args.applications, transactions_file=args.transactions,
                                business_date=date.fromisoformat(args.date) if args.date else None)
-    for path in (options.applications_file, options.transactions_file):
-        if path is not None and not path.exists():
-            raise SystemExit(f"error: {path} does not exist")
     result = demo.run(settings, options)
     print()
     print(demo.render(result))
@@ -164,8 +225,6 @@ def _generator_config(args: argparse.Namespace):  # noqa: ANN202
     from credit_platform.ingest.scenario import GeneratorConfig
 
     start = datetime.fromisoformat(args.start.replace("Z", "+00:00")) if args.start else None
-    if start is not None and start.tzinfo is None:
-        raise SystemExit("--start needs a time zone, e.g. 2026-01-01T00:00:00Z")
     options = {"seed": args.seed, "customers": args.customers, "fraud_share": args.fraud_share,
                "rate_per_second": args.event_rate, "start": start}
     return GeneratorConfig(**{k: v for k, v in options.items() if v is not None})
@@ -195,8 +254,6 @@ def cmd_produce(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise PlatformError(str(exc)) from None
     if args.from_file:
-        if not args.from_file.exists():
-            raise PlatformError(f"input file {args.from_file} does not exist")
         lines = producer.read_lines(args.from_file)
         total = None
         source = f"file:{args.from_file.name}"
@@ -285,18 +342,18 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
 
     d = GeneratorConfig()
     p.add_argument("--seed", type=int, help=f"same seed, same bytes (default {d.seed})")
-    p.add_argument("--customers", type=int,
+    p.add_argument("--customers", type=_number(int, 100),
                    help=f"size of the synthetic population, shared by both kinds (default {d.customers})")
-    p.add_argument("--fraud-share", type=float,
+    p.add_argument("--fraud-share", type=_number(float, 0),
                    help=f"share of events from injected fraud patterns (default {d.fraud_share})")
-    p.add_argument("--event-rate", type=float,
+    p.add_argument("--event-rate", type=POSITIVE,
                    help=f"simulated events per second of event time (default {d.rate_per_second:g})")
-    p.add_argument("--start", help="event time of the first event, ISO 8601 with zone "
+    p.add_argument("--start", type=event_time, help="event time of the first event, ISO 8601 with zone "
                    f"(default {d.start:%Y-%m-%dT%H:%MZ})")
 
 
 def _add_date_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--date", required=True, help="business date, YYYY-MM-DD")
+    p.add_argument("--date", required=True, type=business_date, help="business date, YYYY-MM-DD")
     p.add_argument("--run-id", help="id written with the lineage rows and issues")
 
 
@@ -345,8 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate events from a synthetic customer population with injected, labelled "
                                    "fraud patterns (is_fraud, fraud_pattern). Reproducible: same seed, same bytes.")
     p.add_argument("kind", choices=KINDS)
-    p.add_argument("--count", type=int, required=True, help="number of events")
-    p.add_argument("--out", type=Path, required=True, help="output file (JSON lines)")
+    p.add_argument("--count", type=COUNT, required=True, help="number of events")
+    p.add_argument("--out", type=output_file, required=True, help="output file (JSON lines)")
     _add_generator_options(p)
     p.set_defaults(func=cmd_generate)
 
@@ -355,11 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "user id (acks=all, idempotent). Invalid records go to <topic>.dlq with the raw "
                                    "payload and the reason, and to data_quality_issues. Exit 0 when every record "
                                    "was sent or dead-lettered, 2 when Kafka refused some (kept for a replay).")
-    p.add_argument("--topic", required=True, help=" or ".join(names.INPUT_TOPICS))
+    p.add_argument("--topic", required=True, choices=names.INPUT_TOPICS)
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--from-file", type=Path, metavar="FILE", help="JSON lines to send")
-    source.add_argument("--generate", type=int, metavar="N", help="generate N events and send them")
-    p.add_argument("--rate", type=float, help="send at most this many events per second (default: as fast as "
+    source.add_argument("--from-file", type=input_file, metavar="FILE", help="JSON lines to send")
+    source.add_argument("--generate", type=COUNT, metavar="N", help="generate N events and send them")
+    p.add_argument("--rate", type=POSITIVE, help="send at most this many events per second (default: as fast as "
                    "possible)")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics here while running (default "
                    f"CP_PRODUCER_METRICS_PORT, {config.DEFAULT_PORTS['producer_metrics']})")
@@ -389,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "to the DLQ and data_quality_issues.")
     p.add_argument("--topics", nargs="+", default=list(names.INPUT_TOPICS), choices=names.INPUT_TOPICS)
     p.add_argument("--run-id", help="id for lineage rows (default: landing-<time>-<random>)")
-    p.add_argument("--chunk-records", type=int, default=250_000,
+    p.add_argument("--chunk-records", type=_number(int, 1), default=250_000,
                    help="records per partition landed and committed at a time (default 250000)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_land)
@@ -418,14 +475,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "job) -> kafka_landing -> nightly_risk_scoring for the data's date -> "
                                    "data_quality. Prints a summary (events, alerts by rule, warehouse rows, DQ "
                                    "issues, lineage, URLs) and leaves the platform running.")
-    p.add_argument("--applications", type=Path, metavar="FILE", help="replay these applications (JSON lines) "
+    p.add_argument("--applications", type=input_file, metavar="FILE", help="replay these applications (JSON lines) "
                    "instead of generating")
-    p.add_argument("--transactions", type=Path, metavar="FILE", help="replay these transactions (JSON lines)")
-    p.add_argument("--count", type=int, default=20_000, help="events of each kind to generate (default 20000)")
+    p.add_argument("--transactions", type=input_file, metavar="FILE", help="replay these transactions (JSON lines)")
+    p.add_argument("--count", type=COUNT, default=20_000, help="events of each kind to generate (default 20000)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--invalid", type=int, default=25, help="of each kind, records broken on purpose to show the "
+    p.add_argument("--invalid", type=COUNT, default=25, help="of each kind, records broken on purpose to show the "
                    "DLQ and data_quality_issues at work (default 25)")
-    p.add_argument("--date", help="business date of the generated data, YYYY-MM-DD (default: yesterday, UTC)")
+    p.add_argument("--date", type=business_date,
+                   help="business date of the generated data, YYYY-MM-DD (default: yesterday, UTC)")
     p.set_defaults(func=cmd_demo, only=None)
     return parser
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -52,6 +53,9 @@ from credit_platform.rules.lending import (
     risk_level_codes,
     risk_level_column,
 )
+
+# py4j reports at INFO, at interpreter exit, that the JVMs it talked to are gone
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 SCORES = (300, 449, 450, 451, 499, 500, 501, 699, 700, 701, 850)
 AMOUNTS = ("100.00", "14999.99", "15000.00", "15000.01", "20000.00", "25000.00", "25000.01")
