@@ -56,7 +56,7 @@ class Phase:
             last = json.loads(generator.to_json_lines(frame[-1:]))
             id_column = "application_id" if kind == "credit_applications" else "transaction_id"
             last.update({id_column: "SENTINEL", "user_id": "U-sentinel", "device_id": "D-sentinel",
-                         "timestamp": "2099-01-01T00:00:00.000Z"})
+                         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")})
             last.update({"loan_amount": 100.0} if kind == "credit_applications" else {"amount": 1.0})
             producer.produce(self.settings, kind, [json.dumps(last).encode()], destination=self.topics[kind],
                              progress=False)
@@ -148,8 +148,8 @@ def latency(settings: config.Settings, rate: float, seconds: float) -> None:
     for t in threads:
         t.join()
     # An OVER window emits a row once the watermark passes it, and only newer events move the
-    # watermark: in production the next events do. When the bench stops sending, one far-future
-    # event per topic (a customer and device of its own, alerting nothing) plays their part.
+    # watermark: in production the next events do. When the bench stops sending, one event stamped now
+    # event per topic (later than every generated one; a customer and device of its own, alerting nothing) plays their part.
     phase.sentinel(frames)
     try:
         wait_for_alerts(phase, job, want, timeout=60)

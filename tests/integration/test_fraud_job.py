@@ -9,6 +9,7 @@ import signal
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 
 import polars as pl
 import pytest
@@ -65,12 +66,13 @@ class FraudRun:
             assert summary.complete
 
     def finish(self) -> None:
-        """A last event an hour later per topic, so the watermark passes every real event."""
+        """A last event per topic stamped now (the contract refuses event times beyond the next hour):
+        later than every generated event, so the watermark passes them all."""
         for kind, frame, topic, id_column in (("credit_applications", self.apps, self.apps_topic, "application_id"),
                                               ("transactions", self.txs, self.tx_topic, "transaction_id")):
             last = json.loads(generator.to_json_lines(frame[-1:]))
             last.update({id_column: f"SENTINEL-{topic}", "user_id": "U-sentinel", "device_id": "D-sentinel",
-                         "timestamp": "2026-12-31T00:00:00.000Z"})
+                         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")})
             last.update({"loan_amount": 100.0} if kind == "credit_applications" else {"amount": 1.0})
             producer.produce(self.settings, kind, [json.dumps(last).encode()], destination=topic, progress=False)
 
