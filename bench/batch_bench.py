@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     args = parser.parse_args()
     settings = config.load()
-    day = date(2100, 1, 1) + timedelta(days=int(time.time()) % 30000)
+    day = date(1900, 1, 1) + timedelta(days=int(time.time()) % 30000)
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     n = args.records
     # All N events inside one day: the rate follows from the count.

@@ -13,6 +13,7 @@ import pytest
 
 from credit_platform import config
 from credit_platform.platform import process
+from tests.helpers.fraud_runs import FraudRun
 
 CLI = [sys.executable, "-m", "credit_platform"]
 
@@ -60,3 +61,24 @@ def platform() -> config.Settings:
 @pytest.fixture(scope="session")
 def flink_job_dir() -> Path:
     return Path(__file__).parent / "flink_jobs"
+
+
+@pytest.fixture(scope="module")
+def landing_dir(platform, tmp_path_factory, request):
+    """A landing directory of its own, so these tests see exactly what they land."""
+    path = tmp_path_factory.mktemp("landing")
+    old = os.environ.get("CP_LANDING_DIR")
+    os.environ["CP_LANDING_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("CP_LANDING_DIR", None)
+    else:
+        os.environ["CP_LANDING_DIR"] = old
+
+
+@pytest.fixture
+def fraud_run(platform, request):
+    count, seed = request.param
+    run = FraudRun(platform, count, seed)
+    yield run
+    run.close()

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 # (credit score, loan amount): every boundary of the risk levels, the seed fraud rule and the
 # instant-approval limit.
 # Dates of their own per session: Kafka keeps earlier sessions' events, and a fresh landing dir lands them all.
-BASE_DAY = date(2031, 1, 1) + timedelta(days=random.randrange(0, 20_000, 10))
+BASE_DAY = date(1990, 1, 1) + timedelta(days=random.randrange(0, 10_000, 10))
 BOUNDARIES = [(s, a) for s in (449, 450, 451, 499, 500, 501, 699, 700, 701, 850)
               for a in ("15000.00", "15000.01", "100.00")]
 
@@ -95,19 +95,6 @@ def query(settings, sql: str, *params):  # noqa: ANN201
 CHECKSUM = """SELECT count(*), md5(coalesce(string_agg((to_jsonb(t) - 'decided_at' - 'scoring_run_id')::text, '|'
                                                     ORDER BY {key}), ''))
               FROM {table} t WHERE business_date = %s"""
-
-
-@pytest.fixture(scope="module")
-def landing_dir(platform, tmp_path_factory, request):
-    """A landing directory of its own, so these tests see exactly what they land."""
-    path = tmp_path_factory.mktemp("landing")
-    old = os.environ.get("CP_LANDING_DIR")
-    os.environ["CP_LANDING_DIR"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("CP_LANDING_DIR", None)
-    else:
-        os.environ["CP_LANDING_DIR"] = old
 
 
 # ---- landing -------------------------------------------------------------------------------------

@@ -3,107 +3,24 @@ alerts the rules define, once each, also across a TaskManager crash and a savepo
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import time
-import uuid
-from collections import Counter
-from datetime import UTC, datetime
 
 import polars as pl
 import pytest
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 from pymongo import MongoClient
 
 from credit_platform.contracts import names
 from credit_platform.contracts.names import MONGO_DB
-from credit_platform.ingest import generator, producer
-from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.platform.process import wait_until
 from credit_platform.platform.services.flink import FlinkTaskManager
 from credit_platform.quality import detection_report
 from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES, reference_alerts
 from credit_platform.rules.lending import LendingPolicy
 from credit_platform.stream import flink, fraud_job
+from tests.helpers.fraud_runs import by_rule
 
 pytestmark = pytest.mark.integration
-
-
-class FraudRun:
-    """One isolated run: own topics (1 partition), consumer group, alert collection and job name."""
-
-    def __init__(self, settings, count: int, seed: int) -> None:
-        self.settings = settings
-        run = uuid.uuid4().hex[:8]
-        self.apps_topic, self.tx_topic = f"fraud_apps_{run}", f"fraud_tx_{run}"
-        self.collection, self.name = f"alerts_{run}", f"fraud_detection_{run}"
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-        admin.create_topics([NewTopic(t, 1, 1) for t in (self.apps_topic, self.tx_topic, f"{self.apps_topic}.dlq",
-                                                          f"{self.tx_topic}.dlq")])
-        admin.close()
-        config = GeneratorConfig(seed=seed, fraud_share=0.05)
-        self.apps = generator.generate("applications", count, config)
-        self.txs = generator.generate("transactions", count, config)
-        self.expected = reference_alerts(self.apps, self.txs)
-        self.alerts = MongoClient(settings.mongo_uri)[MONGO_DB][self.collection]
-        self.job_id: str | None = None
-
-    def submit(self, restore_from: str | None = None) -> str:
-        self.job_id = fraud_job.submit(
-            self.settings, "--applications-topic", self.apps_topic, "--transactions-topic", self.tx_topic,
-            "--collection", self.collection, "--group-id", self.name, "--checkpoint-interval", "2 s",
-            name=self.name, restore_from=restore_from, from_latest_checkpoint=False)
-        assert wait_until(lambda: fraud_job.status(self.settings, self.name).running, timeout=120)
-        return self.job_id
-
-    def produce(self, part: slice) -> None:
-        for kind, frame, topic in (("credit_applications", self.apps, self.apps_topic),
-                                   ("transactions", self.txs, self.tx_topic)):
-            lines = generator.to_json_lines(frame[part]).splitlines()
-            summary = producer.produce(self.settings, kind, lines, destination=topic, progress=False)
-            assert summary.complete
-
-    def finish(self) -> None:
-        """A last event per topic stamped now (the contract refuses event times beyond the next hour):
-        later than every generated event, so the watermark passes them all."""
-        for kind, frame, topic, id_column in (("credit_applications", self.apps, self.apps_topic, "application_id"),
-                                              ("transactions", self.txs, self.tx_topic, "transaction_id")):
-            last = json.loads(generator.to_json_lines(frame[-1:]))
-            last.update({id_column: f"SENTINEL-{topic}", "user_id": "U-sentinel", "device_id": "D-sentinel",
-                         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")})
-            last.update({"loan_amount": 100.0} if kind == "credit_applications" else {"amount": 1.0})
-            producer.produce(self.settings, kind, [json.dumps(last).encode()], destination=topic, progress=False)
-
-    def wait_for_alerts(self, timeout: float = 240) -> set[str]:
-        wait_until(lambda: self.alerts.count_documents({}) >= len(self.expected), timeout=timeout, interval=2)
-        time.sleep(3)  # anything beyond the expected set would show up now
-        return {d["_id"] for d in self.alerts.find({}, {"_id": 1})}
-
-    def checkpoints_completed(self) -> int:
-        return flink._rest(self.settings, f"/jobs/{self.job_id}/checkpoints")["counts"]["completed"]
-
-    def close(self) -> None:
-        current = fraud_job.status(self.settings, self.name)
-        if current.job_id and current.state in flink.ACTIVE_STATES:
-            flink.cancel(self.settings, current.job_id)
-        self.alerts.drop()
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
-        admin.delete_topics([self.apps_topic, self.tx_topic, f"{self.apps_topic}.dlq", f"{self.tx_topic}.dlq"])
-        admin.close()
-
-
-@pytest.fixture
-def fraud_run(platform, request):
-    count, seed = request.param
-    run = FraudRun(platform, count, seed)
-    yield run
-    run.close()
-
-
-def by_rule(ids: set[str]) -> Counter:
-    return Counter(i.split(":")[0] for i in ids)
 
 
 @pytest.mark.parametrize("fraud_run", [(3_000, 5)], indirect=True)

@@ -54,7 +54,7 @@ def replay_files(tmp: Path, day: date) -> tuple[Path, Path, set[str]]:
 
 @pytest.fixture(scope="module")
 def demo_run(platform, tmp_path_factory):
-    day = date(2040, 1, 1) + timedelta(days=datetime.now(UTC).toordinal() % 3000)
+    day = date(2000, 1, 1) + timedelta(days=datetime.now(UTC).toordinal() % 3000)
     apps_file, txs_file, seeded = replay_files(tmp_path_factory.mktemp("replay"), day)
     result = demo.run(platform, demo.DemoOptions(applications_file=apps_file, transactions_file=txs_file))
     yield {"day": day, "result": result, "seeded": seeded}
