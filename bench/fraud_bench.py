@@ -148,8 +148,9 @@ def latency(settings: config.Settings, rate: float, seconds: float) -> None:
     for t in threads:
         t.join()
     # An OVER window emits a row once the watermark passes it, and only newer events move the
-    # watermark: in production the next events do. When the bench stops sending, one event stamped now
-    # event per topic (later than every generated one; a customer and device of its own, alerting nothing) plays their part.
+    # watermark: in production the next events do. When the bench stops sending, one event per topic
+    # stamped now (later than every generated one; a customer and device of its own, alerting nothing)
+    # plays their part.
     phase.sentinel(frames)
     try:
         wait_for_alerts(phase, job, want, timeout=60)
