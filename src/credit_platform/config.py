@@ -229,6 +229,20 @@ def redact(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+# What a process of the platform may inherit from the environment of whoever starts it, when it needs
+# none of the platform's secrets: the system basics and the platform's own non-secret settings.
+_BASICS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "JAVA_HOME", "VIRTUAL_ENV",
+           "PYTHONPATH", "KAFKA_BOOTSTRAP_SERVERS", "MONGO_URI", "FLINK_REST_URL", "PUSHGATEWAY_URL", "SPARK_MASTER")
+
+
+def environment_without_secrets() -> dict[str, str]:
+    """The caller's environment less everything that may carry a secret (an Airflow task's
+    connections, keys and passwords; `CP_<SECRET>` overrides): for processes that log their
+    environment or command lines, such as Flink's client and cluster processes."""
+    secret = {f"CP_{name.upper()}" for name in SECRET_NAMES}
+    return {k: v for k, v in os.environ.items()
+            if (k in _BASICS or k.startswith(("LC_", "CP_"))) and k not in secret}
+
 def _new_secret(name: str) -> str:
     if name == "airflow_fernet_key":
         from cryptography.fernet import Fernet

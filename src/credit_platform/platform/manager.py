@@ -31,6 +31,19 @@ def _line(ok: bool | None, name: str, note: str, seconds: float | None = None) -
     return f"[{mark}] {name:<22} {took}  {note}"
 
 
+def restrict_state(settings: Settings) -> None:
+    """Nothing under the state dir is readable by other users: logs and Airflow's generated password
+    file private to their owner (also those an older version left readable). The state dir itself
+    stays traversable (0711): PostgreSQL runs as its own user under it."""
+    settings.home.chmod(0o711)
+    for root in (settings.logs_dir, settings.run_dir):
+        for path in (root, *root.rglob("*")):
+            if not path.is_symlink():
+                path.chmod(0o700 if path.is_dir() else 0o600)
+    if settings.airflow_passwords_file.exists():
+        settings.airflow_passwords_file.chmod(0o600)
+
+
 def up(settings: Settings, echo: Printer = print, only: list[str] | None = None) -> list[Outcome]:
     """Start every service (or `only` these and what they require), each after its requirements.
 
@@ -42,6 +55,7 @@ def up(settings: Settings, echo: Printer = print, only: list[str] | None = None)
     for d in (settings.logs_dir, settings.run_dir):
         d.mkdir(parents=True, exist_ok=True)
     settings.secrets  # generate once, before threads race for it  # noqa: B018
+    restrict_state(settings)
 
     done = {name: threading.Event() for name in wanted}
     outcomes: dict[str, Outcome] = {}

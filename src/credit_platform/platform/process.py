@@ -87,10 +87,13 @@ def spawn(
     cwd: Path | None = None,
     user: str | None = None,
 ) -> int:
-    """Start a detached, long-running process; its output is appended to `log_path`."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    """Start a detached, long-running process; its output is appended to `log_path`.
+
+    Logs and everything the process creates are private to its user (umask 077): a service's log
+    or state may hold a secret (Airflow's generated admin password, say)."""
+    private_dir(log_path.parent)
     pid_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+    with open(private_file(log_path), "ab") as log, open(os.devnull, "rb") as devnull:
         log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
         log.flush()
         try:
@@ -104,11 +107,25 @@ def spawn(
                 start_new_session=True,
                 user=user,
                 close_fds=True,
+                umask=0o077,
             )
         except FileNotFoundError as exc:
             raise PlatformError(f"cannot start {argv[0]}: binary not found; run `make setup`") from exc
     pid_path.write_text(f"{proc.pid}\n")
     return proc.pid
+
+
+def private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """The file, created if absent, readable and writable by its owner only."""
+    os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+    path.chmod(0o600)
+    return path
 
 
 def read_pid(pid_path: Path) -> int | None:

@@ -369,19 +369,24 @@ def run_checks(settings: Settings, day: date, run_id: str, *, landed: bool = Tru
 
 
 def _push_metrics(settings: Settings, summary: DqSummary) -> None:
+    """One Pushgateway group per suite, pushed only for suites this run evaluated: a run with nothing
+    to check (a date with nothing landed) leaves the last real result, and a firing alert, alone."""
     from prometheus_client import CollectorRegistry, Gauge
 
     from credit_platform.metrics import push
 
-    registry = CollectorRegistry()
-    failed = Gauge("dq_failed_expectations", "Failed expectations of the last run, by suite and severity",
-                   ["suite", "severity"], registry=registry)
-    evaluated = Gauge("dq_evaluated_expectations", "Expectations evaluated by the last run", ["suite"],
-                      registry=registry)
     for o in summary.outcomes:
+        if not o.evaluated:
+            continue
+        registry = CollectorRegistry()
+        failed = Gauge("dq_failed_expectations", "Failed expectations of the last run, by suite and severity",
+                       ["suite", "severity"], registry=registry)
         failed.labels(o.suite, "critical").set(len(o.blocking))
         failed.labels(o.suite, "warning").set(len(o.failed) - len(o.blocking))
-        evaluated.labels(o.suite).set(o.evaluated)
+        Gauge("dq_evaluated_expectations", "Expectations evaluated by the last run", ["suite"],
+              registry=registry).labels(o.suite).set(o.evaluated)
+        push(settings.pushgateway_url, "data_quality", registry, {"suite": o.suite})
+    registry = CollectorRegistry()
     Gauge("dq_last_run_timestamp_seconds", "When the last data-quality run finished",
           registry=registry).set_to_current_time()
     push(settings.pushgateway_url, "data_quality", registry)

@@ -40,7 +40,7 @@ def submit_python_job(settings: Settings, script: Path, *args: str, restore_from
         ["bash", str(pyflink_home() / "bin" / "flink"), "run", "-m", rest, "-d", *restore, "-py", str(script),
          "-pyexec", sys.executable, "-pyclientexec", sys.executable, *args],
         step=f"flink: submit {script.name}", env=flink_env(settings),
-        log_path=settings.logs_dir / "flink-submit.log", timeout=300,
+        log_path=settings.logs_dir / "flink-submit.log", timeout=300, private=True,
     ).stdout
     match = re.search(r"JobID ([0-9a-f]{32})", out)
     if not match:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from credit_platform.config import Settings
+from credit_platform.config import Settings, environment_without_secrets
 from credit_platform.errors import PlatformError
 
 
@@ -31,11 +31,13 @@ def flink_runtime_dir(settings: Settings) -> Path:
 
 
 def flink_env(settings: Settings) -> dict[str, str]:
-    """Environment for Flink's scripts and CLI: our conf and lib dirs over the wheel's distribution."""
+    """Environment for Flink's scripts and CLI: our conf and lib dirs over the wheel's distribution.
+    Nothing secret: the Flink client logs its environment, and a job submitted from an Airflow task
+    would otherwise carry the task's connections and keys into that log."""
     root = flink_runtime_dir(settings)
     home = pyflink_home()
     return {
-        **os.environ,
+        **environment_without_secrets(),
         "FLINK_HOME": str(home),
         "FLINK_CONF_DIR": str(root / "conf"),
         "FLINK_LIB_DIR": str(root / "lib"),
@@ -94,6 +96,9 @@ def prepare_flink(settings: Settings) -> None:
         "rest.address": settings.host,
         "rest.bind-address": settings.host,
         "rest.port": p["flink_rest"],
+        # no jar upload or run through the web UI (`flink run` submits through the REST job API);
+        # the REST API has no authentication of its own, so it listens on the loopback only
+        "web.submit.enable": False,
         "io.tmp.dirs": str(root / "tmp"),
         # notice a lost TaskManager in seconds rather than the default 50 s, so jobs recover fast
         "heartbeat.interval": 2000,

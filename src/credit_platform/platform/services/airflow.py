@@ -82,7 +82,7 @@ class AirflowDatabase(Service):
         self.settings.airflow_home.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         run_checked([str(VENV_BIN / "airflow"), "db", "migrate"], step="airflow: db migrate",
-                            env=airflow_env(self.settings), log_path=self.log_path, timeout=600)
+                            env=airflow_env(self.settings), log_path=self.log_path, timeout=600, private=True)
         return f"migrated in {time.monotonic() - started:.0f}s"
 
     def stop(self) -> str:

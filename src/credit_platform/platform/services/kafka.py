@@ -81,7 +81,7 @@ class Kafka(Service):
                 # `--cluster-id=` form: a random id may start with "-", which the parser takes for a flag
                 [*self._java(), "kafka.tools.StorageTool", "format",
                  f"--cluster-id={cluster_id_file.read_text().strip()}", f"--config={self.root / 'server.properties'}"],
-                step="kafka: format storage", log_path=self.log_path, timeout=120,
+                step="kafka: format storage", log_path=self.log_path, timeout=120, private=True,
             )
 
     def _java(self) -> list[str]:

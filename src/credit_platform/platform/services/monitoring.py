@@ -38,7 +38,7 @@ class Prometheus(Service):
         return Launch(argv=[
             binary, f"--config.file={self.root / 'prometheus.yml'}", f"--storage.tsdb.path={self.root / 'data'}",
             f"--web.listen-address={self.settings.host}:{self.settings.ports['prometheus']}",
-            "--storage.tsdb.retention.time=7d", "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=7d",  # no --web.enable-lifecycle: no remote shutdown or reload
         ])
 
     def healthy(self) -> bool:

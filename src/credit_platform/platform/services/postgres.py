@@ -62,7 +62,7 @@ class Postgres(Service):
                     [str(postgres_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", ROLE_SUPERUSER,
                      f"--pwfile={pwfile}", "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
                      "--encoding=UTF8", "--locale=C.UTF-8"],
-                    step="postgres: initdb", user=user, log_path=self.log_path, timeout=120,
+                    step="postgres: initdb", user=user, log_path=self.log_path, timeout=120, private=True,
                 )
             finally:
                 pwfile.unlink(missing_ok=True)
