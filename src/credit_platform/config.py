@@ -16,7 +16,15 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from credit_platform.contracts.names import ROLE_AIRFLOW, ROLE_BI, ROLE_ETL, ROLE_SUPERUSER, WAREHOUSE_DB
+from credit_platform.contracts.names import (
+    MONGO_DB,
+    ROLE_AIRFLOW,
+    ROLE_BI,
+    ROLE_ETL,
+    ROLE_MONGO_APP,
+    ROLE_SUPERUSER,
+    WAREHOUSE_DB,
+)
 
 REPO_ROOT = Path(os.environ.get("CP_REPO_ROOT", Path(__file__).resolve().parents[2]))
 
@@ -48,6 +56,7 @@ SECRET_NAMES = (
     "airflow_fernet_key",
     "airflow_jwt_secret",
     "airflow_api_secret_key",
+    "mongo_app_password",
 )
 
 
@@ -169,7 +178,13 @@ class Settings:
 
     @property
     def mongo_uri(self) -> str:
-        return self.external_mongo_uri or f"mongodb://{self.host}:{self.ports['mongo']}/"
+        """`MONGO_URI` when set; else the local FerretDB as the platform's own user. FerretDB checks the
+        password with PostgreSQL (its backend), so PLAIN: on the loopback only."""
+        if self.external_mongo_uri:
+            return self.external_mongo_uri
+        password = quote(self.secrets["mongo_app_password"], safe="")
+        return (f"mongodb://{ROLE_MONGO_APP}:{password}@{self.host}:{self.ports['mongo']}/{MONGO_DB}"
+                "?authMechanism=PLAIN")
 
     @property
     def flink_rest_url(self) -> str:

@@ -1,4 +1,5 @@
-"""The MongoDB-protocol server stores documents; collections and indexes are set up idempotently."""
+"""The MongoDB-protocol server stores documents; collections and indexes are set up idempotently;
+only the platform's user gets in, and only to database `credit`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uuid
 
 import pytest
 from pymongo import MongoClient
+from pymongo.errors import PyMongoError
 
 from credit_platform.contracts import names
 from credit_platform.contracts.names import MONGO_DB
@@ -39,3 +41,31 @@ def test_collections_indexes_and_policy_seeded_idempotently(platform):
         assert len(policies) == 1
         assert policies[0]["thresholds"]["fraud_low_credit_score"] == 450
         assert policies[0]["exceptions"] == []
+
+
+def _denied(uri: str, action) -> str:  # noqa: ANN001
+    with MongoClient(uri, serverSelectionTimeoutMS=5000) as client, pytest.raises(PyMongoError) as info:
+        action(client)
+    return str(info.value)
+
+
+def test_nobody_gets_in_anonymously_or_with_a_wrong_password(platform):
+    host = f"{platform.host}:{platform.ports['mongo']}"
+    read_policy = lambda c: c[MONGO_DB].policies.find_one({"_id": names.LENDING_POLICY_ID})  # noqa: E731
+    add_exception = lambda c: c[MONGO_DB].policies.update_one(  # noqa: E731
+        {"_id": names.LENDING_POLICY_ID}, {"$push": {"exceptions": {"id": "attacker", "decision": "instant_approval"}}})
+    for uri in (f"mongodb://{host}/", f"mongodb://{names.ROLE_MONGO_APP}:wrong@{host}/credit?authMechanism=PLAIN",
+                f"mongodb://postgres:guess@{host}/credit?authMechanism=PLAIN"):
+        _denied(uri, read_policy)
+        _denied(uri, add_exception)
+        _denied(uri, lambda c: c[MONGO_DB].fraud_alerts.delete_many({}))
+    with MongoClient(platform.mongo_uri) as client:
+        assert client[MONGO_DB].policies.find_one({"_id": names.LENDING_POLICY_ID})["exceptions"] == []
+
+
+def test_the_platform_user_reaches_database_credit_only(platform):
+    with MongoClient(platform.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+        assert MONGO_DB in client.list_database_names()
+        _denied(platform.mongo_uri, lambda c: c["admin_probe"].things.insert_one({"x": 1}))
+        _denied(platform.mongo_uri, lambda c: c["postgres"].things.find_one())
+        assert "admin_probe" not in client.list_database_names()

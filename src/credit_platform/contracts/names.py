@@ -34,6 +34,10 @@ ROLE_SUPERUSER = "postgres"
 ROLE_ETL = "etl_writer"
 ROLE_BI = "bi_reader"
 ROLE_AIRFLOW = "airflow"
+# The platform's MongoDB user (compose: a MongoDB user; locally: the PostgreSQL role FerretDB logs in
+# as), allowed database `credit` only; FerretDB keeps its data in PostgreSQL database `ferretdb`.
+ROLE_MONGO_APP = "credit_app"
+FERRETDB_DB = "ferretdb"
 AIRFLOW_ADMIN = "admin"  # the Airflow UI/REST user (SimpleAuthManager generates its password)
 
 # ---- jobs (lineage `job`, Flink job name, Spark app) -----------------------------------------

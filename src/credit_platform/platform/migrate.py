@@ -10,10 +10,12 @@ from credit_platform.contracts import names
 from credit_platform.contracts.names import (
     AIRFLOW_DB,
     ALL_TOPICS,
+    FERRETDB_DB,
     MONGO_DB,
     ROLE_AIRFLOW,
     ROLE_BI,
     ROLE_ETL,
+    ROLE_MONGO_APP,
     ROLE_SUPERUSER,
     WAREHOUSE_DB,
 )
@@ -78,6 +80,47 @@ def ensure_airflow_database(settings: Settings) -> None:
     _create_database(settings, AIRFLOW_DB, owner=ROLE_AIRFLOW)
     with psycopg.connect(settings.postgres_uri(ROLE_SUPERUSER, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(AIRFLOW_DB)))
+
+
+# No schema (MongoDB database) but `credit` may be created by anyone but a superuser.
+_ONE_DOCUMENT_DATABASE = """
+CREATE OR REPLACE FUNCTION public.only_the_credit_document_database() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE command record;
+BEGIN
+    FOR command IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE command_tag = 'CREATE SCHEMA' LOOP
+        IF command.object_identity <> {allowed}
+           AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+            RAISE EXCEPTION 'MongoDB database % is not allowed: the platform keeps its documents in %',
+                command.object_identity, {allowed} USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END LOOP;
+END $$;
+DROP EVENT TRIGGER IF EXISTS only_the_credit_document_database;
+CREATE EVENT TRIGGER only_the_credit_document_database ON ddl_command_end WHEN TAG IN ('CREATE SCHEMA')
+    EXECUTE FUNCTION public.only_the_credit_document_database();
+"""
+
+
+def ensure_document_store_database(settings: Settings) -> None:
+    """The local FerretDB's storage: one PostgreSQL database whose schemas are MongoDB databases.
+    FerretDB logs each client in as a PostgreSQL role (no anonymous access), and the platform's role
+    owns schema `credit` alone: it reads and writes MongoDB database `credit` and can create no other."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(settings.postgres_uri(ROLE_SUPERUSER, "postgres"), autocommit=True) as conn:
+        _set_login_password(conn, ROLE_MONGO_APP, settings.secrets["mongo_app_password"])
+    _create_database(settings, FERRETDB_DB)
+    with psycopg.connect(settings.postgres_uri(ROLE_SUPERUSER, "postgres"), autocommit=True) as conn:
+        # FerretDB runs `CREATE SCHEMA IF NOT EXISTS` for every database it touches, which needs CREATE
+        # on the database; the event trigger below is what keeps the role to schema `credit`
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {db} FROM PUBLIC; GRANT CONNECT, CREATE ON DATABASE {db} TO "
+                             "{role}").format(db=sql.Identifier(FERRETDB_DB), role=sql.Identifier(ROLE_MONGO_APP)))
+    with psycopg.connect(settings.postgres_uri(ROLE_SUPERUSER, FERRETDB_DB), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(
+            sql.Identifier(MONGO_DB), sql.Identifier(ROLE_MONGO_APP)))
+        conn.execute(sql.SQL(_ONE_DOCUMENT_DATABASE).format(allowed=sql.Literal(MONGO_DB)))
 
 
 def ensure_kafka_topics(settings: Settings) -> list[str]:

@@ -1,20 +1,20 @@
-"""The MongoDB wire protocol: MONGO_URI, else a mongod on PATH, else FerretDB (SQLite backend)."""
+"""The MongoDB wire protocol: MONGO_URI (a real MongoDB) when set, else FerretDB on the local
+PostgreSQL, which authenticates every client."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+from credit_platform.config import redact
+from credit_platform.contracts.names import FERRETDB_DB
 from credit_platform.errors import PlatformError
 from credit_platform.platform.services.base import Launch, Service
 
 
-# ---------------------------------------------------------------------------------------------
-# MongoDB wire protocol: MONGO_URI, else a mongod on PATH, else FerretDB (SQLite backend)
-# ---------------------------------------------------------------------------------------------
 class Mongo(Service):
     name = "mongo"
     start_timeout = 60.0
+    requires = ("postgres",)  # FerretDB's storage and its logins
 
     @property
     def root(self) -> Path:
@@ -24,30 +24,23 @@ class Mongo(Service):
         return self.settings.external_mongo_uri is not None
 
     @property
-    def backend(self) -> str:
-        if self.external():
-            return "external"
-        return "mongod" if shutil.which("mongod") else "ferretdb"
-
-    @property
     def ports(self) -> tuple[str, ...]:  # type: ignore[override]
-        return ("mongo", "ferretdb_debug") if self.backend == "ferretdb" else ("mongo",)
+        return ("mongo",) if self.external() else ("mongo", "ferretdb_debug")
 
     def uri(self) -> str:
-        return self.settings.mongo_uri
+        return redact(self.settings.mongo_uri)
 
     def launch(self) -> Launch:
         s = self.settings
-        data = self.root / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        if self.backend == "mongod":
-            return Launch(argv=["mongod", "--dbpath", str(data), "--bind_ip", s.host,
-                                "--port", str(s.ports["mongo"])])
         binary = s.bin_dir / "ferretdb"
         if not binary.exists():
             raise PlatformError(f"FerretDB binary missing at {binary}; run `make setup`")
+        # PostgreSQL backend without a user in the URL: each client logs in as a PostgreSQL role (the
+        # platform's owns schema `credit` only) and anonymous clients are refused. The SQLite backend
+        # accepts anyone, or with its experimental auth lets every user into every database.
         return Launch(argv=[
-            str(binary), "--handler=sqlite", f"--sqlite-url=file:{data}/",
+            str(binary), "--handler=pg",
+            f"--postgresql-url=postgres://{s.postgres_host}:{s.ports['postgres']}/{FERRETDB_DB}",
             f"--listen-addr={s.host}:{s.ports['mongo']}", f"--debug-addr={s.host}:{s.ports['ferretdb_debug']}",
             f"--state-dir={self.root}", "--telemetry=disable", "--log-level=warn",
         ])
@@ -55,7 +48,7 @@ class Mongo(Service):
     def healthy(self) -> bool:
         from pymongo import MongoClient
 
-        with MongoClient(self.uri(), serverSelectionTimeoutMS=2000) as client:
+        with MongoClient(self.settings.mongo_uri, serverSelectionTimeoutMS=2000) as client:
             return client.admin.command("ping").get("ok") == 1.0
 
     def after_start(self) -> None:
