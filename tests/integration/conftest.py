@@ -13,6 +13,7 @@ import pytest
 
 from credit_platform import config
 from credit_platform.platform import process
+from credit_platform.stream import flink, fraud_job
 from tests.helpers.fraud_runs import FraudRun
 
 CLI = [sys.executable, "-m", "credit_platform"]
@@ -45,7 +46,16 @@ def platform() -> config.Settings:
         # DAG unpauses it.
         from credit_platform.orchestration.airflow_client import AirflowClient
 
-        AirflowClient(settings).pause_all()
+        client = AirflowClient(settings)
+        if client.pause_all():
+            # a run their schedules queued before the pause still goes ahead: let it end, then stop
+            # the fraud job it may have started on the main topics
+            deadline = time.monotonic() + 300
+            while client.active_runs() and time.monotonic() < deadline:
+                time.sleep(3)
+            current = fraud_job.status(settings)
+            if current.job_id and current.state in flink.ACTIVE_STATES:
+                flink.cancel(settings, current.job_id)
     except BaseException:
         cli("down", check=False)  # a half-started platform must not outlive the session
         raise

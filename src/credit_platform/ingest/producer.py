@@ -10,6 +10,7 @@ never stops on bad input, and accounts for every line: read = sent + invalid + f
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 import time
@@ -208,13 +209,10 @@ class Producer:
     def _refuse(self, raw: bytes, line_no: int, problems: list[Problem]) -> None:
         record_id, key = None, None
         if len(raw) <= MAX_RECORD_BYTES:
-            try:
-                parsed = orjson.loads(raw)
-                if isinstance(parsed, dict):
-                    record_id = parsed.get(self.contract.id_field)
-                    key = parsed.get(self.contract.key_field)
-            except orjson.JSONDecodeError:
-                pass
+            parsed = _lenient_json(raw)  # the id of a record with Infinity or NaN in it, too
+            if isinstance(parsed, dict):
+                record_id = parsed.get(self.contract.id_field)
+                key = parsed.get(self.contract.key_field)
         record_id = (str(record_id)[:64] if isinstance(record_id, str | int) and record_id != ""
                      else f"{self.source}:line {line_no}")
         # the DLQ record and the issue row keep at most MAX_RECORD_BYTES of the payload, so an
@@ -321,6 +319,16 @@ class Producer:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"\n".join(self._failed) + b"\n")
         self.summary.failed_file = str(path)
+
+
+def _lenient_json(raw: bytes) -> object:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(raw)  # the standard library reads Infinity and NaN, which orjson refuses
+        except ValueError:
+            return None
 
 
 def read_lines(path: Path) -> Iterator[bytes]:

@@ -62,6 +62,10 @@ class AirflowClient:
             self._call("PATCH", f"/api/v2/dags/{dag['dag_id']}", {"is_paused": True})
         return [d["dag_id"] for d in dags]
 
+    def active_runs(self) -> list[dict]:
+        """Queued and running DAG runs of every DAG."""
+        return self._call("GET", "/api/v2/dags/~/dagRuns?state=queued&state=running&limit=100")["dag_runs"]
+
     def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> str:
         run = self._call("POST", f"/api/v2/dags/{dag_id}/dagRuns",
                          {"logical_date": logical_date, "conf": conf or {}})
