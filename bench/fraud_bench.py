@@ -28,6 +28,7 @@ from kafka.admin import NewTopic
 from pymongo import MongoClient
 
 from credit_platform import config
+from credit_platform.contracts.names import FRAUD_GROUP, INPUT_TOPICS, KAFKA_ADMIN
 from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.rules.fraud import reference_alerts
@@ -38,9 +39,11 @@ class Phase:
     def __init__(self, settings: config.Settings, label: str) -> None:
         self.settings = settings
         run = f"{label}_{uuid.uuid4().hex[:6]}"
-        self.topics = {"credit_applications": f"bench_apps_{run}", "transactions": f"bench_tx_{run}"}
+        # named after the input topics and the fraud job's group: what the platform's Kafka users may use
+        self.topics = {t: f"{t}.bench-{run}" for t in INPUT_TOPICS}
+        self.group = f"{FRAUD_GROUP}-bench-{run}"
         self.name, self.collection = f"fraud_bench_{run}", f"bench_alerts_{run}"
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
         admin.create_topics([NewTopic(t, 1, 1) for t in self.topics.values()]
                             + [NewTopic(f"{t}.dlq", 1, 1) for t in self.topics.values()])
         admin.close()
@@ -65,7 +68,7 @@ class Phase:
         name = f"{self.name}{variant}"
         job = fraud_job.submit(self.settings, "--applications-topic", self.topics["credit_applications"],
                                "--transactions-topic", self.topics["transactions"], "--collection", self.collection,
-                               "--group-id", name, *extra, name=name, from_latest_checkpoint=False)
+                               "--group-id", f"{self.group}-{name}", *extra, name=name, from_latest_checkpoint=False)
         while flink.job_state(self.settings, job) != "RUNNING":
             time.sleep(0.2)
         return job
@@ -73,7 +76,7 @@ class Phase:
     def close(self, job: str) -> None:
         flink.cancel(self.settings, job)
         self.alerts.drop()
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        admin = KafkaAdminClient(**self.settings.kafka(KAFKA_ADMIN))
         admin.delete_topics(list(self.topics.values()) + [f"{t}.dlq" for t in self.topics.values()])
         admin.close()
 
@@ -176,7 +179,7 @@ def send_times(settings: config.Settings, topics: list[str]) -> dict[str, int]:
     """event id -> the Kafka timestamp the producer stamped when it sent the event (ms)."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(*topics, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+    consumer = KafkaConsumer(*topics, **settings.kafka(KAFKA_ADMIN), auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=5_000)
     times = {}
     for record in consumer:

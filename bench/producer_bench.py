@@ -27,16 +27,20 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
 from credit_platform import config
+from credit_platform.contracts.names import KAFKA_ADMIN, KAFKA_PRODUCER, TRANSACTIONS_TOPIC
 from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.platform.process import private_file
 
 
 def kafka_tool(settings: config.Settings, topic: str, records: int, size: int) -> float:
+    login = settings.home / "bench-producer.properties"  # the password stays off the command line
+    private_file(login).write_text("".join(f"{k}={v}\n" for k, v in settings.kafka_java(KAFKA_PRODUCER).items()))
     out = subprocess.run(
         ["java", "-Xmx512m", "-cp", f"{settings.jars_dir / 'kafka'}/*",
          f"-Dlog4j2.configurationFile={settings.service_dir('kafka') / 'log4j2.properties'}",
          "org.apache.kafka.tools.ProducerPerformance", "--topic", topic, "--num-records", str(records),
-         "--record-size", str(size), "--throughput", "-1", "--producer-props",
+         "--record-size", str(size), "--throughput", "-1", "--producer.config", str(login), "--producer-props",
          f"bootstrap.servers={settings.kafka_bootstrap}", "acks=all", "linger.ms=20", "batch.size=524288"],
         capture_output=True, text=True, check=True).stdout
     final = [line for line in out.splitlines() if "records sent" in line][-1]
@@ -44,7 +48,7 @@ def kafka_tool(settings: config.Settings, topic: str, records: int, size: int) -
 
 
 def kafka_python_send(settings: config.Settings, topic: str, lines: list[bytes]) -> float:
-    client = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20,
+    client = KafkaProducer(**settings.kafka(KAFKA_PRODUCER), acks="all", linger_ms=20,
                            batch_size=512 * 1024, max_request_size=4 * 1024 * 1024)
     started = time.perf_counter()
     for i, line in enumerate(lines):
@@ -61,8 +65,9 @@ def main() -> None:
     args = parser.parse_args()
     settings = config.load()
     run = uuid.uuid4().hex[:6]
-    topics = [f"bench_{name}_{run}" for name in ("java", "kp", "ours", "profile")]
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    # named after the input topic: the producer's Kafka user may write that family only
+    topics = [f"{TRANSACTIONS_TOPIC}.bench-{name}-{run}" for name in ("java", "kp", "ours", "profile")]
+    admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
     admin.create_topics([NewTopic(t, 3, 1) for t in topics] + [NewTopic(f"{topics[2]}.dlq", 1, 1)])
     try:
         lines = generator.to_json_lines(generator.generate("transactions", args.records,

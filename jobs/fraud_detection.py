@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 
 from credit_platform.contracts import names
+from credit_platform.contracts.names import KAFKA_STREAM
 from credit_platform.rules.fraud import (
     ALERT_COLUMNS,
     APPLICATION_COLUMNS,
@@ -68,7 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ---------------------------------------------------------------------------------------------
 def source_ddl(args: argparse.Namespace) -> list[str]:
-    common = (f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{args.bootstrap}', "
+    from credit_platform import config
+    from credit_platform.stream.flink_config import kafka_sql_options
+
+    login = kafka_sql_options(config.load(), KAFKA_STREAM)  # the stream's own Kafka user: reads, nothing else
+    common = (f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{args.bootstrap}'{login}, "
               f"'properties.group.id' = '{args.group_id}', 'scan.startup.mode' = 'group-offsets', "
               "'properties.auto.offset.reset' = 'earliest', 'format' = 'json', "
               "'json.timestamp-format.standard' = 'ISO-8601', 'json.fail-on-missing-field' = 'false', "
@@ -208,7 +214,8 @@ def build(args: argparse.Namespace):  # noqa: ANN201
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.print_sql:
-        print("\n;\n".join([*source_ddl(args), *rule_queries(DEFAULT_FRAUD_RULES, policy_thresholds(args)).values()]))
+        sql = "\n;\n".join([*source_ddl(args), *rule_queries(DEFAULT_FRAUD_RULES, policy_thresholds(args)).values()])
+        print(re.sub(r'password="[^"]*"', 'password="***"', sql))
         return
     t_env, insert = build(args)
     result = t_env.execute_sql(insert)

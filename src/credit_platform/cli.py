@@ -107,6 +107,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         ("airflow database", lambda: (migrate.ensure_airflow_database(settings), "ready")[1]),
         ("airflow db migrate", lambda: services.AirflowDatabase(settings).start()),
         ("kafka topics", lambda: f"created {migrate.ensure_kafka_topics(settings) or 'none (all present)'}"),
+        ("kafka users and ACLs", lambda: (migrate.ensure_kafka_users(settings),
+                                          "set" if settings.kafka_sasl else "skipped (CP_KAFKA_SASL off)")[1]),
         ("mongodb collections", lambda: (migrate.ensure_mongo_collections(settings), "ready")[1]),
     ]
     for name, step in steps:

@@ -17,6 +17,11 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from credit_platform.contracts.names import (
+    KAFKA_ADMIN,
+    KAFKA_LANDER,
+    KAFKA_MONITOR,
+    KAFKA_PRODUCER,
+    KAFKA_STREAM,
     MONGO_DB,
     ROLE_AIRFLOW,
     ROLE_BI,
@@ -57,7 +62,15 @@ SECRET_NAMES = (
     "airflow_jwt_secret",
     "airflow_api_secret_key",
     "mongo_app_password",
+    "kafka_admin_password",
+    "kafka_producer_password",
+    "kafka_stream_password",
+    "kafka_lander_password",
+    "kafka_monitor_password",
 )
+KAFKA_SECRET = {KAFKA_ADMIN: "kafka_admin_password", KAFKA_PRODUCER: "kafka_producer_password",
+                KAFKA_STREAM: "kafka_stream_password", KAFKA_LANDER: "kafka_lander_password",
+                KAFKA_MONITOR: "kafka_monitor_password"}
 
 
 def _env_int(name: str, default: int) -> int:
@@ -171,6 +184,37 @@ class Settings:
     @property
     def kafka_bootstrap(self) -> str:
         return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"{self.host}:{self.ports['kafka']}")
+
+    @property
+    def kafka_sasl(self) -> bool:
+        """Clients log in to Kafka (SASL/SCRAM): always with the platform's own broker; against another
+        (`KAFKA_BOOTSTRAP_SERVERS`) when `CP_KAFKA_SASL=1`."""
+        raw = os.environ.get("CP_KAFKA_SASL")
+        if raw in (None, ""):
+            return "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
+        return raw.lower() in ("1", "true", "yes")
+
+    def kafka(self, user: str) -> dict[str, object]:
+        """kafka-python connection options as one of the platform's Kafka users (contracts.names)."""
+        options: dict[str, object] = {"bootstrap_servers": self.kafka_bootstrap}
+        if self.kafka_sasl:
+            options.update(security_protocol="SASL_PLAINTEXT", sasl_plain_username=user,
+                           sasl_mechanism="PLAIN" if user == KAFKA_ADMIN else "SCRAM-SHA-256",
+                           sasl_plain_password=self.secrets[KAFKA_SECRET[user]])
+        return options
+
+    def kafka_java(self, user: str, login_module_prefix: str = "") -> dict[str, str]:
+        """The same for a Java client: `security.protocol`, `sasl.mechanism`, `sasl.jaas.config`.
+        `login_module_prefix`: where a client shades Kafka (Flink's connector:
+        `org.apache.flink.kafka.shaded.`)."""
+        if not self.kafka_sasl:
+            return {}
+        plain = user == KAFKA_ADMIN
+        module = ("org.apache.kafka.common.security.plain.PlainLoginModule" if plain
+                  else "org.apache.kafka.common.security.scram.ScramLoginModule")
+        return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN" if plain else "SCRAM-SHA-256",
+                "sasl.jaas.config": f'{login_module_prefix}{module} required username="{user}" '
+                                    f'password="{self.secrets[KAFKA_SECRET[user]]}";'}
 
     @property
     def external_mongo_uri(self) -> str | None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from credit_platform.config import Settings
 from credit_platform.contracts import names
-from credit_platform.contracts.names import INPUT_TOPICS, MONGO_DB, ROLE_ETL
+from credit_platform.contracts.names import INPUT_TOPICS, KAFKA_MONITOR, MONGO_DB, ROLE_ETL
 from credit_platform.errors import PlatformError
 from credit_platform.orchestration.airflow_client import AirflowClient
 
@@ -73,7 +73,7 @@ def _wait_for_fraud_job(settings: Settings, timeout: float = 300) -> None:
     """Until the Flink job's committed offsets (it commits on each checkpoint) reach the topics' ends."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=names.FRAUD_GROUP,
+    consumer = KafkaConsumer(**settings.kafka(KAFKA_MONITOR), group_id=names.FRAUD_GROUP,
                              enable_auto_commit=False)
     try:
         partitions = [TopicPartition(t, p) for t in INPUT_TOPICS for p in consumer.partitions_for_topic(t) or ()]

@@ -20,7 +20,7 @@ import time
 
 from credit_platform.config import Settings, load
 from credit_platform.contracts import names
-from credit_platform.contracts.names import ALL_TOPICS, INPUT_TOPICS
+from credit_platform.contracts.names import ALL_TOPICS, INPUT_TOPICS, KAFKA_MONITOR
 
 # The platform's consumers: the Flink fraud job (commits on each checkpoint) and the landing.
 GROUPS = {names.FRAUD_GROUP: INPUT_TOPICS, names.LANDING_GROUP: INPUT_TOPICS}
@@ -37,7 +37,7 @@ class LagCollector:
         from kafka import KafkaConsumer
 
         if group not in self._consumers:
-            self._consumers[group] = KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=group,
+            self._consumers[group] = KafkaConsumer(**self.settings.kafka(KAFKA_MONITOR), group_id=group,
                                                    enable_auto_commit=False, request_timeout_ms=10_000,
                                                    client_id=f"lag-exporter-{group or 'topics'}")
         return self._consumers[group]

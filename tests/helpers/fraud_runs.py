@@ -13,7 +13,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from pymongo import MongoClient
 
-from credit_platform.contracts.names import MONGO_DB
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, FRAUD_GROUP, KAFKA_ADMIN, MONGO_DB, TRANSACTIONS_TOPIC
 from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.platform.process import wait_until
@@ -27,9 +27,11 @@ class FraudRun:
     def __init__(self, settings, count: int, seed: int) -> None:
         self.settings = settings
         run = uuid.uuid4().hex[:8]
-        self.apps_topic, self.tx_topic = f"fraud_apps_{run}", f"fraud_tx_{run}"
+        # named after the input topics and the fraud job's group: what the platform's Kafka users may use
+        self.apps_topic, self.tx_topic = f"{APPLICATIONS_TOPIC}.test-{run}", f"{TRANSACTIONS_TOPIC}.test-{run}"
+        self.group = f"{FRAUD_GROUP}-test-{run}"
         self.collection, self.name = f"alerts_{run}", f"fraud_detection_{run}"
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
         admin.create_topics([NewTopic(t, 1, 1) for t in (self.apps_topic, self.tx_topic, f"{self.apps_topic}.dlq",
                                                           f"{self.tx_topic}.dlq")])
         admin.close()
@@ -43,7 +45,7 @@ class FraudRun:
     def submit(self, restore_from: str | None = None) -> str:
         self.job_id = fraud_job.submit(
             self.settings, "--applications-topic", self.apps_topic, "--transactions-topic", self.tx_topic,
-            "--collection", self.collection, "--group-id", self.name, "--checkpoint-interval", "2 s",
+            "--collection", self.collection, "--group-id", self.group, "--checkpoint-interval", "2 s",
             name=self.name, restore_from=restore_from, from_latest_checkpoint=False)
         assert wait_until(lambda: fraud_job.status(self.settings, self.name).running, timeout=120)
         return self.job_id
@@ -79,7 +81,7 @@ class FraudRun:
         if current.job_id and current.state in flink.ACTIVE_STATES:
             flink.cancel(self.settings, current.job_id)
         self.alerts.drop()
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        admin = KafkaAdminClient(**self.settings.kafka(KAFKA_ADMIN))
         admin.delete_topics([self.apps_topic, self.tx_topic, f"{self.apps_topic}.dlq", f"{self.tx_topic}.dlq"])
         admin.close()
 

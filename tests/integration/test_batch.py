@@ -22,7 +22,14 @@ from kafka import KafkaProducer
 from pymongo import MongoClient
 
 from credit_platform.batch import spark_submit
-from credit_platform.contracts.names import APPLICATIONS_TOPIC, MONGO_DB, ROLE_BI, ROLE_ETL, TRANSACTIONS_TOPIC
+from credit_platform.contracts.names import (
+    APPLICATIONS_TOPIC,
+    KAFKA_PRODUCER,
+    MONGO_DB,
+    ROLE_BI,
+    ROLE_ETL,
+    TRANSACTIONS_TOPIC,
+)
 from credit_platform.ingest import generator, landing, producer
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.rules.lending import DEFAULT_POLICY, PolicyException, decide, lending_decision, risk_level
@@ -68,7 +75,7 @@ def produce(settings, topic: str, rows: list[dict]) -> None:
 
 def produce_raw(settings, topic: str, payloads: list[bytes]) -> None:
     """What a foreign writer could put on the topic, past the validating producer."""
-    kafka = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    kafka = KafkaProducer(**settings.kafka(KAFKA_PRODUCER), acks="all")
     for payload in payloads:
         kafka.send(topic, key=b"U-raw", value=payload)
     kafka.flush()

@@ -9,6 +9,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
+from credit_platform.contracts.names import KAFKA_ADMIN
 from credit_platform.platform.process import wait_until
 from credit_platform.stream import flink
 
@@ -24,9 +25,9 @@ def test_cluster_has_a_taskmanager_with_slots(platform):
 def test_pyflink_job_reads_kafka_runs_and_cancels(platform, flink_job_dir):
     run = uuid.uuid4().hex[:8]
     source, sink, name = f"probe_in_{run}", f"probe_out_{run}", f"kafka-probe-{run}"
-    admin = KafkaAdminClient(bootstrap_servers=platform.kafka_bootstrap)
+    admin = KafkaAdminClient(**platform.kafka(KAFKA_ADMIN))
     admin.create_topics([NewTopic(source, 1, 1), NewTopic(sink, 1, 1)])
-    producer = KafkaProducer(bootstrap_servers=platform.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(**platform.kafka(KAFKA_ADMIN), acks="all")
     for i in range(5):
         producer.send(source, f"event-{i}".encode())
     producer.flush()
@@ -38,7 +39,7 @@ def test_pyflink_job_reads_kafka_runs_and_cancels(platform, flink_job_dir):
         found = flink.find_job(platform, name)
         assert found is not None and found["jid"] == job_id and found["state"] == "RUNNING"
 
-        consumer = KafkaConsumer(sink, bootstrap_servers=platform.kafka_bootstrap, auto_offset_reset="earliest",
+        consumer = KafkaConsumer(sink, **platform.kafka(KAFKA_ADMIN), auto_offset_reset="earliest",
                                  consumer_timeout_ms=5_000)
         seen: list[str] = []
         deadline = time.monotonic() + 90

@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from credit_platform.contracts.events import MAX_RECORD_BYTES
-from credit_platform.contracts.names import APPLICATIONS_TOPIC, ROLE_ETL, dlq_topic
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, KAFKA_ADMIN, ROLE_ETL, dlq_topic
 from credit_platform.ingest import landing, producer
 from tests.helpers.fraud_runs import by_rule
 from tests.integration.test_batch import applications_for, land, produce_raw, query, score
@@ -64,8 +64,8 @@ HOSTILE = [
 
 @pytest.fixture
 def topic(platform):
-    name = f"test_hostile_{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=platform.kafka_bootstrap)
+    name = f"{APPLICATIONS_TOPIC}.test-hostile-{uuid.uuid4().hex[:8]}"  # the producer may write this family
+    admin = KafkaAdminClient(**platform.kafka(KAFKA_ADMIN))
     admin.create_topics([NewTopic(name, 1, 1), NewTopic(dlq_topic(name), 1, 1)])
     yield name
     admin.delete_topics([name, dlq_topic(name)])

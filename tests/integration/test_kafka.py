@@ -8,13 +8,13 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
-from credit_platform.contracts.names import ALL_TOPICS
+from credit_platform.contracts.names import ALL_TOPICS, KAFKA_ADMIN
 
 pytestmark = pytest.mark.integration
 
 
 def test_contract_topics_exist_with_partitions(platform):
-    admin = KafkaAdminClient(bootstrap_servers=platform.kafka_bootstrap)
+    admin = KafkaAdminClient(**platform.kafka(KAFKA_ADMIN))
     try:
         described = {d["name"]: d for d in admin.describe_topics(list(ALL_TOPICS))}
     finally:
@@ -25,11 +25,11 @@ def test_contract_topics_exist_with_partitions(platform):
 
 def test_produce_and_consume_round_trip(platform):
     marker = uuid.uuid4().hex
-    producer = KafkaProducer(bootstrap_servers=platform.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(**platform.kafka(KAFKA_ADMIN), acks="all")
     meta = producer.send("transactions", key=b"user-probe", value=marker.encode()).get(timeout=30)
     producer.close()
 
-    consumer = KafkaConsumer(bootstrap_servers=platform.kafka_bootstrap, enable_auto_commit=False,
+    consumer = KafkaConsumer(**platform.kafka(KAFKA_ADMIN), enable_auto_commit=False,
                              consumer_timeout_ms=10_000)
     tp = TopicPartition("transactions", meta.partition)
     consumer.assign([tp])
@@ -41,7 +41,7 @@ def test_produce_and_consume_round_trip(platform):
 
 
 def test_unknown_topic_is_refused(platform):
-    producer = KafkaProducer(bootstrap_servers=platform.kafka_bootstrap, max_block_ms=3000)
+    producer = KafkaProducer(**platform.kafka(KAFKA_ADMIN), max_block_ms=3000)
     try:
         with pytest.raises(KafkaTimeoutError):
             producer.send(f"no_such_topic_{uuid.uuid4().hex[:8]}", b"x").get(timeout=10)

@@ -19,7 +19,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 
-from credit_platform.contracts.names import ROLE_SUPERUSER, dlq_topic
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, KAFKA_ADMIN, ROLE_SUPERUSER, dlq_topic
 from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.platform.services.kafka import Kafka
@@ -30,8 +30,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def topic(platform):
     """A fresh topic (and its DLQ) per test, so assertions see only this test's records."""
-    name = f"test_ingest_{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=platform.kafka_bootstrap)
+    name = f"{APPLICATIONS_TOPIC}.test-{uuid.uuid4().hex[:8]}"  # the producer may write this family
+    admin = KafkaAdminClient(**platform.kafka(KAFKA_ADMIN))
     admin.create_topics([NewTopic(name, 3, 1), NewTopic(dlq_topic(name), 1, 1)])
     yield name
     admin.delete_topics([name, dlq_topic(name)])
@@ -39,7 +39,7 @@ def topic(platform):
 
 
 def consume_all(settings, topic: str, expected: int, timeout: float = 60) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+    consumer = KafkaConsumer(**settings.kafka(KAFKA_ADMIN), enable_auto_commit=False,
                              auto_offset_reset="earliest", consumer_timeout_ms=3_000)
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
     consumer.assign(partitions)

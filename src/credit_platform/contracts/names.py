@@ -17,6 +17,14 @@ def dlq_topic(topic: str) -> str:
 
 ALL_TOPICS = INPUT_TOPICS + tuple(dlq_topic(t) for t in INPUT_TOPICS)
 
+# Kafka users (SASL/SCRAM; the admin is the broker's own, PLAIN, static). Each may do only its part.
+KAFKA_ADMIN = "admin"  # the broker itself, topic/user/ACL set-up, tests
+KAFKA_PRODUCER = "producer"  # writes the input topics (and their DLQs)
+KAFKA_STREAM = "fraud-stream"  # the fraud job: reads the input topics
+KAFKA_LANDER = "lander"  # the landing: reads the input topics, writes their DLQs
+KAFKA_MONITOR = "monitor"  # the lag exporter and the demo: describes topics and groups
+KAFKA_USERS = (KAFKA_PRODUCER, KAFKA_STREAM, KAFKA_LANDER, KAFKA_MONITOR)
+
 FRAUD_GROUP = "fraud-detection"  # the fraud job's source (offsets live in its checkpoints)
 LANDING_GROUP = "credit-platform-landing"  # the lander commits its offsets only after the files are durable
 

@@ -42,7 +42,7 @@ from pathlib import Path
 from credit_platform.config import Settings
 from credit_platform.contracts import names
 from credit_platform.contracts.events import contract_for, field_rules
-from credit_platform.contracts.names import INPUT_TOPICS, dlq_topic
+from credit_platform.contracts.names import INPUT_TOPICS, KAFKA_LANDER, dlq_topic
 from credit_platform.lineage import Lineage, Step
 from credit_platform.quality.issues import Issue, write_issues
 
@@ -266,7 +266,7 @@ class Lander:
     def _consumer(self):  # noqa: ANN202
         from kafka import KafkaConsumer
 
-        return KafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=GROUP_ID,
+        return KafkaConsumer(**self.settings.kafka(KAFKA_LANDER), group_id=GROUP_ID,
                              enable_auto_commit=False, auto_offset_reset="earliest",
                              fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
                              max_poll_records=50_000, client_id=f"landing-{self.run_id}")
@@ -448,7 +448,7 @@ class Lander:
 def _send_dlq(settings: Settings, topic: str, issues: list[Issue], bad) -> None:  # noqa: ANN001
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", retries=5)
+    producer = KafkaProducer(**settings.kafka(KAFKA_LANDER), acks="all", retries=5)
     try:
         for issue, row in zip(issues, bad.iter_rows(named=True), strict=True):
             envelope = {"reason": issue.issue, "raw_payload": issue.raw_payload, "source_topic": topic,

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from credit_platform.config import Settings
 from credit_platform.contracts.events import MAX_RECORD_BYTES, Problem, contract_for, problems_of
-from credit_platform.contracts.names import dlq_topic
+from credit_platform.contracts.names import KAFKA_PRODUCER, dlq_topic
 from credit_platform.errors import PlatformError
 from credit_platform.metrics import push
 from credit_platform.quality.issues import Issue, write_issues
@@ -164,7 +164,7 @@ class Producer:
 
         try:
             self.kafka = KafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap, client_id=f"credit-platform-{self.run_id}",
+                **settings.kafka(KAFKA_PRODUCER), client_id=f"credit-platform-{self.run_id}",
                 acks="all", enable_idempotence=True, retries=sys.maxsize, max_in_flight_requests_per_connection=5,
                 delivery_timeout_ms=180_000, max_block_ms=180_000, request_timeout_ms=30_000,
                 linger_ms=linger_ms, batch_size=batch_size, max_request_size=4 * 1024 * 1024,

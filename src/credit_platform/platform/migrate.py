@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from credit_platform.config import REPO_ROOT, Settings
+from credit_platform.config import KAFKA_SECRET, REPO_ROOT, Settings
 from credit_platform.contracts import names
 from credit_platform.contracts.names import (
     AIRFLOW_DB,
     ALL_TOPICS,
     FERRETDB_DB,
+    FRAUD_GROUP,
+    INPUT_TOPICS,
+    KAFKA_ADMIN,
+    KAFKA_LANDER,
+    KAFKA_MONITOR,
+    KAFKA_PRODUCER,
+    KAFKA_STREAM,
+    KAFKA_USERS,
+    LANDING_GROUP,
     MONGO_DB,
     ROLE_AIRFLOW,
     ROLE_BI,
@@ -18,7 +27,9 @@ from credit_platform.contracts.names import (
     ROLE_MONGO_APP,
     ROLE_SUPERUSER,
     WAREHOUSE_DB,
+    dlq_topic,
 )
+from credit_platform.errors import PlatformError
 from credit_platform.rules.lending import DEFAULT_POLICY
 
 SQL_DIR = REPO_ROOT / "sql"
@@ -129,7 +140,7 @@ def ensure_kafka_topics(settings: Settings) -> list[str]:
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="credit-platform-setup",
+    admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN), client_id="credit-platform-setup",
                              request_timeout_ms=15000)
     try:
         missing = [t for t in ALL_TOPICS if t not in set(admin.list_topics())]
@@ -140,6 +151,53 @@ def ensure_kafka_topics(settings: Settings) -> list[str]:
             except TopicAlreadyExistsError:
                 pass  # created concurrently by another `up`
         return missing
+    finally:
+        admin.close()
+
+
+def kafka_acls() -> list:
+    """What each of the platform's Kafka users may do, and nothing more. Topics by prefix: an input
+    topic's family (`credit_applications`, its `.dlq`, and topics a test or benchmark names after it)."""
+    from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
+
+    def allow(user: str, kind: ResourceType, name: str, prefixed: bool, *operations: ACLOperation) -> list:
+        pattern = ResourcePattern(kind, name, ACLResourcePatternType.PREFIXED if prefixed
+                                  else ACLResourcePatternType.LITERAL)
+        return [ACL(f"User:{user}", "*", op, ACLPermissionType.ALLOW, pattern) for op in operations]
+
+    read, write, describe = ACLOperation.READ, ACLOperation.WRITE, ACLOperation.DESCRIBE
+    acls = []
+    for topic in INPUT_TOPICS:
+        acls += allow(KAFKA_PRODUCER, ResourceType.TOPIC, topic, True, write, describe)
+        acls += allow(KAFKA_STREAM, ResourceType.TOPIC, topic, True, read, describe)
+        acls += allow(KAFKA_LANDER, ResourceType.TOPIC, topic, False, read, describe)
+        acls += allow(KAFKA_LANDER, ResourceType.TOPIC, dlq_topic(topic), False, write, describe)
+        acls += allow(KAFKA_MONITOR, ResourceType.TOPIC, topic, True, describe)
+    acls += allow(KAFKA_STREAM, ResourceType.GROUP, FRAUD_GROUP, True, read, describe)
+    acls += allow(KAFKA_LANDER, ResourceType.GROUP, LANDING_GROUP, False, read, describe)
+    acls += allow(KAFKA_MONITOR, ResourceType.GROUP, FRAUD_GROUP, True, describe)
+    acls += allow(KAFKA_MONITOR, ResourceType.GROUP, LANDING_GROUP, False, describe)
+    return acls
+
+
+def ensure_kafka_users(settings: Settings) -> None:
+    """The platform's SCRAM users with their current passwords, and their ACLs (both idempotent)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
+
+    if not settings.kafka_sasl:
+        return
+    admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN), client_id="credit-platform-setup",
+                             request_timeout_ms=15000)
+    try:
+        failed = {user: error for user, error in admin.alter_user_scram_credentials([
+            UserScramCredentialUpsertion(user, ScramMechanism.SCRAM_SHA_256, settings.secrets[KAFKA_SECRET[user]])
+            for user in KAFKA_USERS]).items() if error}
+        if failed:
+            raise PlatformError(f"kafka: could not set the SCRAM credentials of {failed}")
+        result = admin.create_acls(kafka_acls())
+        if result.get("failed"):
+            raise PlatformError(f"kafka: could not create ACLs: {result['failed']}")
     finally:
         admin.close()
 

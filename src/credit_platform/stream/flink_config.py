@@ -47,6 +47,17 @@ def flink_env(settings: Settings) -> dict[str, str]:
     }
 
 
+# Flink's Kafka connector shades the Kafka client: its login modules live under this package.
+KAFKA_SHADED = "org.apache.flink.kafka.shaded."
+
+
+def kafka_sql_options(settings: Settings, user: str) -> str:
+    """`'properties.…'` options of a Kafka SQL table that log in as one of the platform's Kafka users
+    (empty when the cluster needs no login)."""
+    options = settings.kafka_java(user, KAFKA_SHADED)
+    return "".join(f", 'properties.{key}' = '{value}'" for key, value in options.items())
+
+
 def _set_dotted(tree: dict, dotted: str, value: object) -> None:
     parts = dotted.split(".")
     node = tree

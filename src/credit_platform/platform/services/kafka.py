@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from credit_platform.config import KAFKA_SECRET
+from credit_platform.contracts.names import KAFKA_ADMIN
 from credit_platform.errors import PlatformError, run_checked
+from credit_platform.platform.process import private_file
 from credit_platform.platform.services.base import Launch, Service
 
 # ---------------------------------------------------------------------------------------------
@@ -50,10 +53,11 @@ class Kafka(Service):
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{s.host}:{s.ports['kafka_controller']}",
-            "listeners": f"PLAINTEXT://{s.host}:{s.ports['kafka']},CONTROLLER://{s.host}:{s.ports['kafka_controller']}",
-            "advertised.listeners": f"PLAINTEXT://{s.host}:{s.ports['kafka']}",
+            "listeners": f"SASL_PLAINTEXT://{s.host}:{s.ports['kafka']},CONTROLLER://{s.host}:{s.ports['kafka_controller']}",
+            "advertised.listeners": f"SASL_PLAINTEXT://{s.host}:{s.ports['kafka']}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "inter.broker.listener.name": "SASL_PLAINTEXT",
+            **self._security(),
             "log.dirs": str(self.root / "data"),
             "num.partitions": str(s.kafka_partitions),
             # unknown topics are refused, never silently created
@@ -68,7 +72,8 @@ class Kafka(Service):
             "num.io.threads": "2",
             "num.network.threads": "2",
         }
-        (self.root / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        # it holds the admin password: readable by its owner only
+        private_file(self.root / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         (self.root / "log4j2.properties").write_text(LOG4J2_CONSOLE)
         if not (self.root / "data" / "meta.properties").exists():
             cluster_id_file = self.root / "cluster.id"
@@ -84,6 +89,28 @@ class Kafka(Service):
                 step="kafka: format storage", log_path=self.log_path, timeout=120, private=True,
             )
 
+    def _security(self) -> dict[str, str]:
+        """Every client logs in. The admin (the broker itself, set-up, tests) is a static PLAIN user, so
+        it exists before anything is stored; the platform's users are SCRAM users that `migrate` keeps
+        (credentials and ACLs), so a state dir from before authentication upgrades in place."""
+        password = self.settings.secrets[KAFKA_SECRET[KAFKA_ADMIN]]
+        plain = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
+                 f'username="{KAFKA_ADMIN}" password="{password}" user_{KAFKA_ADMIN}="{password}";')
+        return {
+            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": plain,
+            "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": plain,
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{KAFKA_ADMIN}",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+
     def _java(self) -> list[str]:
         return ["java", "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
                 f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}", "-cp", self._classpath()]
@@ -94,7 +121,7 @@ class Kafka(Service):
     def healthy(self) -> bool:
         from kafka import KafkaAdminClient
 
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=3000,
+        admin = KafkaAdminClient(**self.settings.kafka(KAFKA_ADMIN), request_timeout_ms=3000,
                                  client_id="credit-platform-health")
         try:
             admin.list_topics()
@@ -106,5 +133,6 @@ class Kafka(Service):
         from credit_platform.platform import migrate
 
         migrate.ensure_kafka_topics(self.settings)
+        migrate.ensure_kafka_users(self.settings)
 
 
