@@ -23,6 +23,7 @@ from credit_platform.contracts.names import (
     KAFKA_PRODUCER,
     KAFKA_STREAM,
     MONGO_DB,
+    PUSHGATEWAY_USER,
     ROLE_AIRFLOW,
     ROLE_BI,
     ROLE_ETL,
@@ -67,6 +68,7 @@ SECRET_NAMES = (
     "kafka_stream_password",
     "kafka_lander_password",
     "kafka_monitor_password",
+    "pushgateway_password",
 )
 KAFKA_SECRET = {KAFKA_ADMIN: "kafka_admin_password", KAFKA_PRODUCER: "kafka_producer_password",
                 KAFKA_STREAM: "kafka_stream_password", KAFKA_LANDER: "kafka_lander_password",
@@ -215,6 +217,14 @@ class Settings:
         return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN" if plain else "SCRAM-SHA-256",
                 "sasl.jaas.config": f'{login_module_prefix}{module} required username="{user}" '
                                     f'password="{self.secrets[KAFKA_SECRET[user]]}";'}
+
+    @property
+    def pushgateway_credentials(self) -> tuple[str, str] | None:
+        """Who pushes and scrapes: the platform's own Pushgateway always asks (basic auth); another
+        (`PUSHGATEWAY_URL`) when `CP_PUSHGATEWAY_AUTH=1`."""
+        raw = os.environ.get("CP_PUSHGATEWAY_AUTH")
+        on = "PUSHGATEWAY_URL" not in os.environ if raw in (None, "") else raw.lower() in ("1", "true", "yes")
+        return (PUSHGATEWAY_USER, self.secrets["pushgateway_password"]) if on else None
 
     @property
     def external_mongo_uri(self) -> str | None:

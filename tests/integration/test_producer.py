@@ -22,6 +22,7 @@ from kafka.admin import NewTopic
 from credit_platform.contracts.names import APPLICATIONS_TOPIC, KAFKA_ADMIN, ROLE_SUPERUSER, dlq_topic
 from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.metrics import read_pushgateway
 from credit_platform.platform.services.kafka import Kafka
 
 pytestmark = pytest.mark.integration
@@ -155,7 +156,7 @@ def test_cli_generates_produces_and_exposes_metrics(platform):
     assert proc.returncode == 0, out + err
     assert "read 20,000  sent 20,000  invalid 0" in out
     assert 'producer_records_sent_total{topic="transactions"}' in scraped
-    pushed = urllib.request.urlopen(f"{platform.pushgateway_url}/metrics", timeout=5).read().decode()
+    pushed = read_pushgateway(platform)
     assert 'producer_records_sent_total{instance="",job="producer",topic="transactions"} 20000' in pushed
 
 

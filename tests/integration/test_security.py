@@ -1,5 +1,6 @@
 """A local attacker's view of the running platform: no secret in a file others can read, no secret
-handed to a process that logs its environment, no remote shutdown of Prometheus."""
+handed to a process that logs its environment, no remote shutdown of Prometheus, and Kafka and the
+MongoDB protocol (see test_mongo) refuse whoever cannot say who they are."""
 
 from __future__ import annotations
 
@@ -64,3 +65,92 @@ def test_prometheus_cannot_be_shut_down_or_reloaded_remotely(platform):
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(request, timeout=5)
         assert info.value.code == 403
+
+
+def _send(options: dict, topic: str) -> str:
+    from kafka import KafkaProducer
+
+    try:
+        producer = KafkaProducer(**options, acks="all", max_block_ms=8000, request_timeout_ms=5000)
+        try:
+            producer.send(topic, b'{"probe": true}').get(timeout=10)
+        finally:
+            producer.close(timeout=5)
+        return "allowed"
+    except Exception as exc:  # noqa: BLE001 - any refusal (authentication, authorization, timeout)
+        return type(exc).__name__
+
+
+def _read(options: dict, topic: str, group: str) -> str:
+    from kafka import KafkaConsumer
+
+    try:
+        consumer = KafkaConsumer(**options, group_id=group, auto_offset_reset="latest", consumer_timeout_ms=3000,
+                                 enable_auto_commit=False, request_timeout_ms=6000)
+        try:
+            consumer.subscribe([topic])
+            list(consumer)
+        finally:
+            consumer.close(autocommit=False)
+        return "allowed"
+    except Exception as exc:  # noqa: BLE001
+        return type(exc).__name__
+
+
+def test_kafka_asks_who_you_are_and_lets_each_user_do_its_part_only(platform):
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    from credit_platform.contracts.names import (
+        APPLICATIONS_TOPIC,
+        FRAUD_GROUP,
+        KAFKA_ADMIN,
+        KAFKA_LANDER,
+        KAFKA_MONITOR,
+        KAFKA_PRODUCER,
+        KAFKA_STREAM,
+        LANDING_GROUP,
+        dlq_topic,
+    )
+
+    topic = f"{APPLICATIONS_TOPIC}.test-security"  # the input family, away from the real topic
+    admin = KafkaAdminClient(**platform.kafka(KAFKA_ADMIN))
+    if topic not in admin.list_topics():
+        admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    anonymous = {"bootstrap_servers": platform.kafka_bootstrap}
+    wrong = {**platform.kafka(KAFKA_PRODUCER), "sasl_plain_password": "guessed"}
+    assert _send(anonymous, topic) != "allowed"
+    assert _send(wrong, topic) != "allowed"
+    # each user does its own part
+    assert _send(platform.kafka(KAFKA_PRODUCER), topic) == "allowed"
+    assert _read(platform.kafka(KAFKA_STREAM), topic, f"{FRAUD_GROUP}-security-probe") == "allowed"
+    assert _send(platform.kafka(KAFKA_LANDER), dlq_topic(APPLICATIONS_TOPIC)) == "allowed"
+    # ... and nothing else
+    assert _read(platform.kafka(KAFKA_PRODUCER), topic, FRAUD_GROUP) != "allowed"
+    assert _send(platform.kafka(KAFKA_STREAM), topic) != "allowed"
+    assert _read(platform.kafka(KAFKA_STREAM), topic, LANDING_GROUP) != "allowed"
+    assert _send(platform.kafka(KAFKA_LANDER), topic) != "allowed"
+    assert _send(platform.kafka(KAFKA_MONITOR), topic) != "allowed"
+    assert _read(platform.kafka(KAFKA_MONITOR), topic, FRAUD_GROUP) != "allowed"
+
+
+def test_the_pushgateway_asks_who_pushes_and_who_reads(platform):
+    """One fake push once silenced an alert (a fresh `risk_scoring_last_success_timestamp_seconds`):
+    without the password nobody pushes, deletes or reads; Prometheus and Flink's reporter log in."""
+    from credit_platform.metrics import read_pushgateway
+
+    fake = b"risk_scoring_last_success_timestamp_seconds 4102444800\n"
+    for method, path, body in (("PUT", "/metrics/job/risk_scoring", fake),
+                               ("DELETE", "/metrics/job/risk_scoring", None),
+                               ("GET", "/metrics", None), ("PUT", "/api/v1/admin/wipe", None)):
+        request = urllib.request.Request(f"{platform.pushgateway_url}{path}", data=body, method=method)
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=5)
+        assert info.value.code == 401, (method, path)
+    pushed = read_pushgateway(platform)
+    assert "4102444800" not in pushed
+    assert "flink_jobmanager_numRegisteredTaskManagers" in pushed  # Flink's reporter got in
+    with urllib.request.urlopen(f"{platform.prometheus_url}/api/v1/targets?state=active", timeout=10) as response:
+        targets = json.loads(response.read())["data"]["activeTargets"]
+    assert {t["health"] for t in targets if t["labels"]["job"] == "pushgateway"} == {"up"}

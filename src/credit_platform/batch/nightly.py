@@ -124,4 +124,4 @@ def push_metrics(settings: Settings, summary: dict[str, Any]) -> None:
             rows.labels(table, stage).set(value)
     for phase, value in summary["seconds"].items():
         seconds.labels(phase).set(value)
-    push(settings.pushgateway_url, scoring.JOB_NAME, registry)
+    push(settings, scoring.JOB_NAME, registry)

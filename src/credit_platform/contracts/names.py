@@ -24,6 +24,7 @@ KAFKA_STREAM = "fraud-stream"  # the fraud job: reads the input topics
 KAFKA_LANDER = "lander"  # the landing: reads the input topics, writes their DLQs
 KAFKA_MONITOR = "monitor"  # the lag exporter and the demo: describes topics and groups
 KAFKA_USERS = (KAFKA_PRODUCER, KAFKA_STREAM, KAFKA_LANDER, KAFKA_MONITOR)
+PUSHGATEWAY_USER = "pusher"  # every job that pushes metrics, and Prometheus scraping them
 
 FRAUD_GROUP = "fraud-detection"  # the fraud job's source (offsets live in its checkpoints)
 LANDING_GROUP = "credit-platform-landing"  # the lander commits its offsets only after the files are durable

@@ -442,7 +442,7 @@ class Lander:
             files.labels(t.topic).inc(t.files)
         seconds.set(self.summary.seconds)
         success.set_to_current_time()
-        push(self.settings.pushgateway_url, "landing", registry)
+        push(self.settings, "landing", registry)
 
 
 def _send_dlq(settings: Settings, topic: str, issues: list[Issue], bad) -> None:  # noqa: ANN001

@@ -96,8 +96,8 @@ class _Metrics:
         except OSError as exc:
             log.warning("producer metrics not served on %s:%s (%s); they are still pushed at the end", host, port, exc)
 
-    def push(self, gateway: str, run_id: str) -> None:
-        push(gateway, "producer", self.registry, {"topic": self.topic})
+    def push(self, settings: Settings) -> None:
+        push(settings, "producer", self.registry, {"topic": self.topic})
 
 
 class _Progress:
@@ -303,7 +303,7 @@ class Producer:
             self.kafka.close()
             self._flush_issues()
             self._keep_failed()
-            self.metrics.push(self.settings.pushgateway_url, self.run_id)
+            self.metrics.push(self.settings)
         return summary
 
     def _pace(self, started: float) -> None:

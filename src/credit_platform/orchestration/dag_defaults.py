@@ -26,7 +26,7 @@ def _count(event: str, dag_id: str) -> None:
     registry = CollectorRegistry()
     Gauge(f"airflow_{event}_timestamp_seconds", f"When the last {event.replace('_', ' ')} happened", ["dag_id"],
           registry=registry).labels(dag_id).set_to_current_time()
-    push(config.load().pushgateway_url, f"airflow_{event}", registry, {"dag_id": dag_id})
+    push(config.load(), f"airflow_{event}", registry, {"dag_id": dag_id})
 
 
 def notify_failure(context: Any) -> None:

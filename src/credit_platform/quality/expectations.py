@@ -385,8 +385,8 @@ def _push_metrics(settings: Settings, summary: DqSummary) -> None:
         failed.labels(o.suite, "warning").set(len(o.failed) - len(o.blocking))
         Gauge("dq_evaluated_expectations", "Expectations evaluated by the last run", ["suite"],
               registry=registry).labels(o.suite).set(o.evaluated)
-        push(settings.pushgateway_url, "data_quality", registry, {"suite": o.suite})
+        push(settings, "data_quality", registry, {"suite": o.suite})
     registry = CollectorRegistry()
     Gauge("dq_last_run_timestamp_seconds", "When the last data-quality run finished",
           registry=registry).set_to_current_time()
-    push(settings.pushgateway_url, "data_quality", registry)
+    push(settings, "data_quality", registry)

@@ -43,6 +43,8 @@ def flink_env(settings: Settings) -> dict[str, str]:
         "FLINK_LIB_DIR": str(root / "lib"),
         "FLINK_LOG_DIR": str(settings.logs_dir / "flink"),
         "FLINK_PID_DIR": str(root / "run"),
+        # the Prometheus reporter with JAXB beside it when the Pushgateway asks for a password
+        **({"FLINK_PLUGINS_DIR": str(root / "plugins")} if settings.pushgateway_credentials else {}),
         "PYFLINK_CLIENT_EXECUTABLE": sys.executable,
     }
 
@@ -67,6 +69,23 @@ def _set_dotted(tree: dict, dotted: str, value: object) -> None:
             child = node[part] = {}
         node = child
     node[parts[-1]] = value
+
+
+def _prepare_plugins(settings: Settings, root: Path) -> None:
+    """The Prometheus reporter plugin with JAXB beside it: its basic auth encodes with
+    javax.xml.bind, which Java 17 no longer ships (NoClassDefFoundError, and the reporter is off)."""
+    plugin = root / "plugins" / "metrics-prometheus"
+    plugin.mkdir(parents=True, exist_ok=True)
+    jaxb = sorted((settings.jars_dir / "kafka").glob("jaxb-api-*.jar"))
+    if not jaxb:
+        raise PlatformError(f"jaxb-api jar missing in {settings.jars_dir / 'kafka'}; run `make setup`")
+    wanted = {p.name: p for p in [*(pyflink_home() / "plugins" / "metrics-prometheus").glob("*.jar"), jaxb[-1]]}
+    for existing in plugin.iterdir():
+        if existing.name not in wanted:
+            existing.unlink()
+    for name, target in wanted.items():
+        if not (plugin / name).exists():
+            (plugin / name).symlink_to(target)
 
 
 def prepare_flink(settings: Settings) -> None:
@@ -129,6 +148,11 @@ def prepare_flink(settings: Settings) -> None:
         "metrics.reporter.promgateway.deleteOnShutdown": True,
         "metrics.reporter.promgateway.interval": "15 SECONDS",
     }
+    credentials = settings.pushgateway_credentials
+    if credentials:  # Flink hides keys named *password* in its REST API and UI
+        overrides["metrics.reporter.promgateway.username"], overrides["metrics.reporter.promgateway.password"] = (
+            credentials)
+        _prepare_plugins(settings, root)
     # A deployment's own settings last (docker-compose: addresses of the JobManager and this host),
     # as YAML `key: value` lines like the official image's FLINK_PROPERTIES.
     extra = yaml.safe_load(os.environ.get("CP_FLINK_PROPERTIES") or "") or {}
@@ -136,4 +160,8 @@ def prepare_flink(settings: Settings) -> None:
         raise PlatformError("CP_FLINK_PROPERTIES must be YAML `key: value` lines")
     for key, value in {**overrides, **extra}.items():
         _set_dotted(config, key, value)
-    (conf / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    # it may hold the Pushgateway's password: readable by its owner only
+    config_file = conf / "config.yaml"
+    os.close(os.open(config_file, os.O_CREAT | os.O_WRONLY, 0o600))
+    config_file.chmod(0o600)
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -8,8 +8,11 @@ import shutil
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 from credit_platform.config import REPO_ROOT, Settings
 from credit_platform.errors import PlatformError
+from credit_platform.platform.process import private_file
 from credit_platform.platform.services.base import VENV_BIN, Launch, Service
 
 
@@ -62,12 +65,18 @@ class Pushgateway(Service):
             raise PlatformError("prometheus-pushgateway not found; run `make setup` (Debian's prometheus-pushgateway)")
         root = self.settings.service_dir("pushgateway")
         root.mkdir(parents=True, exist_ok=True)
+        user, password = self.settings.pushgateway_credentials or (None, None)
+        # basic auth (Prometheus' web config): nobody pushes, deletes or reads series without the password
+        private_file(root / "web.yml").write_text(yaml.safe_dump({"basic_auth_users": {user: _bcrypt(password)}}))
         return Launch(argv=[binary, f"--web.listen-address={self.settings.host}:{self.settings.ports['pushgateway']}",
+                            f"--web.config.file={root / 'web.yml'}",
                             f"--persistence.file={root / 'metrics.data'}", "--persistence.interval=1m"])
 
     def healthy(self) -> bool:
-        with urllib.request.urlopen(f"{self.settings.pushgateway_url}/-/ready", timeout=2) as response:
-            return response.status == 200
+        from credit_platform.metrics import read_pushgateway
+
+        read_pushgateway(self.settings, "/-/ready", timeout=2)
+        return True
 
 
 class LagExporter(Service):
@@ -118,6 +127,17 @@ class StatsdExporter(Service):
             return response.status == 200
 
 
+def _bcrypt(password: str) -> str:
+    """The bcrypt hash Prometheus' web config wants (the C library's; no extra package needed)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # crypt goes in Python 3.13; we pin 3.11
+        import crypt
+
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10))
+
+
 # ---- Prometheus configuration: the shared monitoring/prometheus.yml plus file-discovery targets
 MONITORING_DIR = REPO_ROOT / "monitoring"
 
@@ -138,7 +158,14 @@ def local_targets(settings: Settings) -> dict[str, list[dict[str, object]]]:
 def write_local_prometheus_config(settings: Settings, root: Path) -> None:
     targets_dir = root / "targets"
     targets_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(MONITORING_DIR / "prometheus.yml", root / "prometheus.yml")
+    config = yaml.safe_load((MONITORING_DIR / "prometheus.yml").read_text())
+    credentials = settings.pushgateway_credentials
+    if credentials:  # the local Pushgateway asks who scrapes it too
+        private_file(root / "pushgateway.password").write_text(credentials[1])
+        for job in config["scrape_configs"]:
+            if job["job_name"] == "pushgateway":
+                job["basic_auth"] = {"username": credentials[0], "password_file": str(root / "pushgateway.password")}
+    (root / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copytree(MONITORING_DIR / "rules", root / "rules", dirs_exist_ok=True)
     for name, groups in local_targets(settings).items():
         tmp = targets_dir / f".{name}.json.tmp"
