@@ -154,3 +154,58 @@ def test_the_pushgateway_asks_who_pushes_and_who_reads(platform):
     with urllib.request.urlopen(f"{platform.prometheus_url}/api/v1/targets?state=active", timeout=10) as response:
         targets = json.loads(response.read())["data"]["activeTargets"]
     assert {t["health"] for t in targets if t["labels"]["job"] == "pushgateway"} == {"up"}
+
+
+def _listening(pids: set[int]) -> list[tuple[int, str]]:
+    """(pid, local address) of every TCP socket these processes listen on, from /proc."""
+    import ipaddress
+    import os
+
+    inodes: dict[str, int] = {}
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes[target[8:-1]] = pid
+        except OSError:
+            continue
+    found = []
+    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        for line in open(table).read().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                continue
+            address, port = fields[1].split(":")
+            raw = bytes.fromhex(address)
+            # /proc prints each 32-bit word in host (little-endian) order
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, width, 4))
+            ip = ipaddress.ip_address(raw)
+            found.append((inodes[fields[9]], f"{ip}:{int(port, 16)}"))
+    return found
+
+
+def _is_loopback(address: str) -> bool:
+    import ipaddress
+
+    ip = ipaddress.ip_address(address.rsplit(":", 1)[0])
+    return ip.is_loopback or (ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback)
+
+
+@pytest.mark.parametrize("fraud_run", [(2_000, 12)], indirect=True)
+def test_nothing_of_the_platform_listens_beyond_the_loopback(platform, fraud_run):
+    """Every process of every service, with a Python fraud job running (PyFlink's Beam gRPC servers
+    in the TaskManager and its Python worker exist only then)."""
+    from credit_platform.platform import process
+
+    from .conftest import cli
+
+    fraud_run.submit()
+    fraud_run.produce(slice(0, 200))
+    assert process.wait_until(lambda: fraud_run.alerts.count_documents({}) > 0 or fraud_run.checkpoints_completed() > 2,
+                              timeout=120)
+    status = json.loads(cli("status", "--json").stdout)
+    pids = {p for row in status["services"] if row["pid"] for p in process.process_tree(row["pid"])}
+    listening = _listening(pids)
+    assert len(listening) >= 10  # the services' own ports at least
+    assert [(pid, address) for pid, address in listening if not _is_loopback(address)] == []

@@ -20,6 +20,7 @@ from pathlib import Path
 from credit_platform.config import REPO_ROOT, Settings
 from credit_platform.errors import PlatformError, run_checked
 from credit_platform.platform import datadocs_assets
+from credit_platform.stream.flink_config import LOOPBACK_BIND_SOURCE, loopback_bind_library
 
 MAVEN_DIR = REPO_ROOT / "deps" / "maven"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
@@ -42,6 +43,7 @@ TOOLS = {  # needed to build/run; not installed by us because the machine image 
     "java": "a Java 17 runtime (e.g. `apt-get install openjdk-17-jre-headless`)",
     "mvn": "Maven (e.g. `apt-get install maven`)",
     "go": "Go 1.22+ (builds FerretDB and Prometheus' statsd_exporter from the Go module proxy)",
+    "cc": "a C compiler (e.g. `apt-get install gcc`; builds the loopback-bind library for Flink)",
 }
 
 Printer = Callable[[str], None]
@@ -58,7 +60,7 @@ def check_tools(echo: Printer) -> None:
     missing = [f"{tool}: {hint}" for tool, hint in TOOLS.items() if shutil.which(tool) is None]
     if missing:
         raise PlatformError("setup: required tools missing:\n  " + "\n  ".join(missing))
-    echo("[ ok ] tools                  java, mvn, go found")
+    echo("[ ok ] tools                  java, mvn, go, cc found")
 
 
 def ensure_debian_packages(echo: Printer) -> None:
@@ -178,7 +180,20 @@ def ensure_statsd_exporter(settings: Settings, echo: Printer) -> None:
     echo(f"[ ok ] statsd_exporter        built in {time.monotonic() - started:.0f}s")
 
 
-SETUP_STEPS = ("tools", "debian", "jars", "ferretdb", "statsd-exporter", "datadocs")
+def ensure_loopback_bind(settings: Settings, echo: Printer) -> None:
+    """deps/native/loopback_bind.c, LD_PRELOAD'ed into the local Flink processes (see the source)."""
+    library = loopback_bind_library(settings)
+    if library.exists():
+        echo("[ ok ] loopback-bind          cached")
+        return
+    library.parent.mkdir(parents=True, exist_ok=True)
+    run_checked(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-o", str(library) + ".new", str(LOOPBACK_BIND_SOURCE),
+                 "-ldl"], step="setup: build loopback_bind.so", timeout=120)
+    Path(str(library) + ".new").replace(library)
+    echo("[ ok ] loopback-bind          built")
+
+
+SETUP_STEPS = ("tools", "debian", "jars", "ferretdb", "statsd-exporter", "loopback-bind", "datadocs")
 
 
 def setup(settings: Settings, echo: Printer = print, only: list[str] | None = None) -> None:
@@ -190,6 +205,7 @@ def setup(settings: Settings, echo: Printer = print, only: list[str] | None = No
         "jars": lambda: ensure_jars(settings, echo),
         "ferretdb": lambda: ensure_ferretdb(settings, echo),
         "statsd-exporter": lambda: ensure_statsd_exporter(settings, echo),
+        "loopback-bind": lambda: ensure_loopback_bind(settings, echo),
         "datadocs": lambda: datadocs_assets.ensure(settings.datadocs_vendor_dir, echo),
     }
     unknown = set(only or ()) - set(steps)

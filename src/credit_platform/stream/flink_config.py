@@ -5,7 +5,9 @@ cluster's services; it starts nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import ipaddress
 import os
 import shutil
 import sys
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from credit_platform.config import Settings, environment_without_secrets
+from credit_platform.config import REPO_ROOT, Settings, environment_without_secrets
 from credit_platform.errors import PlatformError
 
 
@@ -43,10 +45,36 @@ def flink_env(settings: Settings) -> dict[str, str]:
         "FLINK_LIB_DIR": str(root / "lib"),
         "FLINK_LOG_DIR": str(settings.logs_dir / "flink"),
         "FLINK_PID_DIR": str(root / "run"),
+        **_loopback_only(settings),
         # the Prometheus reporter with JAXB beside it when the Pushgateway asks for a password
         **({"FLINK_PLUGINS_DIR": str(root / "plugins")} if settings.pushgateway_credentials else {}),
         "PYFLINK_CLIENT_EXECUTABLE": sys.executable,
     }
+
+
+LOOPBACK_BIND_SOURCE = REPO_ROOT / "deps" / "native" / "loopback_bind.c"
+
+
+def loopback_bind_library(settings: Settings) -> Path:
+    """deps/native/loopback_bind.c built by `setup`, per source version (a changed source builds anew)."""
+    digest = hashlib.sha256(LOOPBACK_BIND_SOURCE.read_bytes()).hexdigest()[:12]
+    return settings.bin_dir / f"loopback_bind-{digest}.so"
+
+
+def _loopback_only(settings: Settings) -> dict[str, str]:
+    """On a loopback-only host (the embedded default), Flink's processes and the Python workers they
+    start bind nothing beyond the loopback: PyFlink's Beam gRPC servers would otherwise listen on
+    every interface (Flink 2.3 has no setting for their address)."""
+    try:
+        loopback = ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:  # a host name: a deployment, where other machines must reach Flink
+        loopback = False
+    if not loopback:
+        return {}
+    library = loopback_bind_library(settings)
+    if not library.exists():
+        raise PlatformError(f"{library.name} missing in {library.parent}; run `make setup`")
+    return {"LD_PRELOAD": str(library)}
 
 
 # Flink's Kafka connector shades the Kafka client: its login modules live under this package.
