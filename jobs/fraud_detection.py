@@ -28,6 +28,7 @@ from credit_platform.rules.fraud import (
     TRANSACTION_COLUMNS,
     alert_select,
     columns_ddl,
+    event_time_ddl,
     rule_queries,
 )
 from credit_platform.rules.lending import DEFAULT_POLICY, LendingPolicy, load_policy
@@ -80,15 +81,12 @@ def source_ddl(args: argparse.Namespace) -> list[str]:
               "'json.timestamp-format.standard' = 'ISO-8601', 'json.fail-on-missing-field' = 'false', "
               "'json.ignore-parse-errors' = 'true', "
               f"'scan.watermark.idle-timeout' = '{args.idle_timeout}'")
-    delay = f"INTERVAL '{args.out_of_orderness_ms / 1000:.3f}' SECOND"
     return [
         f"""CREATE TABLE applications (
-            {columns_ddl(APPLICATION_COLUMNS)},
-            WATERMARK FOR `timestamp` AS `timestamp` - {delay}
+            {columns_ddl(APPLICATION_COLUMNS)}, {event_time_ddl(args.out_of_orderness_ms)}
         ) WITH ('topic' = '{args.applications_topic}', {common})""",
         f"""CREATE TABLE transactions (
-            {columns_ddl(TRANSACTION_COLUMNS)},
-            WATERMARK FOR `timestamp` AS `timestamp` - {delay}
+            {columns_ddl(TRANSACTION_COLUMNS)}, {event_time_ddl(args.out_of_orderness_ms)}
         ) WITH ('topic' = '{args.transactions_topic}', {common})""",
     ]
 

@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from credit_platform.contracts.events import MAX_RECORD_BYTES
-from credit_platform.contracts.names import APPLICATIONS_TOPIC, KAFKA_ADMIN, ROLE_ETL, dlq_topic
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, KAFKA_ADMIN, KAFKA_PRODUCER, ROLE_ETL, dlq_topic
 from credit_platform.ingest import landing, producer
 from tests.helpers.fraud_runs import by_rule
 from tests.integration.test_batch import applications_for, land, produce_raw, query, score
@@ -112,12 +112,20 @@ def test_each_hostile_record_is_refused_with_its_reason_and_its_neighbours_arriv
 
 @pytest.mark.parametrize("fraud_run", [(2_000, 9)], indirect=True)
 def test_refused_records_do_not_switch_detection_off(fraud_run):
-    """A far-future event and an infinite income, then a seed-rule case and a velocity burst: alerted."""
+    """A far-future event and an infinite income (refused by the producer, and the far-future one also
+    written straight to Kafka), then a seed-rule case and a velocity burst: both alerted."""
     fraud_run.submit()
     hostile = [HOSTILE[0][0], HOSTILE[1][0]]
     summary = producer.produce(fraud_run.settings, APPLICATIONS_TOPIC, hostile, destination=fraud_run.apps_topic,
                                progress=False)
     assert summary.invalid == 2 and summary.sent == 0
+    # and the same far-future record written past the validating producer, by a holder of the
+    # producer's Kafka credentials: the stream's own bound keeps it from carrying the watermark
+    from kafka import KafkaProducer
+
+    raw = KafkaProducer(**fraud_run.settings.kafka(KAFKA_PRODUCER), acks="all")
+    raw.send(fraud_run.apps_topic, key=b"U-H1", value=HOSTILE[0][0]).get(timeout=30)
+    raw.close()
     base = datetime.now(UTC) - timedelta(minutes=20)
     burst = [app(100 + k, user_id="U-BURST", device_id="D-BURST", timestamp=(base + timedelta(minutes=k)).isoformat(
         timespec="milliseconds").replace("+00:00", "Z")) for k in range(5)]

@@ -43,10 +43,9 @@ def test_collections_indexes_and_policy_seeded_idempotently(platform):
         assert policies[0]["exceptions"] == []
 
 
-def _denied(uri: str, action) -> str:  # noqa: ANN001
-    with MongoClient(uri, serverSelectionTimeoutMS=5000) as client, pytest.raises(PyMongoError) as info:
+def _denied(connect, action) -> None:  # noqa: ANN001 - a client factory: no URI with a password in a traceback
+    with connect() as client, pytest.raises(PyMongoError):
         action(client)
-    return str(info.value)
 
 
 def test_nobody_gets_in_anonymously_or_with_a_wrong_password(platform):
@@ -56,16 +55,17 @@ def test_nobody_gets_in_anonymously_or_with_a_wrong_password(platform):
         {"_id": names.LENDING_POLICY_ID}, {"$push": {"exceptions": {"id": "attacker", "decision": "instant_approval"}}})
     for uri in (f"mongodb://{host}/", f"mongodb://{names.ROLE_MONGO_APP}:wrong@{host}/credit?authMechanism=PLAIN",
                 f"mongodb://postgres:guess@{host}/credit?authMechanism=PLAIN"):
-        _denied(uri, read_policy)
-        _denied(uri, add_exception)
-        _denied(uri, lambda c: c[MONGO_DB].fraud_alerts.delete_many({}))
+        connect = lambda uri=uri: MongoClient(uri, serverSelectionTimeoutMS=5000)  # noqa: E731
+        _denied(connect, read_policy)
+        _denied(connect, add_exception)
+        _denied(connect, lambda c: c[MONGO_DB].fraud_alerts.delete_many({}))
     with MongoClient(platform.mongo_uri) as client:
         assert client[MONGO_DB].policies.find_one({"_id": names.LENDING_POLICY_ID})["exceptions"] == []
 
 
 def test_the_platform_user_reaches_database_credit_only(platform):
-    with MongoClient(platform.mongo_uri, serverSelectionTimeoutMS=5000) as client:
-        assert MONGO_DB in client.list_database_names()
-        _denied(platform.mongo_uri, lambda c: c["admin_probe"].things.insert_one({"x": 1}))
-        _denied(platform.mongo_uri, lambda c: c["postgres"].things.find_one())
-        assert "admin_probe" not in client.list_database_names()
+    connect = lambda: MongoClient(platform.mongo_uri, serverSelectionTimeoutMS=5000)  # noqa: E731
+    _denied(connect, lambda c: c["admin_probe"].things.insert_one({"x": 1}))
+    _denied(connect, lambda c: c["admin"].command("createUser", "intruder", pwd="x", roles=[]))
+    with connect() as client:
+        assert client.list_database_names() == [MONGO_DB]

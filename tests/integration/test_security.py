@@ -67,9 +67,18 @@ def test_prometheus_cannot_be_shut_down_or_reloaded_remotely(platform):
         assert info.value.code == 403
 
 
-def _send(options: dict, topic: str) -> str:
+def _options(platform, user: str | None, password: str | None = None) -> dict:  # noqa: ANN001
+    """Kafka options as `user` (None: anonymous), built here so no password shows in a failure's report."""
+    if user is None:
+        return {"bootstrap_servers": platform.kafka_bootstrap}
+    options = platform.kafka(user)
+    return {**options, "sasl_plain_password": password} if password else options
+
+
+def _send(platform, user: str | None, topic: str, password: str | None = None) -> str:  # noqa: ANN001
     from kafka import KafkaProducer
 
+    options = _options(platform, user, password)
     try:
         producer = KafkaProducer(**options, acks="all", max_block_ms=8000, request_timeout_ms=5000)
         try:
@@ -81,9 +90,10 @@ def _send(options: dict, topic: str) -> str:
         return type(exc).__name__
 
 
-def _read(options: dict, topic: str, group: str) -> str:
+def _read(platform, user: str, topic: str, group: str) -> str:  # noqa: ANN001
     from kafka import KafkaConsumer
 
+    options = _options(platform, user)
     try:
         consumer = KafkaConsumer(**options, group_id=group, auto_offset_reset="latest", consumer_timeout_ms=3000,
                                  enable_auto_commit=False, request_timeout_ms=6000)
@@ -118,21 +128,19 @@ def test_kafka_asks_who_you_are_and_lets_each_user_do_its_part_only(platform):
     if topic not in admin.list_topics():
         admin.create_topics([NewTopic(topic, 1, 1)])
     admin.close()
-    anonymous = {"bootstrap_servers": platform.kafka_bootstrap}
-    wrong = {**platform.kafka(KAFKA_PRODUCER), "sasl_plain_password": "guessed"}
-    assert _send(anonymous, topic) != "allowed"
-    assert _send(wrong, topic) != "allowed"
+    assert _send(platform, None, topic) != "allowed"
+    assert _send(platform, KAFKA_PRODUCER, topic, password="guessed") != "allowed"
     # each user does its own part
-    assert _send(platform.kafka(KAFKA_PRODUCER), topic) == "allowed"
-    assert _read(platform.kafka(KAFKA_STREAM), topic, f"{FRAUD_GROUP}-security-probe") == "allowed"
-    assert _send(platform.kafka(KAFKA_LANDER), dlq_topic(APPLICATIONS_TOPIC)) == "allowed"
+    assert _send(platform, KAFKA_PRODUCER, topic) == "allowed"
+    assert _read(platform, KAFKA_STREAM, topic, f"{FRAUD_GROUP}-security-probe") == "allowed"
+    assert _send(platform, KAFKA_LANDER, dlq_topic(APPLICATIONS_TOPIC)) == "allowed"
     # ... and nothing else
-    assert _read(platform.kafka(KAFKA_PRODUCER), topic, FRAUD_GROUP) != "allowed"
-    assert _send(platform.kafka(KAFKA_STREAM), topic) != "allowed"
-    assert _read(platform.kafka(KAFKA_STREAM), topic, LANDING_GROUP) != "allowed"
-    assert _send(platform.kafka(KAFKA_LANDER), topic) != "allowed"
-    assert _send(platform.kafka(KAFKA_MONITOR), topic) != "allowed"
-    assert _read(platform.kafka(KAFKA_MONITOR), topic, FRAUD_GROUP) != "allowed"
+    assert _read(platform, KAFKA_PRODUCER, topic, FRAUD_GROUP) != "allowed"
+    assert _send(platform, KAFKA_STREAM, topic) != "allowed"
+    assert _read(platform, KAFKA_STREAM, topic, LANDING_GROUP) != "allowed"
+    assert _send(platform, KAFKA_LANDER, topic) != "allowed"
+    assert _send(platform, KAFKA_MONITOR, topic) != "allowed"
+    assert _read(platform, KAFKA_MONITOR, topic, FRAUD_GROUP) != "allowed"
 
 
 def test_the_pushgateway_asks_who_pushes_and_who_reads(platform):

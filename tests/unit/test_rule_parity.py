@@ -38,6 +38,7 @@ from credit_platform.rules.fraud import (
     TRANSACTION_COLUMNS,
     FraudRules,
     columns_ddl,
+    event_time_ddl,
     is_large_loan_low_score,
     reference_alerts,
     rule_queries,
@@ -251,10 +252,9 @@ def _flink_alerts(tmp_path: Path, apps: list[dict], txs: list[dict], rules: Frau
     for key, value in {"parallelism.default": "1", "table.local-time-zone": "UTC",
                        "rest.bind-address": "127.0.0.1", "rest.address": "127.0.0.1"}.items():
         conf.set(key, value)
-    watermark = "WATERMARK FOR `timestamp` AS `timestamp` - INTERVAL '0.5' SECOND"
     options = "'connector' = 'filesystem', 'format' = 'json', 'json.timestamp-format.standard' = 'ISO-8601'"
     for name, columns in (("applications", APPLICATION_COLUMNS), ("transactions", TRANSACTION_COLUMNS)):
-        t_env.execute_sql(f"CREATE TABLE {name} ({columns_ddl(columns)}, {watermark}) "
+        t_env.execute_sql(f"CREATE TABLE {name} ({columns_ddl(columns)}, {event_time_ddl(500)}) "
                           f"WITH ('path' = '{tmp_path / name}', {options})")
     union = " UNION ALL ".join(f"(SELECT alert_id FROM ({q}))" for q in rule_queries(rules, policy).values())
     with t_env.execute_sql(union).collect() as results:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from credit_platform.contracts.events import EVENT_TIME_MAX_AHEAD
 from credit_platform.rules.lending import DEFAULT_POLICY, LendingPolicy
 
 if TYPE_CHECKING:
@@ -61,6 +62,17 @@ def columns_ddl(columns: tuple[tuple[str, str], ...]) -> str:
     return ", ".join(f"`{name}` {sql_type}" for name, sql_type in columns)
 
 
+def event_time_ddl(out_of_orderness_ms: int) -> str:
+    """The tables' event time (`event_time`, what every rule orders by) and its watermark: the record's
+    `timestamp`, except that one with none, or dated further ahead of the clock than the contract
+    allows, counts as the epoch. Late for every window, such a record can never carry the watermark
+    (and with it every windowed rule) into the future; the seed rule, a filter, still judges it."""
+    ahead = int(EVENT_TIME_MAX_AHEAD.total_seconds())
+    return (f"event_time AS CASE WHEN `timestamp` IS NULL OR `timestamp` > TIMESTAMPADD(SECOND, {ahead}, "
+            "CURRENT_TIMESTAMP) THEN TO_TIMESTAMP_LTZ(0, 3) ELSE `timestamp` END, "
+            f"WATERMARK FOR event_time AS event_time - INTERVAL '{out_of_orderness_ms / 1000:.3f}' SECOND")
+
+
 # ---- the seed rule ----------------------------------------------------------------------------
 def is_large_loan_low_score(loan_amount: Decimal | float, credit_score: int,
                             policy: LendingPolicy = DEFAULT_POLICY) -> bool:
@@ -86,7 +98,7 @@ def _haversine_sql(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
 def alert_select(rule: str, severity: str, reason: str, event_type: str, event_id: str) -> str:
     return (f"CONCAT('{rule}:', {event_id}) AS alert_id, '{rule}' AS rule, '{severity}' AS severity, "
             f"{reason} AS reason, user_id, '{event_type}' AS event_type, {event_id} AS event_id, "
-            "`timestamp` AS event_time")
+            "event_time")
 
 
 def _count_in_window(rule: str, severity: str, count: str, key: str, minutes: int, threshold: int,
@@ -95,8 +107,8 @@ def _count_in_window(rule: str, severity: str, count: str, key: str, minutes: in
     reason = f"CONCAT(CAST(n AS STRING), {says} {minutes} minutes')"
     return f"""
             SELECT {alert_select(rule, severity, reason, "application", "application_id")}
-            FROM (SELECT application_id, user_id, device_id, `timestamp`, {count} OVER (
-                      PARTITION BY {key} ORDER BY `timestamp`
+            FROM (SELECT application_id, user_id, device_id, event_time, {count} OVER (
+                      PARTITION BY {key} ORDER BY event_time
                       RANGE BETWEEN INTERVAL '{minutes}' MINUTE PRECEDING AND CURRENT ROW) AS n
                   FROM applications)
             WHERE n >= {threshold}"""
@@ -122,12 +134,12 @@ def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, policy: LendingPolicy 
             SELECT {alert_select("impossible_travel", "high",
                            "CONCAT(CAST(CAST(km AS INT) AS STRING), ' km from ', prev_location, ' to ', location, "
                            "' in ', CAST(seconds AS STRING), ' s')", "transaction", "transaction_id")}
-            FROM (SELECT *, {km} AS km, TIMESTAMPDIFF(SECOND, prev_ts, `timestamp`) AS seconds
-                  FROM (SELECT transaction_id, user_id, `timestamp`, location, latitude, longitude,
+            FROM (SELECT *, {km} AS km, TIMESTAMPDIFF(SECOND, prev_ts, event_time) AS seconds
+                  FROM (SELECT transaction_id, user_id, event_time, location, latitude, longitude,
                                LAG(latitude) OVER w AS prev_lat, LAG(longitude) OVER w AS prev_lon,
-                               LAG(`timestamp`) OVER w AS prev_ts, LAG(location) OVER w AS prev_location
+                               LAG(event_time) OVER w AS prev_ts, LAG(location) OVER w AS prev_location
                         FROM transactions
-                        WINDOW w AS (PARTITION BY user_id ORDER BY `timestamp`)))
+                        WINDOW w AS (PARTITION BY user_id ORDER BY event_time)))
             WHERE prev_lat IS NOT NULL AND km >= {rules.travel_min_distance_km}
               AND km * 3600 > {rules.travel_max_speed_kmh} * GREATEST(seconds, 1)""",
         "amount_spike": f"""
@@ -136,10 +148,10 @@ def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, policy: LendingPolicy 
                            f"AS STRING), 'x the average of the previous {rules.spike_history} purchases')",
                            "transaction", "transaction_id")}
             FROM (SELECT *, (total - amount) / (n - 1) AS prev_avg
-                  FROM (SELECT transaction_id, user_id, `timestamp`, amount,
+                  FROM (SELECT transaction_id, user_id, event_time, amount,
                                SUM(amount) OVER w AS total, COUNT(*) OVER w AS n
                         FROM transactions
-                        WINDOW w AS (PARTITION BY user_id ORDER BY `timestamp`
+                        WINDOW w AS (PARTITION BY user_id ORDER BY event_time
                                      ROWS BETWEEN {rules.spike_history} PRECEDING AND CURRENT ROW)))
             WHERE n = {rules.spike_history + 1} AND amount >= {rules.spike_min_amount}
               AND amount >= {rules.spike_factor} * prev_avg""",
