@@ -122,8 +122,9 @@ def parse_chunk(topic: str, values: list[bytes]):  # noqa: ANN201
 
     Fast path: one NDJSON parse of the whole chunk. A bad record must cost its own parse, never its
     neighbours': if the chunk does not parse, a strict JSON check of each payload (orjson, about a
-    microsecond) sets the malformed ones aside (Infinity, NaN, truncated, several lines) and the rest
-    is parsed in bulk again; only what orjson accepts but the typed parse refuses is found by halving.
+    microsecond) sets the malformed ones aside (Infinity, NaN, truncated, several lines), the rest is
+    parsed in bulk again with type errors as nulls, and a null where the payload has a value marks
+    that record as mistyped. Every record keeps its row; a bad one keeps its raw text and the reason.
     """
     import polars as pl
 
@@ -131,16 +132,27 @@ def parse_chunk(topic: str, values: list[bytes]):  # noqa: ANN201
     frame = _bulk(values, schema)
     if frame is not None:
         return frame.with_columns(pl.lit(None, pl.String).alias("_raw"), pl.lit(None, pl.String).alias("_error"))
-    errors: list[str | None] = [_malformed(v) for v in values]
-    parts = [part.with_columns(pl.Series("_i", indices, pl.UInt32))
-             for indices, part in _parse_good(values, errors, schema)]
-    bad = [i for i, e in enumerate(errors) if e is not None]
-    if bad:
-        nulls = pl.DataFrame({name: pl.Series(name, [None] * len(bad), dtype) for name, dtype in schema.items()})
-        parts.append(nulls.with_columns(pl.Series("_i", bad, pl.UInt32)))
+    errors: list[str | None] = []
+    parsed: list[dict | None] = []
+    for value in values:
+        error, document = _screen(value)
+        errors.append(error)
+        parsed.append(document)
+    good = [i for i, e in enumerate(errors) if e is None]
+    typed = pl.read_ndjson(b"\n".join(values[i].strip() for i in good), schema=schema, ignore_errors=True) \
+        if good else pl.DataFrame(schema=schema)
+    required = [r.name for r in field_rules(contract_for(topic).model) if r.required]
+    suspects = typed.with_row_index("_pos").filter(pl.any_horizontal(pl.col(required).is_null()))
+    for position, *nulls in suspects.select("_pos", *required).iter_rows():
+        document = parsed[good[position]]
+        wrong = [c for c, v in zip(required, nulls, strict=True) if v is None and document.get(c) is not None]
+        if wrong:
+            errors[good[position]] = (f"not a valid event: {wrong[0]} has the wrong type "
+                                      f"(got {str(document[wrong[0]])[:80]!r})")
+    nulls = pl.DataFrame({n: pl.Series(n, [None] * len(values), t) for n, t in schema.items()})
+    rows = nulls.with_row_index("_i").update(typed.with_columns(pl.Series("_i", good, pl.UInt32)), on="_i")
     raws = [None if e is None else v.decode("utf-8", errors="replace") for v, e in zip(values, errors, strict=True)]
-    return (pl.concat(parts).sort("_i").drop("_i")
-            .with_columns(pl.Series("_raw", raws, pl.String), pl.Series("_error", errors, pl.String)))
+    return rows.drop("_i").with_columns(pl.Series("_raw", raws, pl.String), pl.Series("_error", errors, pl.String))
 
 
 def _bulk(values: list[bytes], schema):  # noqa: ANN001, ANN202
@@ -153,44 +165,22 @@ def _bulk(values: list[bytes], schema):  # noqa: ANN001, ANN202
     return frame if frame.height == len(values) else None
 
 
-def _malformed(value: bytes) -> str | None:
+def _screen(value: bytes) -> tuple[str | None, dict | None]:
+    """(why the payload is not an event, None) or (None, the parsed object), by strict JSON rules."""
     import orjson
 
     stripped = value.strip()
     if not stripped:
-        return "not a valid event: empty payload"
+        return "not a valid event: empty payload", None
     if b"\n" in stripped:
-        return "not a valid event: payload spans several lines"
+        return "not a valid event: payload spans several lines", None
     try:
-        parsed = orjson.loads(stripped)
+        document = orjson.loads(stripped)
     except orjson.JSONDecodeError as exc:
-        return _parse_error(exc)
-    return None if isinstance(parsed, dict) else "not a valid event: not a JSON object"
-
-
-def _parse_good(values: list[bytes], errors: list[str | None], schema) -> list[tuple[list[int], object]]:  # noqa: ANN001
-    """(indices, frame) for the payloads without an error, parsed in bulk; a group that still fails
-    is halved until the payloads the typed parse refuses are found (their `errors` entry is set)."""
-    import polars as pl
-
-    parsed: list[tuple[list[int], object]] = []
-    pending = [[i for i, e in enumerate(errors) if e is None]]
-    while pending:
-        indices = pending.pop()
-        if not indices:
-            continue
-        frame = _bulk([values[i].strip() for i in indices], schema)
-        if frame is not None:
-            parsed.append((indices, frame))
-        elif len(indices) == 1:
-            try:
-                pl.read_ndjson(values[indices[0]].strip(), schema=schema)
-                errors[indices[0]] = "not a valid event: does not parse"
-            except Exception as exc:  # noqa: BLE001
-                errors[indices[0]] = _parse_error(exc)
-        else:
-            pending += [indices[: len(indices) // 2], indices[len(indices) // 2:]]
-    return parsed
+        return _parse_error(exc), None
+    if not isinstance(document, dict):
+        return "not a valid event: not a JSON object", None
+    return None, document
 
 
 def _parse_error(exc: Exception) -> str:
