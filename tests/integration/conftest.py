@@ -7,11 +7,15 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
 
 from credit_platform import config
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, KAFKA_ADMIN, dlq_topic
 from credit_platform.platform import process
 from credit_platform.stream import flink, fraud_job
 from tests.helpers.fraud_runs import FraudRun
@@ -92,3 +96,14 @@ def fraud_run(platform, request):
     run = FraudRun(platform, count, seed)
     yield run
     run.close()
+
+
+@pytest.fixture
+def topic(platform):
+    """A fresh topic (and its DLQ) per test, so assertions see only this test's records."""
+    name = f"{APPLICATIONS_TOPIC}.test-{uuid.uuid4().hex[:8]}"  # the producer may write this family
+    admin = KafkaAdminClient(**platform.kafka(KAFKA_ADMIN))
+    admin.create_topics([NewTopic(name, 3, 1), NewTopic(dlq_topic(name), 1, 1)])
+    yield name
+    admin.delete_topics([name, dlq_topic(name)])
+    admin.close()

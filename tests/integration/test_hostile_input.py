@@ -13,11 +13,9 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import psycopg
 import pytest
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 
 from credit_platform.contracts.events import MAX_RECORD_BYTES
-from credit_platform.contracts.names import APPLICATIONS_TOPIC, KAFKA_ADMIN, KAFKA_PRODUCER, ROLE_ETL, dlq_topic
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, KAFKA_PRODUCER, ROLE_ETL, dlq_topic
 from credit_platform.ingest import landing, producer
 from tests.helpers.fraud_runs import by_rule
 from tests.integration.test_batch import applications_for, land, produce_raw, query, score
@@ -60,16 +58,6 @@ HOSTILE = [
     (line(app(8, city="B" * (2 * 1024 * 1024))), None, "at most 65,536 are accepted"),
     (line(app(9, timestamp=now_iso(timedelta(hours=2)))), "timestamp", "later than now"),
 ]
-
-
-@pytest.fixture
-def topic(platform):
-    name = f"{APPLICATIONS_TOPIC}.test-hostile-{uuid.uuid4().hex[:8]}"  # the producer may write this family
-    admin = KafkaAdminClient(**platform.kafka(KAFKA_ADMIN))
-    admin.create_topics([NewTopic(name, 1, 1), NewTopic(dlq_topic(name), 1, 1)])
-    yield name
-    admin.delete_topics([name, dlq_topic(name)])
-    admin.close()
 
 
 def test_each_hostile_record_is_refused_with_its_reason_and_its_neighbours_arrive(platform, topic, tmp_path):

@@ -11,32 +11,19 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from collections import defaultdict
 
 import psycopg
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.admin import NewTopic
+from kafka import KafkaConsumer, TopicPartition
 
-from credit_platform.contracts.names import APPLICATIONS_TOPIC, KAFKA_ADMIN, ROLE_SUPERUSER, dlq_topic
+from credit_platform.contracts.names import KAFKA_ADMIN, ROLE_SUPERUSER, dlq_topic
 from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.metrics import read_pushgateway
 from credit_platform.platform.services.kafka import Kafka
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def topic(platform):
-    """A fresh topic (and its DLQ) per test, so assertions see only this test's records."""
-    name = f"{APPLICATIONS_TOPIC}.test-{uuid.uuid4().hex[:8]}"  # the producer may write this family
-    admin = KafkaAdminClient(**platform.kafka(KAFKA_ADMIN))
-    admin.create_topics([NewTopic(name, 3, 1), NewTopic(dlq_topic(name), 1, 1)])
-    yield name
-    admin.delete_topics([name, dlq_topic(name)])
-    admin.close()
 
 
 def consume_all(settings, topic: str, expected: int, timeout: float = 60) -> list:
