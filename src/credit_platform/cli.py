@@ -359,15 +359,8 @@ def _add_date_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-id", help="id written with the lineage rows and issues")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="credit-platform",
-        description="Credit scoring, lending and fraud-detection data platform. Runs every service as a "
-                    "local process (state in .platform/, or $CP_HOME); see README.md.",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log library debug output")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_lifecycle_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers action)
+    """setup, up, down, status, migrate, serve, health: the platform itself."""
     p = sub.add_parser("setup", help="install what the local services need (idempotent; cached)")
     p.add_argument("--only", nargs="+", metavar="STEP", choices=SETUP_STEPS,
                    help=f"run only these steps ({', '.join(SETUP_STEPS)}); a container image needs jars and datadocs")
@@ -400,6 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("service", metavar="SERVICE")
     p.set_defaults(func=cmd_health)
 
+
+
+def _add_data_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers action)
+    """generate and produce: data in."""
     p = sub.add_parser("generate", help="write synthetic applications or transactions with labelled fraud (JSONL)",
                        description="Generate events from a synthetic customer population with injected, labelled "
                                    "fraud patterns (is_fraud, fraud_pattern). Reproducible: same seed, same bytes.")
@@ -426,6 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generator_options(p)
     p.set_defaults(func=cmd_produce)
 
+
+
+def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers action)
+    """fraud-job, fraud-report, land, score, dq: the jobs, one at a time."""
     p = sub.add_parser("fraud-job", help="start (from the latest checkpoint), stop (with a savepoint) or show the "
                        "Flink fraud detection job")
     p.add_argument("action", choices=["start", "stop", "status"])
@@ -471,6 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scope", choices=["all", "landing", "warehouse"], default="all")
     p.set_defaults(func=cmd_dq)
 
+
+
+def _add_demo_command(sub) -> None:  # noqa: ANN001 (argparse's subparsers action)
+    """demo: the main job, end to end."""
     p = sub.add_parser("demo", help="the main job, end to end on the embedded platform, through Airflow",
                        description="Install what is missing, start the platform, then drive the DAGs through "
                                    "Airflow's REST API: generate_data -> fraud_stream_supervisor (starts the Flink "
@@ -487,6 +492,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=business_date,
                    help="business date of the generated data, YYYY-MM-DD (default: yesterday, UTC)")
     p.set_defaults(func=cmd_demo, only=None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="credit-platform",
+        description="Credit scoring, lending and fraud-detection data platform. Runs every service as a "
+                    "local process (state in .platform/, or $CP_HOME); see README.md.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log library debug output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for add in (_add_lifecycle_commands, _add_data_commands, _add_job_commands, _add_demo_command):
+        add(sub)
     return parser
 
 

@@ -116,32 +116,11 @@ def _prepare_plugins(settings: Settings, root: Path) -> None:
             (plugin / name).symlink_to(target)
 
 
-def prepare_flink(settings: Settings) -> None:
-    """Write the session cluster's conf/ and lib/ (symlinks: the wheel's jars + connectors)."""
-    root = flink_runtime_dir(settings)
-    state = settings.service_dir("flink")
-    home = pyflink_home()
-    conf, lib = root / "conf", root / "lib"
-    for d in (conf, lib, root / "run", root / "tmp", settings.logs_dir / "flink"):
-        d.mkdir(parents=True, exist_ok=True)
-    connectors = sorted((settings.jars_dir / "flink").glob("*.jar"))
-    if not connectors:
-        raise PlatformError(f"Flink connector jars missing in {settings.jars_dir / 'flink'}; run `make setup`")
-    # flink-python in lib/ as well: without it a second thread-mode Python job on a TaskManager fails
-    jars = [*sorted((home / "lib").glob("*.jar")), *sorted((home / "opt").glob("flink-python-*.jar")), *connectors]
-    wanted = {p.name: p for p in jars}
-    for existing in lib.iterdir():
-        if existing.name not in wanted or existing.resolve() != wanted[existing.name].resolve():
-            existing.unlink()
-    for name, target in wanted.items():
-        if not (lib / name).exists():
-            (lib / name).symlink_to(target)
-    for f in (home / "conf").iterdir():
-        if f.name != "config.yaml":
-            shutil.copyfile(f, conf / f.name)
-    config = yaml.safe_load((home / "conf" / "config.yaml").read_text()) or {}
+def _cluster_settings(settings: Settings, root: Path, state: Path) -> dict[str, object]:
+    """The platform's settings over the wheel's config.yaml: addresses (loopback here), memory,
+    checkpoints, Python, and the metrics reporter."""
     p = settings.ports
-    overrides = {
+    overrides: dict[str, object] = {
         "jobmanager.rpc.address": settings.host,
         "jobmanager.rpc.port": p["flink_rpc"],
         "jobmanager.bind-host": settings.host,
@@ -181,6 +160,34 @@ def prepare_flink(settings: Settings) -> None:
         overrides["metrics.reporter.promgateway.username"], overrides["metrics.reporter.promgateway.password"] = (
             credentials)
         _prepare_plugins(settings, root)
+    return overrides
+
+
+def prepare_flink(settings: Settings) -> None:
+    """Write the session cluster's conf/ and lib/ (symlinks: the wheel's jars + connectors)."""
+    root = flink_runtime_dir(settings)
+    state = settings.service_dir("flink")
+    home = pyflink_home()
+    conf, lib = root / "conf", root / "lib"
+    for d in (conf, lib, root / "run", root / "tmp", settings.logs_dir / "flink"):
+        d.mkdir(parents=True, exist_ok=True)
+    connectors = sorted((settings.jars_dir / "flink").glob("*.jar"))
+    if not connectors:
+        raise PlatformError(f"Flink connector jars missing in {settings.jars_dir / 'flink'}; run `make setup`")
+    # flink-python in lib/ as well: without it a second thread-mode Python job on a TaskManager fails
+    jars = [*sorted((home / "lib").glob("*.jar")), *sorted((home / "opt").glob("flink-python-*.jar")), *connectors]
+    wanted = {p.name: p for p in jars}
+    for existing in lib.iterdir():
+        if existing.name not in wanted or existing.resolve() != wanted[existing.name].resolve():
+            existing.unlink()
+    for name, target in wanted.items():
+        if not (lib / name).exists():
+            (lib / name).symlink_to(target)
+    for f in (home / "conf").iterdir():
+        if f.name != "config.yaml":
+            shutil.copyfile(f, conf / f.name)
+    config = yaml.safe_load((home / "conf" / "config.yaml").read_text()) or {}
+    overrides = _cluster_settings(settings, root, state)
     # A deployment's own settings last (docker-compose: addresses of the JobManager and this host),
     # as YAML `key: value` lines like the official image's FLINK_PROPERTIES.
     extra = yaml.safe_load(os.environ.get("CP_FLINK_PROPERTIES") or "") or {}
