@@ -37,3 +37,26 @@ def test_file_names_carry_partition_and_offsets():
     match = _FILE.match("credit_applications-p2-000000000010-000000000099.parquet")
     assert (match["topic"], match["partition"], match["first"], match["last"]) == (
         "credit_applications", "2", "000000000010", "000000000099")
+
+
+def test_hostile_payloads_cost_only_themselves_and_keep_their_reason():
+    from credit_platform.ingest.landing import _null_non_json_numbers
+
+    assert _null_non_json_numbers(b'{"a": Infinity, "b":-Infinity,"c":[NaN, 1], "city": "NaN Infinity", "d": 1}') \
+        == b'{"a": null, "b":null,"c":[null, 1], "city": "NaN Infinity", "d": 1}'
+    good = payloads(6)
+    wrong = json.loads(good[1])
+    wrong["credit_score"] = "high"
+    infinite = good[3].replace(b'"annual_income":', b'"annual_income":Infinity,"x":')
+    named = json.loads(good[4])
+    named["city"] = "NaN Infinity"  # the words inside a string are text, not numbers
+    values = [good[0], json.dumps(wrong).encode(), good[2], infinite, json.dumps(named).encode(), good[5]]
+    frame = parse_chunk(APPLICATIONS_TOPIC, values)
+    assert frame["application_id"].to_list() == [json.loads(v)["application_id"] for v in (
+        good[0], json.dumps(wrong).encode(), good[2], good[3], json.dumps(named).encode(), good[5])]
+    errors = frame["_error"].to_list()
+    assert errors[1] == "not a valid event: credit_score has the wrong type (got 'high')"
+    assert errors[3].startswith("not a valid event: unexpected character")
+    assert [e is None for e in errors] == [True, False, True, False, True, True]
+    assert frame["_raw"][3] == infinite.decode() and frame["city"][4] == "NaN Infinity"
+    assert frame["credit_score"][0] == json.loads(good[0])["credit_score"]
