@@ -181,12 +181,15 @@ def _tolerant_parse(joined: bytes, schema):  # noqa: ANN001, ANN202
 
 def _mistyped(topic: str, typed, errors: list[str | None], values: list[bytes],  # noqa: ANN001
               positions: list[int]) -> list[str | None]:
-    """Mark the rows of `typed` (payload i at row k: positions[k] = i) whose required value is null
-    although the payload has one (a type error, or a non-JSON number), or whose payload is not
+    """Mark the rows of `typed` (payload i at row k: positions[k] = i) with a null where the payload
+    has a value (a type error, or a non-JSON number), or whose payload is not
     strict JSON."""
     import polars as pl
 
-    required = [r.name for r in field_rules(contract_for(topic).model) if r.required]
+    # every field a record normally carries (required, or with a default): a null there is suspect;
+    # labels that are mostly absent (fraud_pattern) are left to the nightly job's checks
+    fields = contract_for(topic).model.model_fields
+    required = [name for name, info in fields.items() if info.is_required() or info.default is not None]
     suspects = typed.with_row_index("_pos").filter(pl.any_horizontal(pl.col(required).is_null()))
     for row, *nulls in suspects.select("_pos", *required).iter_rows():
         i = positions[row]
