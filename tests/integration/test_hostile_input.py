@@ -17,6 +17,7 @@ import pytest
 from credit_platform.contracts.events import MAX_RECORD_BYTES
 from credit_platform.contracts.names import APPLICATIONS_TOPIC, KAFKA_PRODUCER, ROLE_ETL, dlq_topic
 from credit_platform.ingest import landing, producer
+from credit_platform.metrics import read_pushgateway
 from tests.helpers.fraud_runs import by_rule
 from tests.integration.test_batch import applications_for, land, produce_raw, query, score
 from tests.integration.test_producer import consume_all
@@ -96,6 +97,13 @@ def test_each_hostile_record_is_refused_with_its_reason_and_its_neighbours_arriv
     assert {"event_time_ahead", "finite_number", "string_pattern_mismatch", "string_too_long", "record_size",
             "unique", "json_invalid"} <= rules
     assert len({r[0] for r in issues}) == summary.invalid
+
+    # and the metrics an operator watches count them: invalid records by rule, on the Pushgateway
+    pushed = [line for line in read_pushgateway(platform).splitlines()
+              if line.startswith("producer_records_invalid_total{") and f'topic="{topic}"' in line]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in pushed) == summary.invalid
+    assert {"event_time_ahead", "finite_number", "record_size", "unique"} <= {
+        line.split('rule="', 1)[1].split('"', 1)[0] for line in pushed}
 
 
 @pytest.mark.parametrize("fraud_run", [(2_000, 9)], indirect=True)
