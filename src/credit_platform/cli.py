@@ -379,8 +379,9 @@ def _add_lifecycle_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("migrate", help="apply schemas, roles, Airflow's database, topics and collections to "
-                                       "the configured servers (a deployment's init step; idempotent)")
+    p = sub.add_parser("migrate", help="apply schemas, roles, Airflow's database, topics, Kafka users and ACLs "
+                                       "(when clients log in) and collections to the configured servers (a "
+                                       "deployment's init step; idempotent)")
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("serve", help="run one service in the foreground (docker-compose runs each service so)",
