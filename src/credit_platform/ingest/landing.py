@@ -281,13 +281,18 @@ class Lander:
         self.root = landing_root(settings)
         self.summary = LandingSummary(self.run_id, {t: TopicSummary(t) for t in self.topics})
         self._steps: dict[tuple[str, str], Step] = {}
+        self._dlq = None  # one DLQ producer per run, opened at the first bad record
 
     def run(self) -> LandingSummary:
         started = time.monotonic()
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "w") as lock:
             self._lock(lock)
-            self._run()
+            try:
+                self._run()
+            finally:
+                if self._dlq is not None:
+                    self._dlq.close(timeout=10)
         self.summary.seconds = time.monotonic() - started
         self._push_metrics()
         return self.summary
@@ -465,7 +470,11 @@ class Lander:
             for row in bad.iter_rows(named=True)
         ]
         write_issues(self.settings, issues)
-        _send_dlq(self.settings, topic, issues, bad)
+        if self._dlq is None:
+            from kafka import KafkaProducer
+
+            self._dlq = KafkaProducer(**self.settings.kafka(KAFKA_LANDER), acks="all", retries=5)
+        _send_dlq(self._dlq, topic, issues, bad)
 
     def _push_metrics(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -488,21 +497,15 @@ class Lander:
         push(self.settings, "landing", registry)
 
 
-def _send_dlq(settings: Settings, topic: str, issues: list[Issue], bad) -> None:  # noqa: ANN001
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(**settings.kafka(KAFKA_LANDER), acks="all", retries=5)
-    try:
-        for issue, row in zip(issues, bad.iter_rows(named=True), strict=True):
-            envelope = {"reason": issue.issue, "raw_payload": issue.raw_payload, "source_topic": topic,
-                        "source": "landing", "record_id": issue.record_id, "run_id": issue.run_id,
-                        "partition": row["_partition"], "offset": row["_offset"],
-                        "refused_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
-            producer.send(dlq_topic(topic), key=(row["_key"] or "").encode() or None,
-                          value=json.dumps(envelope).encode())
-        producer.flush(timeout=30)
-    finally:
-        producer.close(timeout=10)
+def _send_dlq(producer, topic: str, issues: list[Issue], bad) -> None:  # noqa: ANN001
+    """Send a chunk's bad records to the topic's DLQ; flushed before the chunk's offsets are committed."""
+    for issue, row in zip(issues, bad.iter_rows(named=True), strict=True):
+        envelope = {"reason": issue.issue, "raw_payload": issue.raw_payload, "source_topic": topic,
+                    "source": "landing", "record_id": issue.record_id, "run_id": issue.run_id,
+                    "partition": row["_partition"], "offset": row["_offset"],
+                    "refused_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        producer.send(dlq_topic(topic), key=(row["_key"] or "").encode() or None, value=json.dumps(envelope).encode())
+    producer.flush(timeout=30)
 
 
 def read_landed(settings: Settings, topic: str, day: date | str):  # noqa: ANN201
