@@ -7,6 +7,10 @@ window). Only alerts cross into Python, in one operator after the union of the r
 UDF inserts each batch into MongoDB with a deterministic `_id` (rule + event id), ignoring the ids
 already there, so a replay after a restart or from a savepoint never duplicates or changes one.
 The ground-truth fields `is_fraud`/`fraud_pattern` are not even declared in the source tables.
+Nothing is dropped unseen: the sources read with the `contract-json` format, which checks every
+record against the event contract; what it cannot read or what breaks the contract goes, with the
+reason, to the dead-letter topic `fraud_stream.dlq` (at least once; an envelope names its topic,
+partition and offset, so a consumer can drop a repeat) and counts in `contractRecordsRefused`.
 The rules' SQL is rendered by credit_platform.rules.fraud; the seed rule's thresholds come from the
 governed lending policy in MongoDB (read at submit time), as the nightly Spark job's do.
 
@@ -23,13 +27,11 @@ from credit_platform.contracts import names
 from credit_platform.contracts.names import KAFKA_STREAM
 from credit_platform.rules.fraud import (
     ALERT_COLUMNS,
-    APPLICATION_COLUMNS,
     DEFAULT_FRAUD_RULES,
-    TRANSACTION_COLUMNS,
+    STREAM_TABLES,
     alert_select,
-    columns_ddl,
-    event_time_ddl,
     rule_queries,
+    source_ddl,
 )
 from credit_platform.rules.lending import DEFAULT_POLICY, LendingPolicy, load_policy
 
@@ -44,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--transactions-topic", default=names.TRANSACTIONS_TOPIC)
     parser.add_argument("--group-id", default=names.FRAUD_GROUP, help="Kafka consumer group (offsets live in "
                         "checkpoints; the group only matters for a first start)")
+    parser.add_argument("--dlq-topic", default=names.STREAM_DLQ_TOPIC, help="where records that break the event "
+                        "contract go (with the reason, payload, topic, partition and offset), not to the rules")
     parser.add_argument("--mongo-uri", default=settings.mongo_uri)
     parser.add_argument("--mongo-db", default=names.MONGO_DB)
     parser.add_argument("--collection", default=names.FRAUD_ALERTS_COLLECTION)
@@ -70,25 +74,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------------------------------------
-def source_ddl(args: argparse.Namespace) -> list[str]:
+def kafka_ddl(args: argparse.Namespace) -> list[str]:
+    """The source tables over Kafka (every record, checked against the contract; the views the rules
+    read) and the dead-letter table the refused records go to."""
     from credit_platform import config
     from credit_platform.stream.flink_config import kafka_sql_options
 
-    login = kafka_sql_options(config.load(), KAFKA_STREAM)  # the stream's own Kafka user: reads, nothing else
-    common = (f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{args.bootstrap}'{login}, "
-              f"'properties.group.id' = '{args.group_id}', 'scan.startup.mode' = 'group-offsets', "
-              "'properties.auto.offset.reset' = 'earliest', 'format' = 'json', "
-              "'json.timestamp-format.standard' = 'ISO-8601', 'json.fail-on-missing-field' = 'false', "
-              "'json.ignore-parse-errors' = 'true', "
-              f"'scan.watermark.idle-timeout' = '{args.idle_timeout}'")
-    return [
-        f"""CREATE TABLE applications (
-            {columns_ddl(APPLICATION_COLUMNS)}, {event_time_ddl(args.out_of_orderness_ms)}
-        ) WITH ('topic' = '{args.applications_topic}', {common})""",
-        f"""CREATE TABLE transactions (
-            {columns_ddl(TRANSACTION_COLUMNS)}, {event_time_ddl(args.out_of_orderness_ms)}
-        ) WITH ('topic' = '{args.transactions_topic}', {common})""",
-    ]
+    login = kafka_sql_options(config.load(), KAFKA_STREAM)  # the stream's own Kafka user: reads, writes its DLQ
+    kafka = f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{args.bootstrap}'{login}"
+    common = (f"{kafka}, 'properties.group.id' = '{args.group_id}', 'scan.startup.mode' = 'group-offsets', "
+              f"'properties.auto.offset.reset' = 'earliest', 'scan.watermark.idle-timeout' = '{args.idle_timeout}'")
+    topics = {"applications": args.applications_topic, "transactions": args.transactions_topic}
+    metadata = ("`_partition` INT METADATA FROM 'partition' VIRTUAL, "
+                "`_offset` BIGINT METADATA FROM 'offset' VIRTUAL")
+    return [*source_ddl({t: f"'topic' = '{topics[t]}', {common}" for t in STREAM_TABLES},
+                        args.out_of_orderness_ms, metadata),
+            f"""CREATE TABLE refused_records (
+                reason STRING, raw_payload STRING, source_topic STRING, source STRING, record_id STRING,
+                `partition` INT, `offset` BIGINT, refused_at TIMESTAMP_LTZ(3)
+            ) WITH ({kafka}, 'topic' = '{args.dlq_topic}', 'format' = 'json',
+                    'json.timestamp-format.standard' = 'ISO-8601', 'sink.delivery-guarantee' = 'at-least-once')"""]
+
+
+def refused_insert(args: argparse.Namespace) -> str:
+    """Every record a source refused, to the dead-letter topic with its reason, payload and position."""
+    topics = {"applications": args.applications_topic, "transactions": args.transactions_topic}
+    selects = [f"""SELECT `_error`, `_raw`, '{topics[table]}', 'fraud-stream',
+                      COALESCE({columns[0][0]}, CONCAT('{topics[table]}:', CAST(`_partition` AS STRING), ':',
+                               CAST(`_offset` AS STRING))),
+                      `_partition`, `_offset`, CURRENT_TIMESTAMP
+               FROM {table}_in WHERE `_error` IS NOT NULL""" for table, (_, columns) in STREAM_TABLES.items()]
+    return "INSERT INTO refused_records " + " UNION ALL ".join(selects)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +201,7 @@ def build(args: argparse.Namespace):  # noqa: ANN201
     for item in args.set:
         key, _, value = item.partition("=")
         conf.set(key.strip(), value.strip())
-    for ddl in source_ddl(args):
+    for ddl in kafka_ddl(args):
         t_env.execute_sql(ddl)
     queries = rule_queries(DEFAULT_FRAUD_RULES, policy_thresholds(args))
     if args.rules == "source":
@@ -198,7 +214,7 @@ def build(args: argparse.Namespace):  # noqa: ANN201
     t_env.execute_sql(f"CREATE TEMPORARY VIEW alerts AS {alerts}")
     if args.sink == "blackhole":
         t_env.execute_sql("CREATE TABLE alert_sink (alert_id STRING) WITH ('connector' = 'blackhole')")
-        return t_env, "INSERT INTO alert_sink SELECT alert_id FROM alerts"
+        return t_env, ["INSERT INTO alert_sink SELECT alert_id FROM alerts", refused_insert(args)]
     t_env.execute_sql("CREATE TABLE alert_sink (written BIGINT) WITH ('connector' = 'blackhole')")
     t_env.create_temporary_function("write_alerts", alert_writer(args))
     # Through a DataStream and back: the planner cannot push the Python call below this point (it
@@ -206,17 +222,22 @@ def build(args: argparse.Namespace):  # noqa: ANN201
     # Python writer and the rules run as JVM-only chains (measured: 1.1-1.5x the five writers).
     barrier = t_env.from_data_stream(t_env.to_data_stream(t_env.from_path("alerts")))
     t_env.create_temporary_view("alerts_barrier", barrier)
-    return t_env, f"INSERT INTO alert_sink SELECT write_alerts({ALERT_COLUMNS}) FROM alerts_barrier"
+    return t_env, [f"INSERT INTO alert_sink SELECT write_alerts({ALERT_COLUMNS}) FROM alerts_barrier",
+                   refused_insert(args)]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.print_sql:
-        sql = "\n;\n".join([*source_ddl(args), *rule_queries(DEFAULT_FRAUD_RULES, policy_thresholds(args)).values()])
+        sql = "\n;\n".join([*kafka_ddl(args), *rule_queries(DEFAULT_FRAUD_RULES, policy_thresholds(args)).values(),
+                             refused_insert(args)])
         print(re.sub(r'password="[^"]*"', 'password="***"', sql))
         return
-    t_env, insert = build(args)
-    result = t_env.execute_sql(insert)
+    t_env, inserts = build(args)
+    statements = t_env.create_statement_set()  # one job: the rules' alerts and the refused records
+    for insert in inserts:
+        statements.add_insert_sql(insert)
+    result = statements.execute()
     # `flink run -d` returns once submitted; run locally (python jobs/…) it waits for the job.
     if os.environ.get("FLINK_FRAUD_JOB_WAIT") == "1":
         result.wait()

@@ -363,7 +363,8 @@ def _add_lifecycle_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers
     """setup, up, down, status, migrate, serve, health: the platform itself."""
     p = sub.add_parser("setup", help="install what the local services need (idempotent; cached)")
     p.add_argument("--only", nargs="+", metavar="STEP", choices=SETUP_STEPS,
-                   help=f"run only these steps ({', '.join(SETUP_STEPS)}); a container image needs jars and datadocs")
+                   help=f"run only these steps ({', '.join(SETUP_STEPS)}); a container image needs jars, "
+                        "flink-format and datadocs")
     p.set_defaults(func=cmd_setup)
 
     p = sub.add_parser("up", help="start every local service and apply schemas (idempotent)",

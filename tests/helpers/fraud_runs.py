@@ -13,7 +13,14 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from pymongo import MongoClient
 
-from credit_platform.contracts.names import APPLICATIONS_TOPIC, FRAUD_GROUP, KAFKA_ADMIN, MONGO_DB, TRANSACTIONS_TOPIC
+from credit_platform.contracts.names import (
+    APPLICATIONS_TOPIC,
+    FRAUD_GROUP,
+    KAFKA_ADMIN,
+    MONGO_DB,
+    STREAM_DLQ_TOPIC,
+    TRANSACTIONS_TOPIC,
+)
 from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.platform.process import wait_until
@@ -30,10 +37,10 @@ class FraudRun:
         # named after the input topics and the fraud job's group: what the platform's Kafka users may use
         self.apps_topic, self.tx_topic = f"{APPLICATIONS_TOPIC}.test-{run}", f"{TRANSACTIONS_TOPIC}.test-{run}"
         self.group = f"{FRAUD_GROUP}-test-{run}"
+        self.dlq_topic = f"{STREAM_DLQ_TOPIC}.test-{run}"
         self.collection, self.name = f"alerts_{run}", f"fraud_detection_{run}"
         admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
-        admin.create_topics([NewTopic(t, 1, 1) for t in (self.apps_topic, self.tx_topic, f"{self.apps_topic}.dlq",
-                                                          f"{self.tx_topic}.dlq")])
+        admin.create_topics([NewTopic(t, 1, 1) for t in self._topics()])
         admin.close()
         config = GeneratorConfig(seed=seed, fraud_share=0.05)
         self.apps = generator.generate("applications", count, config)
@@ -46,6 +53,7 @@ class FraudRun:
         self.job_id = fraud_job.submit(
             self.settings, "--applications-topic", self.apps_topic, "--transactions-topic", self.tx_topic,
             "--collection", self.collection, "--group-id", self.group, "--checkpoint-interval", "2 s",
+            "--dlq-topic", self.dlq_topic,
             name=self.name, restore_from=restore_from, from_latest_checkpoint=False)
         assert wait_until(lambda: fraud_job.status(self.settings, self.name).running, timeout=120)
         return self.job_id
@@ -73,6 +81,25 @@ class FraudRun:
         time.sleep(3)  # anything beyond the expected set would show up now
         return {d["_id"] for d in self.alerts.find({}, {"_id": 1})}
 
+    def refused(self, at_least: int, timeout: float = 120) -> list[dict]:
+        """The envelopes the job sent to its dead-letter topic (once `at_least` are there)."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(**self.settings.kafka(KAFKA_ADMIN), enable_auto_commit=False)
+        partition = TopicPartition(self.dlq_topic, 0)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        found: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < at_least and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=1000).values():
+                found += [json.loads(r.value) for r in records]
+        consumer.close()
+        return found
+
+    def _topics(self) -> list[str]:
+        return [self.apps_topic, self.tx_topic, f"{self.apps_topic}.dlq", f"{self.tx_topic}.dlq", self.dlq_topic]
+
     def checkpoints_completed(self) -> int:
         return flink._rest(self.settings, f"/jobs/{self.job_id}/checkpoints")["counts"]["completed"]
 
@@ -82,7 +109,7 @@ class FraudRun:
             flink.cancel(self.settings, current.job_id)
         self.alerts.drop()
         admin = KafkaAdminClient(**self.settings.kafka(KAFKA_ADMIN))
-        admin.delete_topics([self.apps_topic, self.tx_topic, f"{self.apps_topic}.dlq", f"{self.tx_topic}.dlq"])
+        admin.delete_topics(self._topics())
         admin.close()
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import polars as pl
 import psycopg
@@ -109,7 +109,9 @@ def test_each_hostile_record_is_refused_with_its_reason_and_its_neighbours_arriv
 @pytest.mark.parametrize("fraud_run", [(2_000, 9)], indirect=True)
 def test_refused_records_do_not_switch_detection_off(fraud_run):
     """A far-future event and an infinite income (refused by the producer, and the far-future one also
-    written straight to Kafka), then a seed-rule case and a velocity burst: both alerted."""
+    written straight to Kafka), then a seed-rule case and a velocity burst: both alerted. Records the
+    stream cannot read or that break the contract, written past the producer, are each in its
+    dead-letter topic with the reason and their offset; none stops the job or hides a neighbour."""
     fraud_run.submit()
     hostile = [HOSTILE[0][0], HOSTILE[1][0]]
     summary = producer.produce(fraud_run.settings, APPLICATIONS_TOPIC, hostile, destination=fraud_run.apps_topic,
@@ -121,6 +123,21 @@ def test_refused_records_do_not_switch_detection_off(fraud_run):
 
     raw = KafkaProducer(**fraud_run.settings.kafka(KAFKA_PRODUCER), acks="all")
     raw.send(fraud_run.apps_topic, key=b"U-H1", value=HOSTILE[0][0]).get(timeout=30)
+    # a seed-rule case the stream could once not read (Infinity income; or a NUL in its city), or
+    # could read only partly (a score as text): refused with the reason, in the DLQ, never silent
+    seed_case = {"credit_score": 400, "loan_amount": 20000.0, "timestamp": now_iso(timedelta(minutes=-6))}
+    unreadable = {
+        "APP-HOSTILE-300": line(app(300, **seed_case, annual_income="@"), annual_income="Infinity"),
+        "APP-HOSTILE-301": line(app(301, **{**seed_case, "city": "Ber\u0000lin"})),
+        "APP-HOSTILE-302": line(app(302, **{**seed_case, "credit_score": "four hundred"})),
+        "APP-HOSTILE-303": line(app(303, **seed_case))[:50],
+    }
+    offsets = {key: raw.send(fraud_run.apps_topic, key=b"U-H3", value=value).get(timeout=30).offset
+               for key, value in unreadable.items()}
+    # the same case with its time in another zone: read, judged and alerted
+    zoned = app(304, **{**seed_case, "timestamp": (datetime.now(UTC) - timedelta(minutes=6)).astimezone(
+        timezone(timedelta(hours=2))).isoformat(timespec="milliseconds")})
+    raw.send(fraud_run.apps_topic, key=b"U-H3", value=line(zoned)).get(timeout=30)
     raw.close()
     base = datetime.now(UTC) - timedelta(minutes=20)
     burst = [app(100 + k, user_id="U-BURST", device_id="D-BURST", timestamp=(base + timedelta(minutes=k)).isoformat(
@@ -130,10 +147,24 @@ def test_refused_records_do_not_switch_detection_off(fraud_run):
                             destination=fraud_run.apps_topic, progress=False)
     assert sent.sent == 6
     fraud_run.expected = {f"application_velocity:APP-HOSTILE-{100 + k}" for k in (3, 4)} | {
-        "large_loan_low_score:APP-HOSTILE-200"}
+        "large_loan_low_score:APP-HOSTILE-200", "large_loan_low_score:APP-HOSTILE-304"}
     fraud_run.finish()
     got = fraud_run.wait_for_alerts(timeout=180)
     assert fraud_run.expected <= got, by_rule(fraud_run.expected - got)
+    assert not {a for a in got if a.split(":")[1] in unreadable}
+    refused = {r["offset"]: r for r in fraud_run.refused(at_least=len(unreadable))}
+    reasons = {}
+    for key, offset in offsets.items():
+        envelope = refused[offset]
+        assert envelope["source_topic"] == fraud_run.apps_topic and envelope["source"] == "fraud-stream"
+        assert envelope["raw_payload"] == unreadable[key].decode() and envelope["refused_at"]
+        reasons[key] = envelope["reason"]
+    assert reasons["APP-HOSTILE-300"].startswith("not JSON: Non-standard token 'Infinity'"), reasons
+    assert reasons["APP-HOSTILE-301"] == "city: contains a control character", reasons
+    assert reasons["APP-HOSTILE-302"].startswith("a value of the wrong type"), reasons
+    assert reasons["APP-HOSTILE-303"].startswith("not JSON"), reasons
+    assert refused[offsets["APP-HOSTILE-301"]]["record_id"] == "APP-HOSTILE-301"
+    assert len(refused) == len(unreadable)  # the valid records of the same topic are not in it
 
 
 def test_a_day_with_hostile_rows_past_the_producer_still_loads(platform, landing_dir):

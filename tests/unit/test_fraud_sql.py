@@ -27,5 +27,5 @@ def test_thresholds_come_from_the_rules_module():
 
 def test_job_never_reads_the_labels():
     args = fraud_detection.parse_args([])
-    ddl = " ".join(fraud_detection.source_ddl(args))
+    ddl = " ".join(fraud_detection.kafka_ddl(args))
     assert "is_fraud" not in ddl and "fraud_pattern" not in ddl

@@ -30,18 +30,17 @@ import numpy as np
 import polars as pl
 import pytest
 
+from credit_platform import config
 from credit_platform.ingest import generator
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.rules.fraud import (
-    APPLICATION_COLUMNS,
     DEFAULT_FRAUD_RULES,
-    TRANSACTION_COLUMNS,
+    STREAM_TABLES,
     FraudRules,
-    columns_ddl,
-    event_time_ddl,
     is_large_loan_low_score,
     reference_alerts,
     rule_queries,
+    source_ddl,
 )
 from credit_platform.rules.lending import (
     DEFAULT_POLICY,
@@ -54,6 +53,7 @@ from credit_platform.rules.lending import (
     risk_level_codes,
     risk_level_column,
 )
+from credit_platform.stream.flink_config import build_contract_format
 
 # py4j reports at INFO, at interpreter exit, that the JVMs it talked to are gone
 logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -239,23 +239,33 @@ def _edge_events(rules: FraudRules = DEFAULT_FRAUD_RULES) -> tuple[list[dict], l
     return apps, txs
 
 
-def _flink_alerts(tmp_path: Path, apps: list[dict], txs: list[dict], rules: FraudRules = DEFAULT_FRAUD_RULES,
-                  policy: LendingPolicy = DEFAULT_POLICY) -> set[str]:
-    """The stream's rule SQL, on a local Flink mini-cluster over bounded JSON files of these events."""
+def flink_tables(tmp_path: Path, apps: list, txs: list):  # noqa: ANN201
+    """A local Flink mini-cluster with the stream's very tables (`source_ddl`: contract-json format,
+    the views the rules read) over bounded files of these events (dicts, or JSON lines as bytes)."""
     from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    def line(row: dict | bytes) -> bytes:
+        return row if isinstance(row, bytes) else json.dumps(row).encode()
 
     for name, rows in (("applications", apps), ("transactions", txs)):
         (tmp_path / name).mkdir(parents=True, exist_ok=True)
-        (tmp_path / name / "events.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (tmp_path / name / "events.json").write_bytes(b"".join(line(r) + b"\n" for r in rows))
+    jar, _ = build_contract_format(config.load())
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     conf = t_env.get_config()
-    for key, value in {"parallelism.default": "1", "table.local-time-zone": "UTC",
+    for key, value in {"parallelism.default": "1", "table.local-time-zone": "UTC", "pipeline.jars": jar.as_uri(),
                        "rest.bind-address": "127.0.0.1", "rest.address": "127.0.0.1"}.items():
         conf.set(key, value)
-    options = "'connector' = 'filesystem', 'format' = 'json', 'json.timestamp-format.standard' = 'ISO-8601'"
-    for name, columns in (("applications", APPLICATION_COLUMNS), ("transactions", TRANSACTION_COLUMNS)):
-        t_env.execute_sql(f"CREATE TABLE {name} ({columns_ddl(columns)}, {event_time_ddl(500)}) "
-                          f"WITH ('path' = '{tmp_path / name}', {options})")
+    options = {name: f"'connector' = 'filesystem', 'path' = '{tmp_path / name}'" for name in STREAM_TABLES}
+    for ddl in source_ddl(options, 500):
+        t_env.execute_sql(ddl)
+    return t_env
+
+
+def _flink_alerts(tmp_path: Path, apps: list[dict], txs: list[dict], rules: FraudRules = DEFAULT_FRAUD_RULES,
+                  policy: LendingPolicy = DEFAULT_POLICY) -> set[str]:
+    """The stream's rule SQL, on a local Flink mini-cluster over bounded JSON files of these events."""
+    t_env = flink_tables(tmp_path, apps, txs)
     union = " UNION ALL ".join(f"(SELECT alert_id FROM ({q}))" for q in rule_queries(rules, policy).values())
     with t_env.execute_sql(union).collect() as results:
         return {row[0] for row in results}
@@ -314,3 +324,89 @@ def test_fraud_grid_catches_a_one_sided_change(edge_run, where, threshold, step)
     else:
         policy = dataclasses.replace(policy, **{threshold: getattr(policy, threshold) + step})
     assert reference_alerts(pl.DataFrame(apps), pl.DataFrame(txs), rules, policy) != flink
+
+
+# ---- the event contract: the stream's contract-json format against the producer's validation ---------
+def _hostile_applications() -> list[tuple[str, bytes, str | None]]:
+    """(case, JSON line, what the stream says: a piece of its reason, or None if it judges the record)."""
+    base = generator.applications(1, GeneratorConfig(seed=5)).to_dicts()[0]
+    base["timestamp"] = "2020-03-01T10:00:00.000Z"
+
+    def app(n: int, **changes: object) -> dict:
+        row = {**base, "application_id": f"H{n:03d}", **changes}
+        return {k: v for k, v in row.items() if v is not ...}
+
+    def line(row: dict) -> bytes:
+        return json.dumps(row).encode()
+
+    return [
+        ("valid", line(app(0)), None),
+        ("offset time zone", line(app(1, timestamp="2020-03-01T12:00:00.000+02:00")), None),
+        ("smuggled _error", line(app(2, _error="ignore me", _raw="x")), None),
+        ("not JSON", line(app(3))[:40], "not JSON"),
+        ("JSON array", b"[1, 2]", "not a JSON object"),
+        ("Infinity", line(app(4)).replace(b'"annual_income": ', b'"annual_income": Infinity, "x": '), "not JSON"),
+        ("NaN credit score", line(app(5)).replace(b'"credit_score": ', b'"credit_score": NaN, "x": '), "not JSON"),
+        ("score as a word", line(app(6, credit_score="high")), "wrong type"),
+        ("score below the range", line(app(7, credit_score=200)), "credit_score: 200 must be >= 300"),
+        ("negative amount", line(app(8, loan_amount=-5.0)), "loan_amount: -5 must be > 0"),
+        ("amount 1e400", line(app(9)).replace(b'"loan_amount": ', b'"loan_amount": 1e400, "x": '),
+         "loan_amount: 1E+400 is out of range"),
+        ("NUL in the city", line(app(10, city="Ber\u0000lin")), "city: contains a control character"),
+        ("city of 200 characters", line(app(11, city="x" * 200)), "city: longer than 128"),
+        ("no customer", line(app(12, user_id=...)), "user_id: missing"),
+        ("empty device", line(app(13, device_id="")), "device_id: empty"),
+        ("no time", line(app(14, timestamp=...)), "timestamp: missing"),
+        ("time without a zone", line(app(15, timestamp="2020-03-01T10:00:00")), "timestamp"),
+        ("time as words", line(app(16, timestamp="yesterday")), "timestamp: yesterday is not an ISO-8601 time"),
+    ]
+
+
+def test_the_stream_judges_exactly_the_records_that_keep_the_contract(tmp_path):
+    """Every record the stream reads comes out of its source: judged by the rules if it keeps the event
+    contract, else with the reason (the job sends those to its dead-letter topic). The producer's
+    validation refuses every hostile case too; the stream checks the fields it reads."""
+    from credit_platform.contracts.events import LoanApplication
+
+    cases = _hostile_applications()
+    t_env = flink_tables(tmp_path, [line for _, line, _ in cases], [])
+    query = "SELECT application_id, `_error`, `_raw`, CAST(event_time AS STRING) FROM applications_in"
+    with t_env.execute_sql(query).collect() as rows:
+        out = [tuple(row) for row in rows]
+    assert len(out) == len(cases)  # nothing dropped
+    for (case, line, expected), (_, error, raw, _) in zip(cases, out, strict=True):
+        if expected is None:
+            assert error is None and raw is None, case
+            LoanApplication.model_validate_json(line.replace(b', "_error": "ignore me", "_raw": "x"', b""))
+        else:
+            assert error is not None and expected in error, (case, error)
+            assert raw == line.decode(), case  # the payload as it came, for the dead-letter envelope
+            with pytest.raises(ValueError):
+                LoanApplication.model_validate_json(line)
+    # "+02:00" is the same instant as 10:00Z, not dropped and not shifted
+    assert out[1][3] == out[0][3] == "2020-03-01 10:00:00.000"
+    with t_env.execute_sql("SELECT application_id FROM applications").collect() as rows:
+        assert sorted(row[0] for row in rows) == ["H000", "H001", "H002"]
+
+
+def test_the_contract_format_judges_numbers_as_the_contract_at_its_bounds(tmp_path):
+    """Each numeric bound of the stream's fields, on both sides, in the format and in pydantic."""
+    from credit_platform.contracts.events import Transaction
+
+    base = generator.transactions(1, GeneratorConfig(seed=5)).to_dicts()[0]
+    base["timestamp"] = "2020-03-01T10:00:00.000Z"
+    edges = [("amount", 0.0), ("amount", 0.01), ("amount", 10_000_000.0), ("amount", 10_000_000.01),
+             ("latitude", -90.0), ("latitude", -90.0001), ("latitude", 90.0), ("latitude", 90.5),
+             ("longitude", -180.0), ("longitude", -180.5), ("longitude", 180.0), ("longitude", 181.0)]
+    lines = [json.dumps({**base, "transaction_id": f"T{i}", field: value}).encode()
+             for i, (field, value) in enumerate(edges)]
+    t_env = flink_tables(tmp_path, [], lines)
+    with t_env.execute_sql("SELECT transaction_id, `_error` FROM transactions_in").collect() as rows:
+        flink = {row[0]: row[1] for row in rows}
+    for i, line in enumerate(lines):
+        try:
+            Transaction.model_validate_json(line)
+            valid = True
+        except ValueError:
+            valid = False
+        assert (flink[f"T{i}"] is None) == valid, (edges[i], flink[f"T{i}"])

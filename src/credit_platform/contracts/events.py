@@ -15,6 +15,7 @@ below the broker's message limit), and event time is at most EVENT_TIME_MAX_AHEA
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -224,3 +225,15 @@ def field_rules(model: type[_Event]) -> tuple[FieldRule, ...]:
                 bounds["finite"] = True
         rules.append(FieldRule(name, kind, info.is_required() and not nullable, allowed=allowed, **bounds))
     return tuple(rules)
+
+
+def contract_json(topic: str, fields: Iterable[str]) -> str:
+    """The rules of these fields of the topic's contract as JSON, for the stream's `contract-json` Flink
+    format (deps/flink), which checks each event against them in the source:
+    {"max_record_bytes": …, "fields": [FieldRule, …]}."""
+    import json
+    from dataclasses import asdict
+
+    wanted = set(fields)
+    return json.dumps({"max_record_bytes": MAX_RECORD_BYTES,
+                       "fields": [asdict(r) for r in field_rules(contract_for(topic).model) if r.name in wanted]})

@@ -15,12 +15,16 @@ def dlq_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-ALL_TOPICS = INPUT_TOPICS + tuple(dlq_topic(t) for t in INPUT_TOPICS)
+# What the fraud stream cannot read or what breaks the contract there (written past the validating
+# producer): one envelope per record, naming its input topic, partition and offset.
+STREAM_DLQ_TOPIC = "fraud_stream.dlq"
+
+ALL_TOPICS = INPUT_TOPICS + tuple(dlq_topic(t) for t in INPUT_TOPICS) + (STREAM_DLQ_TOPIC,)
 
 # Kafka users (SASL/SCRAM; the admin is the broker's own, PLAIN, static). Each may do only its part.
 KAFKA_ADMIN = "admin"  # the broker itself, topic/user/ACL set-up, tests
 KAFKA_PRODUCER = "producer"  # writes the input topics (and their DLQs)
-KAFKA_STREAM = "fraud-stream"  # the fraud job: reads the input topics
+KAFKA_STREAM = "fraud-stream"  # the fraud job: reads the input topics, writes STREAM_DLQ_TOPIC
 KAFKA_LANDER = "lander"  # the landing: reads the input topics, writes their DLQs
 KAFKA_MONITOR = "monitor"  # the lag exporter and the demo: describes topics and groups
 KAFKA_USERS = (KAFKA_PRODUCER, KAFKA_STREAM, KAFKA_LANDER, KAFKA_MONITOR)

@@ -26,6 +26,7 @@ from credit_platform.contracts.names import (
     ROLE_ETL,
     ROLE_MONGO_APP,
     ROLE_SUPERUSER,
+    STREAM_DLQ_TOPIC,
     WAREHOUSE_DB,
     dlq_topic,
 )
@@ -157,7 +158,8 @@ def ensure_kafka_topics(settings: Settings) -> list[str]:
 
 def kafka_acls() -> list:
     """What each of the platform's Kafka users may do, and nothing more. Topics by prefix: an input
-    topic's family (`credit_applications`, its `.dlq`, and topics a test or benchmark names after it)."""
+    topic's family (`credit_applications`, its `.dlq`, and topics a test or benchmark names after it),
+    and the fraud stream's dead-letter topic's."""
     from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
 
     def allow(user: str, kind: ResourceType, name: str, prefixed: bool, *operations: ACLOperation) -> list:
@@ -173,6 +175,9 @@ def kafka_acls() -> list:
         acls += allow(KAFKA_LANDER, ResourceType.TOPIC, topic, False, read, describe)
         acls += allow(KAFKA_LANDER, ResourceType.TOPIC, dlq_topic(topic), False, write, describe)
         acls += allow(KAFKA_MONITOR, ResourceType.TOPIC, topic, True, describe)
+    # the stream's dead letters (and those of tests' jobs, named after it)
+    acls += allow(KAFKA_STREAM, ResourceType.TOPIC, STREAM_DLQ_TOPIC, True, write, describe)
+    acls += allow(KAFKA_MONITOR, ResourceType.TOPIC, STREAM_DLQ_TOPIC, True, describe)
     acls += allow(KAFKA_STREAM, ResourceType.GROUP, FRAUD_GROUP, True, read, describe)
     acls += allow(KAFKA_LANDER, ResourceType.GROUP, LANDING_GROUP, False, read, describe)
     acls += allow(KAFKA_MONITOR, ResourceType.GROUP, FRAUD_GROUP, True, describe)

@@ -20,7 +20,7 @@ from pathlib import Path
 from credit_platform.config import REPO_ROOT, Settings
 from credit_platform.errors import PlatformError, run_checked
 from credit_platform.platform import datadocs_assets
-from credit_platform.stream.flink_config import LOOPBACK_BIND_SOURCE, loopback_bind_library
+from credit_platform.stream.flink_config import LOOPBACK_BIND_SOURCE, build_contract_format, loopback_bind_library
 
 MAVEN_DIR = REPO_ROOT / "deps" / "maven"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
@@ -41,6 +41,7 @@ DEBIAN_PACKAGES = {
 }
 TOOLS = {  # needed to build/run; not installed by us because the machine image ships them
     "java": "a Java 17 runtime (e.g. `apt-get install openjdk-17-jre-headless`)",
+    "javac": "a Java 17 compiler (e.g. `apt-get install openjdk-17-jdk-headless`; builds the stream's format)",
     "mvn": "Maven (e.g. `apt-get install maven`)",
     "go": "Go 1.22+ (builds FerretDB and Prometheus' statsd_exporter from the Go module proxy)",
     "cc": "a C compiler (e.g. `apt-get install gcc`; builds the loopback-bind library for Flink)",
@@ -60,7 +61,7 @@ def check_tools(echo: Printer) -> None:
     missing = [f"{tool}: {hint}" for tool, hint in TOOLS.items() if shutil.which(tool) is None]
     if missing:
         raise PlatformError("setup: required tools missing:\n  " + "\n  ".join(missing))
-    echo("[ ok ] tools                  java, mvn, go, cc found")
+    echo(f"[ ok ] tools                  {', '.join(TOOLS)} found")
 
 
 def ensure_debian_packages(echo: Printer) -> None:
@@ -193,7 +194,14 @@ def ensure_loopback_bind(settings: Settings, echo: Printer) -> None:
     echo("[ ok ] loopback-bind          built")
 
 
-SETUP_STEPS = ("tools", "debian", "jars", "ferretdb", "statsd-exporter", "loopback-bind", "datadocs")
+def ensure_contract_format(settings: Settings, echo: Printer) -> None:
+    """deps/flink: the fraud stream's `contract-json` source format (the event contract in Java)."""
+    jar, built = build_contract_format(settings)
+    echo(f"[ ok ] flink-format           {'built' if built else 'cached'} ({jar.name})")
+
+
+SETUP_STEPS = ("tools", "debian", "jars", "flink-format", "ferretdb", "statsd-exporter", "loopback-bind",
+               "datadocs")
 
 
 def setup(settings: Settings, echo: Printer = print, only: list[str] | None = None) -> None:
@@ -203,6 +211,7 @@ def setup(settings: Settings, echo: Printer = print, only: list[str] | None = No
         "tools": lambda: check_tools(echo),
         "debian": lambda: ensure_debian_packages(echo),
         "jars": lambda: ensure_jars(settings, echo),
+        "flink-format": lambda: ensure_contract_format(settings, echo),
         "ferretdb": lambda: ensure_ferretdb(settings, echo),
         "statsd-exporter": lambda: ensure_statsd_exporter(settings, echo),
         "loopback-bind": lambda: ensure_loopback_bind(settings, echo),

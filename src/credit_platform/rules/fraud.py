@@ -3,9 +3,10 @@
 - Settings: `FraudRules` (the windowed rules' thresholds) and the seed rule's two thresholds in the
   lending policy (`LendingPolicy.fraud_large_loan_amount`, `fraud_low_credit_score`), which the
   governed policy document may override.
-- Flink SQL twin: `rule_queries` renders one SELECT per rule over the tables `applications` and
-  `transactions` (columns `APPLICATION_COLUMNS` / `TRANSACTION_COLUMNS`). The fraud job runs it
-  in streaming mode over Kafka; the parity test runs it in batch mode over the same rows.
+- Flink SQL twin: `rule_queries` renders one SELECT per rule over the views `applications` and
+  `transactions` (columns `APPLICATION_COLUMNS` / `TRANSACTION_COLUMNS`; `source_ddl` declares them,
+  holding only the records that keep the event contract). The fraud job runs it over Kafka; the
+  parity test runs it over bounded files of the same rows.
 - Python reference: `is_large_loan_low_score` (one application) and `reference_alerts` (every
   rule over whole frames, with polars and numpy), which the parity test and the fraud job's
   integration tests compare the job's alerts with, alert id for alert id.
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from credit_platform.contracts.events import EVENT_TIME_MAX_AHEAD
+from credit_platform.contracts.events import EVENT_TIME_MAX_AHEAD, contract_json
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC
 from credit_platform.rules.lending import DEFAULT_POLICY, LendingPolicy
 
 if TYPE_CHECKING:
@@ -56,6 +58,10 @@ TRANSACTION_COLUMNS = (("transaction_id", "STRING"), ("user_id", "STRING"), ("am
                        ("timestamp", "TIMESTAMP_LTZ(3)"), ("location", "STRING"), ("latitude", "DOUBLE"),
                        ("longitude", "DOUBLE"), ("device_id", "STRING"))
 ALERT_COLUMNS = "alert_id, rule, severity, reason, user_id, event_type, event_id, event_time"
+# The stream's tables: what each reads, and the contract its records are checked against.
+STREAM_TABLES = {"applications": (APPLICATIONS_TOPIC, APPLICATION_COLUMNS),
+                 "transactions": (TRANSACTIONS_TOPIC, TRANSACTION_COLUMNS)}
+CONTRACT_FORMAT = "contract-json"  # deps/flink: Flink's JSON reader plus the contract, dropping nothing
 
 
 def columns_ddl(columns: tuple[tuple[str, str], ...]) -> str:
@@ -71,6 +77,22 @@ def event_time_ddl(out_of_orderness_ms: int) -> str:
     return (f"event_time AS CASE WHEN `timestamp` IS NULL OR `timestamp` > TIMESTAMPADD(SECOND, {ahead}, "
             "CURRENT_TIMESTAMP) THEN TO_TIMESTAMP_LTZ(0, 3) ELSE `timestamp` END, "
             f"WATERMARK FOR event_time AS event_time - INTERVAL '{out_of_orderness_ms / 1000:.3f}' SECOND")
+
+
+def source_ddl(options: dict[str, str], out_of_orderness_ms: int, metadata: str = "") -> list[str]:
+    """DDL of the stream's tables. `<table>_in` reads every record with the contract-json format
+    (`options[table]`: connector and location); a record it cannot read, or that breaks the contract,
+    keeps `_error` (what is wrong) and `_raw` (the payload). The view `<table>`, which the rules read,
+    holds the others. `metadata`: extra connector metadata columns (e.g. Kafka partition and offset)."""
+    ddl = []
+    for table, (topic, columns) in STREAM_TABLES.items():
+        rules = contract_json(topic, (name for name, _ in columns)).replace("'", "''")
+        ddl.append(f"""CREATE TABLE {table}_in (
+            {columns_ddl(columns)}, `_error` STRING, `_raw` STRING, {metadata + ", " if metadata else ""}
+            {event_time_ddl(out_of_orderness_ms)}
+        ) WITH ({options[table]}, 'format' = '{CONTRACT_FORMAT}', '{CONTRACT_FORMAT}.rules' = '{rules}')""")
+        ddl.append(f"CREATE TEMPORARY VIEW {table} AS SELECT * FROM {table}_in WHERE `_error` IS NULL")
+    return ddl
 
 
 # ---- the seed rule ----------------------------------------------------------------------------

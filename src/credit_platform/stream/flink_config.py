@@ -53,6 +53,44 @@ def flink_env(settings: Settings) -> dict[str, str]:
 
 
 LOOPBACK_BIND_SOURCE = REPO_ROOT / "deps" / "native" / "loopback_bind.c"
+CONTRACT_FORMAT_DIR = REPO_ROOT / "deps" / "flink"  # the `contract-json` format (Java sources)
+
+
+def _contract_format_sources() -> list[Path]:
+    return sorted(p for p in CONTRACT_FORMAT_DIR.rglob("*") if p.is_file())
+
+
+def contract_format_jar(settings: Settings) -> Path:
+    """deps/flink built by `setup` (javac against the wheel's Flink jars), per source version."""
+    digest = hashlib.sha256()
+    for path in _contract_format_sources():
+        digest.update(path.relative_to(CONTRACT_FORMAT_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    return settings.jars_dir / "contract-format" / f"credit-platform-contract-json-{digest.hexdigest()[:12]}.jar"
+
+
+def build_contract_format(settings: Settings) -> tuple[Path, bool]:
+    """The format's jar, compiled now unless this source version is built already; (jar, built now)."""
+    import tempfile
+
+    from credit_platform.errors import run_checked
+
+    jar = contract_format_jar(settings)
+    if jar.exists():
+        return jar, False
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".contract-format-", dir=jar.parent) as work:
+        classes = Path(work) / "classes"
+        sources = [str(p) for p in _contract_format_sources() if p.suffix == ".java"]
+        run_checked(["javac", "--release", "17", "-nowarn", "-cp", f"{pyflink_home() / 'lib'}/*", "-d",
+                     str(classes), *sources], step="build the contract-json Flink format", timeout=300)
+        shutil.copytree(CONTRACT_FORMAT_DIR / "resources", classes, dirs_exist_ok=True)
+        staged = Path(work) / jar.name
+        run_checked(["jar", "--create", "--file", str(staged), "-C", str(classes), "."],
+                    step="package the contract-json Flink format", timeout=120)
+        for old in jar.parent.glob("*.jar"):  # earlier source versions
+            old.unlink()
+        staged.replace(jar)
+    return jar, True
 
 
 def loopback_bind_library(settings: Settings) -> Path:
@@ -174,6 +212,10 @@ def prepare_flink(settings: Settings) -> None:
     connectors = sorted((settings.jars_dir / "flink").glob("*.jar"))
     if not connectors:
         raise PlatformError(f"Flink connector jars missing in {settings.jars_dir / 'flink'}; run `make setup`")
+    contract_format = contract_format_jar(settings)
+    if not contract_format.exists():
+        raise PlatformError(f"{contract_format.name} missing in {contract_format.parent}; run `make setup`")
+    connectors.append(contract_format)
     # flink-python in lib/ as well: without it a second thread-mode Python job on a TaskManager fails
     jars = [*sorted((home / "lib").glob("*.jar")), *sorted((home / "opt").glob("flink-python-*.jar")), *connectors]
     wanted = {p.name: p for p in jars}

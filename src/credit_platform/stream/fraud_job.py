@@ -21,7 +21,8 @@ JOB_NAME = names.FRAUD_JOB
 # committed at its last checkpoint (alerts stay idempotent; windows refill from new events).
 # 2: one Python alert writer after the union of the rules, instead of one per rule.
 # 3: rules order by the bounded `event_time` column (a far-future record cannot move the watermark).
-JOB_GRAPH = 3
+# 4: sources read with the contract-json format; refused records go to the dead-letter topic.
+JOB_GRAPH = 4
 
 
 @dataclass
