@@ -6,8 +6,10 @@ At 02:30 UTC, scores the **previous day** (or the `business_date` given in the t
 1. `land_latest`: lands what Kafka holds beyond the last landing run, so the day is complete;
    `sync_fraud_alerts`: copies the day's alerts from MongoDB into the warehouse table
    `fraud_alerts` (for Power BI; upsert by alert id);
-2. `risk_scoring`: `spark-submit jobs/risk_scoring.py` (connection `spark_default`, master from
-   config: `local[2]` here, a cluster in a deployment) validates the landed rows (invalid ones to
+2. `risk_scoring`: `spark-submit jobs/risk_scoring.py` (as the CLI's `score` runs it: master from
+   `SPARK_MASTER`, `local[2]` here, a cluster in a deployment; only the job's own secrets in its
+   environment; as the unprivileged `credit-spark` user when Airflow runs as root) validates the
+   landed rows (invalid ones to
    `data_quality_issues`), computes risk levels and lending decisions from the policy in MongoDB,
    joins the fraud alerts and replaces the day's rows of `credit_scores` and
    `processed_transactions` in one transaction: rerunning a date changes nothing;
@@ -21,15 +23,12 @@ pushed to Prometheus as `airflow_deadline_missed_timestamp_seconds`).
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DeadlineAlert, DeadlineReference, Param, SyncCallback, dag, task
 from platform_operators import GreatExpectationsOperator
 
 from credit_platform import config
-from credit_platform.batch import spark_submit
 from credit_platform.orchestration.dag_defaults import BUSINESS_DATE, DEFAULT_ARGS, START, deadline_missed
 
 
@@ -57,18 +56,23 @@ def nightly_risk_scoring() -> None:
         print(summary.render())
         return summary.records
 
-    score = SparkSubmitOperator(
-        task_id="risk_scoring",
-        conn_id="spark_default",
-        application=str(spark_submit.JOBS_DIR / "risk_scoring.py"),
-        application_args=["--date", BUSINESS_DATE, "--run-id", "{{ run_id }}"],
-        name="risk_scoring",
-        conf=spark_submit.SPARK_CONF,
-        # the venv's Python on driver and workers; CP_HOME and the rest come from the task's environment
-        env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
-        spark_binary="spark-submit",
-        execution_timeout=timedelta(hours=1),
-    )
+    @task(execution_timeout=timedelta(hours=1))
+    def risk_scoring(business_date: str, **context) -> dict:
+        """spark-submit through credit_platform.batch.spark_submit, not the Spark provider's operator:
+        that would hand spark-submit the task's whole environment (every connection and key)."""
+        import json
+
+        from credit_platform.batch import spark_submit
+
+        result = spark_submit.submit(config.load(), "risk_scoring",
+                                     ["--date", business_date, "--run-id", context["run_id"]])
+        print(" ".join(result.args))
+        print(result.stdout, end="")
+        if result.returncode != 0:
+            raise RuntimeError(f"risk_scoring exited with {result.returncode}; its output is above")
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    score = risk_scoring(BUSINESS_DATE)
 
     check = GreatExpectationsOperator(task_id="check_warehouse", business_date=BUSINESS_DATE, scope="warehouse")
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import pwd
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         spark.stop()
     summary["seconds"] = {"spark_start": round(spark_start, 2), **summary["seconds"],
                           "total": round(time.monotonic() - started, 2)}
+    summary["ran_as"] = pwd.getpwuid(os.getuid()).pw_name
     nightly.push_metrics(settings, summary)
     print(json.dumps(summary))
     return 0

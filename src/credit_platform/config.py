@@ -148,11 +148,18 @@ class Settings:
     def secrets(self) -> dict[str, str]:
         """Passwords and keys, generated once per state dir into a 0600 file (never in git).
 
-        `CP_<NAME>` in the environment wins, so a deployment can inject its own.
+        `CP_<NAME>` in the environment wins, so a deployment can inject its own, and a job that may
+        not open the file (a Spark job run as its own user) gets the few it needs that way.
         """
+        given = {name: os.environ[f"CP_{name.upper()}"] for name in SECRET_NAMES
+                 if os.environ.get(f"CP_{name.upper()}")}
         stored: dict[str, str] = {}
-        if self.secrets_file.exists():
+        try:
             stored = json.loads(self.secrets_file.read_text())
+        except FileNotFoundError:
+            pass
+        except PermissionError:
+            return _GivenSecrets(given, self.secrets_file)
         changed = False
         for name in SECRET_NAMES:
             if name not in stored:
@@ -164,16 +171,12 @@ class Settings:
             tmp.write_text(json.dumps(stored, indent=2))
             tmp.chmod(0o600)
             tmp.replace(self.secrets_file)
-        return {name: os.environ.get(f"CP_{name.upper()}") or stored[name] for name in SECRET_NAMES}
+        return {name: given.get(name) or stored[name] for name in SECRET_NAMES}
 
     # ---- connection URIs -----------------------------------------------------------------
     def postgres_uri(self, role: str = ROLE_ETL, database: str = WAREHOUSE_DB) -> str:
-        password = {
-            ROLE_SUPERUSER: self.secrets["postgres_password"],
-            ROLE_ETL: self.secrets["etl_writer_password"],
-            ROLE_BI: self.secrets["bi_reader_password"],
-            ROLE_AIRFLOW: self.secrets["airflow_db_password"],
-        }[role]
+        password = self.secrets[{ROLE_SUPERUSER: "postgres_password", ROLE_ETL: "etl_writer_password",
+                                 ROLE_BI: "bi_reader_password", ROLE_AIRFLOW: "airflow_db_password"}[role]]
         return (
             f"postgresql://{role}:{quote(password, safe='')}@{self.postgres_host}:{self.ports['postgres']}/{database}"
         )
@@ -311,6 +314,18 @@ def environment_without_secrets() -> dict[str, str]:
     secret = {f"CP_{name.upper()}" for name in SECRET_NAMES}
     return {k: v for k, v in os.environ.items()
             if (k in _BASICS or k.startswith(("LC_", "CP_"))) and k not in secret}
+
+class _GivenSecrets(dict):
+    """The secrets a process was given in its environment, when it may not open the secrets file."""
+
+    def __init__(self, given: dict[str, str], path: Path) -> None:
+        super().__init__(given)
+        self.path = path
+
+    def __missing__(self, name: str) -> str:
+        raise PermissionError(f"secret {name}: not in the environment (CP_{name.upper()}), and {self.path} is not "
+                              "readable by this user")
+
 
 def _new_secret(name: str) -> str:
     if name == "airflow_fernet_key":

@@ -13,6 +13,16 @@ class PlatformError(RuntimeError):
     """A step could not be done (a service, a job submission, a command). The message says what to do."""
 
 
+def as_user(user: str | None) -> dict:
+    """subprocess arguments that run a child as this OS user with its own group only: `user=` alone
+    would keep the caller's groups (root's among them)."""
+    if user is None:
+        return {}
+    import pwd
+
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
+
+
 def run_checked(argv: Sequence[str], *, step: str, env: Mapping[str, str] | None = None,
                 cwd: Path | None = None, user: str | None = None, log_path: Path | None = None,
                 timeout: float | None = None, private: bool = False) -> subprocess.CompletedProcess[str]:
@@ -21,8 +31,8 @@ def run_checked(argv: Sequence[str], *, step: str, env: Mapping[str, str] | None
     secret; installs keep the system's umask."""
     try:
         result = subprocess.run(list(argv), env=dict(env) if env is not None else None, cwd=cwd,
-                                user=user, capture_output=True, text=True, timeout=timeout,
-                                umask=0o077 if private else -1)
+                                capture_output=True, text=True, timeout=timeout,
+                                umask=0o077 if private else -1, **as_user(user))
     except FileNotFoundError as exc:
         raise PlatformError(f"{step}: {argv[0]} not found; run `make setup`") from exc
     except subprocess.TimeoutExpired as exc:

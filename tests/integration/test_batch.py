@@ -4,6 +4,7 @@ the warehouse byte-for-byte identical) → lineage in metadata_table."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import random
@@ -26,6 +27,7 @@ from credit_platform.contracts.names import (
     APPLICATIONS_TOPIC,
     KAFKA_PRODUCER,
     MONGO_DB,
+    OS_USER_SPARK,
     ROLE_BI,
     ROLE_ETL,
     TRANSACTIONS_TOPIC,
@@ -90,7 +92,10 @@ def land(env: dict, *extra: str, timeout: float = 600) -> subprocess.CompletedPr
 def score(settings, day: date, run_id: str) -> dict:
     result = spark_submit.submit(settings, "risk_scoring", ["--date", str(day), "--run-id", run_id])
     assert result.returncode == 0, result.stdout
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    # started by root, the job runs as its own user (which may not open the secrets file)
+    assert summary["ran_as"] == (OS_USER_SPARK if os.geteuid() == 0 else getpass.getuser())
+    return summary
 
 
 def query(settings, sql: str, *params):  # noqa: ANN201

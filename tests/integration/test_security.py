@@ -5,9 +5,12 @@ MongoDB protocol (see test_mongo) refuse whoever cannot say who they are."""
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import stat
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -45,8 +48,10 @@ def test_no_secret_in_a_file_others_can_read(platform):
         data = path.read_bytes()
         leaks += [f"{path}: {name}" for name, value in secrets.items() if value.encode() in data]
     assert leaks == []
-    for private in (platform.secrets_file, platform.airflow_passwords_file, platform.logs_dir):
+    for private in (platform.secrets_file, platform.airflow_passwords_file):
         assert stat.S_IMODE(private.stat().st_mode) & 0o077 == 0, private
+    # the logs directory: others may pass through (to a server's own log dir) but list or read nothing
+    assert stat.S_IMODE(platform.logs_dir.stat().st_mode) & 0o066 == 0
 
 
 def test_flink_processes_and_their_logs_carry_no_secret(platform):
@@ -57,6 +62,38 @@ def test_flink_processes_and_their_logs_carry_no_secret(platform):
     assert logs
     leaks = [f"{p}: {name}" for p in logs for name, value in secrets.items() if value.encode() in p.read_bytes()]
     assert leaks == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="started by a user, every process runs as that user")
+def test_flink_and_spark_run_as_users_of_their_own_that_cannot_read_the_secrets(platform):
+    """Started by root, Flink's processes run as credit-flink and the Spark job as credit-spark: neither
+    can open the secrets file or another service's state; the Spark job holds its three secrets only."""
+    import subprocess
+
+    from credit_platform.batch import spark_submit
+    from credit_platform.contracts.names import OS_USER_FLINK, OS_USER_SPARK
+    from credit_platform.errors import as_user
+    from credit_platform.platform import process
+
+    from .conftest import cli
+
+    status = {row["name"]: row for row in json.loads(cli("status", "--json").stdout)["services"]}
+    flink_uid = pwd.getpwnam(OS_USER_FLINK).pw_uid
+    for name in ("flink-jobmanager", "flink-taskmanager"):
+        pids = process.process_tree(status[name]["pid"])
+        uids = {int(Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0]) for pid in pids}
+        assert uids == {flink_uid}, (name, uids)
+    assert spark_submit.job_user(platform) == OS_USER_SPARK
+    for user in (OS_USER_FLINK, OS_USER_SPARK):
+        for path in (platform.secrets_file, platform.service_dir("postgres") / "data" / "PG_VERSION",
+                     platform.airflow_passwords_file):
+            read = subprocess.run(["cat", str(path)], capture_output=True, text=True, **as_user(user))
+            assert read.returncode != 0 and "Permission denied" in read.stderr, (user, path)
+    env = spark_submit.spark_env(platform, "risk_scoring")
+    secret = {v for v in platform.secrets.values()}
+    assert {k for k, v in env.items() if v in secret} == {"CP_ETL_WRITER_PASSWORD", "CP_MONGO_APP_PASSWORD",
+                                                          "CP_PUSHGATEWAY_PASSWORD"}
+    assert not [k for k in env if k.startswith("AIRFLOW")]
 
 
 def test_prometheus_cannot_be_shut_down_or_reloaded_remotely(platform):

@@ -34,12 +34,11 @@ def test_every_dag_has_docs_retries_and_timeouts(dagbag):
             assert t.execution_timeout is not None, (dag.dag_id, t.task_id)
 
 
-def test_nightly_scoring_order_and_spark_connection(dagbag):
+def test_nightly_scoring_order(dagbag):
     dag = dagbag.dags["nightly_risk_scoring"]
     assert dag.get_task("land_latest").downstream_task_ids == {"risk_scoring"}
     assert dag.get_task("sync_fraud_alerts").downstream_task_ids == {"risk_scoring"}
     assert dag.get_task("risk_scoring").downstream_task_ids == {"check_warehouse"}
-    assert dag.get_task("risk_scoring")._conn_id == "spark_default"
     assert dag.get_task("check_warehouse").downstream_task_ids == {"record_lineage"}
 
 

@@ -53,6 +53,11 @@ ROLE_MONGO_APP = "credit_app"
 FERRETDB_DB = "ferretdb"
 AIRFLOW_ADMIN = "admin"  # the Airflow UI/REST user (SimpleAuthManager generates its password)
 
+# ---- OS users the local servers and jobs run as when the platform is started by root ------------
+OS_USER_POSTGRES = "postgres"  # initdb and postgres refuse root
+OS_USER_FLINK = "credit-flink"  # the Flink JobManager and TaskManager, and the Python workers they start
+OS_USER_SPARK = "credit-spark"  # the nightly Spark job
+
 # ---- jobs (lineage `job`, Flink job name, Spark app) -----------------------------------------
 FRAUD_JOB = "fraud_detection"
 SCORING_JOB = "risk_scoring"

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from credit_platform.errors import PlatformError
+from credit_platform.errors import PlatformError, as_user
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -90,8 +90,9 @@ def spawn(
     """Start a detached, long-running process; its output is appended to `log_path`.
 
     Logs and everything the process creates are private to its user (umask 077): a service's log
-    or state may hold a secret (Airflow's generated admin password, say)."""
-    private_dir(log_path.parent)
+    or state may hold a secret (Airflow's generated admin password, say). The logs directory lists
+    nothing to others (0711): a server running as its own user keeps its own logs in a subdirectory."""
+    private_dir(log_path.parent, 0o711)
     pid_path.parent.mkdir(parents=True, exist_ok=True)
     with open(private_file(log_path), "ab") as log, open(os.devnull, "rb") as devnull:
         log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
@@ -105,9 +106,9 @@ def spawn(
                 env=dict(env) if env is not None else None,
                 cwd=cwd,
                 start_new_session=True,
-                user=user,
                 close_fds=True,
                 umask=0o077,
+                **as_user(user),
             )
         except FileNotFoundError as exc:
             raise PlatformError(f"cannot start {argv[0]}: binary not found; run `make setup`") from exc
@@ -115,9 +116,9 @@ def spawn(
     return proc.pid
 
 
-def private_dir(path: Path) -> Path:
+def private_dir(path: Path, mode: int = 0o700) -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    path.chmod(0o700)
+    path.chmod(mode)
     return path
 
 
@@ -176,17 +177,60 @@ def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0
     return False
 
 
-def unprivileged_user(preferred: str | None) -> str | None:
-    """The OS user to run servers that refuse root (PostgreSQL) as; None when not root."""
+def unprivileged_user(name: str) -> str | None:
+    """The OS user a server runs as when the platform is started by root (a system user without a
+    login, created when missing); None when not root: then everything runs as the caller."""
     if os.geteuid() != 0:
         return None
-    name = preferred or "postgres"
     try:
         pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                       check=True, capture_output=True)
+        created = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                                 capture_output=True, text=True)
+        if created.returncode != 0:
+            try:
+                pwd.getpwnam(name)  # created meanwhile by another `up`
+            except KeyError:
+                raise PlatformError(f"cannot create the system user {name}: {created.stderr.strip()}") from None
     return name
+
+
+def grant_traverse(user: str | None, path: Path) -> None:
+    """Let `user` reach `path` (e.g. the Python interpreter under a private home such as /root/.pyenv):
+    each directory on the way that others may not enter gets an ACL entry allowing this user to pass
+    through it (search only: nothing is listed, and files keep their own permissions)."""
+    if user is None:
+        return
+    uid = pwd.getpwnam(user).pw_uid
+    for directory in [*reversed(path.resolve().parents), path.resolve()]:
+        info = directory.stat()
+        if not directory.is_dir() or info.st_mode & 0o001 or (info.st_uid == uid and info.st_mode & 0o100):
+            continue
+        try:
+            subprocess.run(["setfacl", "-m", f"u:{user}:x", str(directory)], check=True, capture_output=True,
+                           text=True)
+        except FileNotFoundError:
+            raise PlatformError("setfacl not found (Debian package acl); run `make setup`") from None
+        except subprocess.CalledProcessError as exc:
+            raise PlatformError(f"cannot let {user} reach {path}: setfacl on {directory}: "
+                                f"{exc.stderr.strip()}") from None
+
+
+def grant_read_tree(user: str | None, path: Path) -> None:
+    """Let `user` read everything under `path`, and what is written there later (a default ACL, which
+    new files and directories inherit; others still get nothing)."""
+    if user is None:
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    grant_traverse(user, path)
+    for options in (["-R", "-m"], ["-R", "-d", "-m"]):
+        try:
+            subprocess.run(["setfacl", *options, f"u:{user}:rX", str(path)], check=True, capture_output=True,
+                           text=True)
+        except FileNotFoundError:
+            raise PlatformError("setfacl not found (Debian package acl); run `make setup`") from None
+        except subprocess.CalledProcessError as exc:
+            raise PlatformError(f"cannot let {user} read {path}: {exc.stderr.strip()}") from None
 
 
 def chown_tree(path: Path, user: str | None) -> None:

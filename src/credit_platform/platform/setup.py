@@ -38,6 +38,8 @@ DEBIAN_PACKAGES = {
     "chromium-driver": "/usr/bin/chromedriver",
     # `docker-compose config` validates docker-compose.yml in the tests (no Docker engine needed)
     "docker-compose": "/usr/bin/docker-compose",
+    # lets the Flink user reach the Python interpreter when it lives in a private home (e.g. pyenv's)
+    "acl": "/usr/bin/setfacl",
 }
 TOOLS = {  # needed to build/run; not installed by us because the machine image ships them
     "java": "a Java 17 runtime (e.g. `apt-get install openjdk-17-jre-headless`)",

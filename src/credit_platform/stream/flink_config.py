@@ -112,7 +112,9 @@ def _loopback_only(settings: Settings) -> dict[str, str]:
     library = loopback_bind_library(settings)
     if not library.exists():
         raise PlatformError(f"{library.name} missing in {library.parent}; run `make setup`")
-    return {"LD_PRELOAD": str(library)}
+    # the cluster's own copy (prepare_flink): its processes may run as a user the cache is closed to
+    local = flink_runtime_dir(settings) / "native" / library.name
+    return {"LD_PRELOAD": str(local if local.exists() else library)}
 
 
 # Flink's Kafka connector shades the Kafka client: its login modules live under this package.
@@ -146,12 +148,25 @@ def _prepare_plugins(settings: Settings, root: Path) -> None:
     if not jaxb:
         raise PlatformError(f"jaxb-api jar missing in {settings.jars_dir / 'kafka'}; run `make setup`")
     wanted = {p.name: p for p in [*(pyflink_home() / "plugins" / "metrics-prometheus").glob("*.jar"), jaxb[-1]]}
-    for existing in plugin.iterdir():
-        if existing.name not in wanted:
+    _install(plugin, wanted)
+
+
+def _install(directory: Path, wanted: dict[str, Path]) -> None:
+    """`directory` holds exactly these files: the wheel's as symlinks, others (from the cache, which
+    the cluster's user may not be able to open) as copies."""
+    home = pyflink_home()
+    for existing in directory.iterdir():
+        target = wanted.get(existing.name)
+        if target is None or (existing.is_symlink() and existing.resolve() != target.resolve()):
             existing.unlink()
     for name, target in wanted.items():
-        if not (plugin / name).exists():
-            (plugin / name).symlink_to(target)
+        path = directory / name
+        if target.is_relative_to(home):
+            if not path.exists():
+                path.symlink_to(target)
+        elif path.is_symlink() or not path.exists() or path.stat().st_size != target.stat().st_size:
+            path.unlink(missing_ok=True)
+            shutil.copyfile(target, path)
 
 
 def _cluster_settings(settings: Settings, root: Path, state: Path) -> dict[str, object]:
@@ -202,12 +217,13 @@ def _cluster_settings(settings: Settings, root: Path, state: Path) -> dict[str, 
 
 
 def prepare_flink(settings: Settings) -> None:
-    """Write the session cluster's conf/ and lib/ (symlinks: the wheel's jars + connectors)."""
+    """Write the session cluster's conf/ and lib/ (the wheel's jars as symlinks; the connectors, the
+    contract format and the loopback-bind library copied beside them)."""
     root = flink_runtime_dir(settings)
     state = settings.service_dir("flink")
     home = pyflink_home()
     conf, lib = root / "conf", root / "lib"
-    for d in (conf, lib, root / "run", root / "tmp", settings.logs_dir / "flink"):
+    for d in (conf, lib, root / "run", root / "tmp", root / "home", settings.logs_dir / "flink"):
         d.mkdir(parents=True, exist_ok=True)
     connectors = sorted((settings.jars_dir / "flink").glob("*.jar"))
     if not connectors:
@@ -218,13 +234,11 @@ def prepare_flink(settings: Settings) -> None:
     connectors.append(contract_format)
     # flink-python in lib/ as well: without it a second thread-mode Python job on a TaskManager fails
     jars = [*sorted((home / "lib").glob("*.jar")), *sorted((home / "opt").glob("flink-python-*.jar")), *connectors]
-    wanted = {p.name: p for p in jars}
-    for existing in lib.iterdir():
-        if existing.name not in wanted or existing.resolve() != wanted[existing.name].resolve():
-            existing.unlink()
-    for name, target in wanted.items():
-        if not (lib / name).exists():
-            (lib / name).symlink_to(target)
+    _install(lib, {p.name: p for p in jars})
+    library = loopback_bind_library(settings)
+    if library.exists():
+        (root / "native").mkdir(exist_ok=True)
+        _install(root / "native", {library.name: library})
     for f in (home / "conf").iterdir():
         if f.name != "config.yaml":
             shutil.copyfile(f, conf / f.name)

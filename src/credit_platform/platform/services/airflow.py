@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -54,8 +53,6 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
         # connections for the DAGs, from the environment; nothing secret is stored in git
         "AIRFLOW_CONN_POSTGRES_CREDIT": s.postgres_uri(ROLE_ETL).replace("postgresql://", "postgres://", 1),
-        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark",
-                                                  "host": os.environ.get("SPARK_MASTER", "local[2]")}),
         # scheduler, dag-processor, triggerer and api-server metrics, to Prometheus via the exporter
         "AIRFLOW__METRICS__STATSD_ON": "True",
         "AIRFLOW__METRICS__STATSD_HOST": s.statsd_address[0],

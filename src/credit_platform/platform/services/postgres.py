@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from credit_platform.config import redact
-from credit_platform.contracts.names import ROLE_ETL, ROLE_SUPERUSER
+from credit_platform.contracts.names import OS_USER_POSTGRES, ROLE_ETL, ROLE_SUPERUSER
 from credit_platform.errors import PlatformError, run_checked
 from credit_platform.platform import process
 from credit_platform.platform.services.base import Launch, Service
@@ -44,7 +44,7 @@ class Postgres(Service):
     @property
     def os_user(self) -> str | None:
         # initdb and postgres refuse to run as root; run them as an unprivileged system user.
-        return process.unprivileged_user(os.environ.get("CP_POSTGRES_OS_USER"))
+        return process.unprivileged_user(os.environ.get("CP_POSTGRES_OS_USER") or OS_USER_POSTGRES)
 
     def uri(self) -> str:
         return redact(self.settings.postgres_uri(ROLE_ETL))
