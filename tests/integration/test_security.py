@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shutil
 import stat
 import urllib.error
 import urllib.request
@@ -73,6 +74,7 @@ def test_flink_and_spark_run_as_users_of_their_own_that_cannot_read_the_secrets(
     from credit_platform.batch import spark_submit
     from credit_platform.contracts.names import OS_USER_FLINK, OS_USER_SPARK
     from credit_platform.errors import as_user
+    from credit_platform.ingest import landing
     from credit_platform.platform import process
 
     from .conftest import cli
@@ -84,6 +86,16 @@ def test_flink_and_spark_run_as_users_of_their_own_that_cannot_read_the_secrets(
         uids = {int(Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[0]) for pid in pids}
         assert uids == {flink_uid}, (name, uids)
     assert spark_submit.job_user(platform) == OS_USER_SPARK
+    # the Spark user may read the landing; nobody else gets anything there, also what is landed later
+    root = landing.landing_root(platform)
+    (root / "probe").mkdir(exist_ok=True)
+    (root / "probe" / "landed.txt").write_text("x")
+    for path in [root, *root.rglob("*")]:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o007 == 0, path
+    read = subprocess.run(["cat", str(root / "probe" / "landed.txt")], capture_output=True, text=True,
+                          **as_user(OS_USER_SPARK))
+    assert read.returncode == 0 and read.stdout == "x"
+    shutil.rmtree(root / "probe")
     for user in (OS_USER_FLINK, OS_USER_SPARK):
         for path in (platform.secrets_file, platform.service_dir("postgres") / "data" / "PG_VERSION",
                      platform.airflow_passwords_file):

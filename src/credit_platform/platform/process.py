@@ -223,10 +223,12 @@ def grant_read_tree(user: str | None, path: Path) -> None:
         return
     path.mkdir(parents=True, exist_ok=True)
     grant_traverse(user, path)
-    for options in (["-R", "-m"], ["-R", "-d", "-m"]):
+    # group and others get nothing, now and by default: a default ACL would otherwise copy the
+    # directory's current group and other bits (r-x) into everything created below it
+    for options, entries in ((["-R", "-m"], f"u:{user}:rX,g::-,o::-"),
+                             (["-R", "-d", "-m"], f"u::rwX,u:{user}:rX,g::-,o::-")):
         try:
-            subprocess.run(["setfacl", *options, f"u:{user}:rX", str(path)], check=True, capture_output=True,
-                           text=True)
+            subprocess.run(["setfacl", *options, entries, str(path)], check=True, capture_output=True, text=True)
         except FileNotFoundError:
             raise PlatformError("setfacl not found (Debian package acl); run `make setup`") from None
         except subprocess.CalledProcessError as exc:
