@@ -1,7 +1,7 @@
 -- Table privileges, re-applied on every run so they never drift.
 GRANT SELECT, INSERT, UPDATE, DELETE
     ON public.credit_scores, public.processed_transactions, public.data_quality_issues, public.metadata_table,
-       public.fraud_alerts
+       public.fraud_alerts, public.loan_outcomes
     TO etl_writer;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO etl_writer;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO etl_writer;

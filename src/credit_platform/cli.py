@@ -222,13 +222,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _generator_config(args: argparse.Namespace):  # noqa: ANN202
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from credit_platform.ingest.scenario import GeneratorConfig
 
     start = datetime.fromisoformat(args.start.replace("Z", "+00:00")) if args.start else None
+    drift_from = datetime.fromisoformat(args.drift_from).replace(tzinfo=UTC) if args.drift_from else None
     options = {"seed": args.seed, "customers": args.customers, "fraud_share": args.fraud_share,
-               "rate_per_second": args.event_rate, "start": start}
+               "rate_per_second": args.event_rate, "start": start, "drift_from": drift_from,
+               "performance_window_days": args.performance_window_days}
     return GeneratorConfig(**{k: v for k, v in options.items() if v is not None})
 
 
@@ -238,8 +240,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     started = time.monotonic()
     frame = generator.generate(args.kind, args.count, _generator_config(args))
     generator.write_json_lines(frame, args.out)
-    counts = dict(frame["fraud_pattern"].drop_nulls().value_counts().sort("fraud_pattern").rows())
     took = time.monotonic() - started
+    if args.kind == "outcomes":
+        print(f"wrote {len(frame):,} outcomes (observed by now, of {args.count:,} applications) to {args.out} in "
+              f"{took:.1f}s; defaulted: {int(frame['defaulted'].sum()):,}")
+        return 0
+    counts = dict(frame["fraud_pattern"].drop_nulls().value_counts().sort("fraud_pattern").rows())
     print(f"wrote {len(frame):,} {args.kind} to {args.out} in {took:.1f}s ({len(frame) / max(took, 1e-9):,.0f}/s); "
           f"injected fraud: {sum(counts.values()):,} " + (f"({', '.join(f'{k} {v}' for k, v in counts.items())})"
                                                            if counts else ""))
@@ -352,6 +358,12 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
                    help=f"simulated events per second of event time (default {d.rate_per_second:g})")
     p.add_argument("--start", type=event_time, help="event time of the first event, ISO 8601 with zone "
                    f"(default {d.start:%Y-%m-%dT%H:%MZ})")
+    p.add_argument("--drift-from", type=business_date, metavar="DATE",
+                   help="applicants from this date (UTC) on come from a shifted population: lower bureau scores, "
+                   "larger loans (for model-monitoring tests)")
+    p.add_argument("--performance-window-days", type=_number(int, 1),
+                   help="outcomes: days after an application by which its loan counts as repaid "
+                   f"(default {d.performance_window_days})")
 
 
 def _add_date_options(p: argparse.ArgumentParser) -> None:

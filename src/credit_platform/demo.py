@@ -16,7 +16,7 @@ from pathlib import Path
 
 from credit_platform.config import Settings
 from credit_platform.contracts import names
-from credit_platform.contracts.names import INPUT_TOPICS, KAFKA_MONITOR, MONGO_DB, ROLE_ETL
+from credit_platform.contracts.names import KAFKA_MONITOR, MONGO_DB, ROLE_ETL, STREAM_TOPICS
 from credit_platform.errors import PlatformError
 from credit_platform.orchestration.airflow_client import AirflowClient
 
@@ -76,7 +76,7 @@ def _wait_for_fraud_job(settings: Settings, timeout: float = 300) -> None:
     consumer = KafkaConsumer(**settings.kafka(KAFKA_MONITOR), group_id=names.FRAUD_GROUP,
                              enable_auto_commit=False)
     try:
-        partitions = [TopicPartition(t, p) for t in INPUT_TOPICS for p in consumer.partitions_for_topic(t) or ()]
+        partitions = [TopicPartition(t, p) for t in STREAM_TOPICS for p in consumer.partitions_for_topic(t) or ()]
         deadline = time.monotonic() + timeout
         while True:
             ends = consumer.end_offsets(partitions)

@@ -20,10 +20,10 @@ import time
 
 from credit_platform.config import Settings, load
 from credit_platform.contracts import names
-from credit_platform.contracts.names import ALL_TOPICS, INPUT_TOPICS, KAFKA_MONITOR
+from credit_platform.contracts.names import ALL_TOPICS, INPUT_TOPICS, KAFKA_MONITOR, STREAM_TOPICS
 
 # The platform's consumers: the Flink fraud job (commits on each checkpoint) and the landing.
-GROUPS = {names.FRAUD_GROUP: INPUT_TOPICS, names.LANDING_GROUP: INPUT_TOPICS}
+GROUPS = {names.FRAUD_GROUP: STREAM_TOPICS, names.LANDING_GROUP: INPUT_TOPICS}
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from credit_platform.batch import spark_submit
 from credit_platform.contracts.names import (
     APPLICATIONS_TOPIC,
     KAFKA_PRODUCER,
+    LOAN_OUTCOMES_TOPIC,
     MONGO_DB,
     OS_USER_SPARK,
     ROLE_BI,
@@ -60,6 +61,13 @@ def events_for(kind: str, day: date, tag: str, n: int) -> list[dict]:
     for i, row in enumerate(rows):
         row.update({id_field: f"{prefix}-{tag}-{i:05d}", "timestamp": event_time(day, i)})
     return rows
+
+
+def outcomes_for(day: date, apps: list[dict]) -> list[dict]:
+    """The outcome of each of these applications, observed on `day` (every third defaulted)."""
+    return [{"schema_version": 1, "application_id": a["application_id"], "defaulted": i % 3 == 0,
+             "observed_at": event_time(day, 30 + i), "true_pd": round(0.05 + 0.01 * (i % 10), 2)}
+            for i, a in enumerate(apps)]
 
 
 def applications_for(day: date, tag: str, n: int) -> list[dict]:
@@ -182,6 +190,11 @@ def scored_day(platform, landing_dir):
     alerted_tx = txs[3]["transaction_id"]
     produce(platform, APPLICATIONS_TOPIC, apps)
     produce(platform, TRANSACTIONS_TOPIC, txs)
+    # outcomes observed that day, of earlier applications (their ids need not be in the warehouse yet)
+    outcomes = outcomes_for(day, applications_for(day - timedelta(days=90), f"{tag}-o", 12))
+    produce(platform, LOAN_OUTCOMES_TOPIC, outcomes)
+    produce_raw(platform, LOAN_OUTCOMES_TOPIC, [json.dumps({**outcomes[0], "application_id": f"APP-{tag}-o-bad",
+                                                            "defaulted": "yes"}).encode()])
     bad = {
         f"APP-{tag}-bad-score": {**apps[0], "application_id": f"APP-{tag}-bad-score", "credit_score": 900},
         f"APP-{tag}-bad-amount": {**apps[0], "application_id": f"APP-{tag}-bad-amount", "loan_amount": -5.0},
@@ -200,14 +213,15 @@ def scored_day(platform, landing_dir):
                 "detected_at": datetime.now(UTC)}, upsert=True)
     env = {**os.environ, "CP_LANDING_DIR": str(landing_dir)}
     land(env)
+    tables = (("credit_scores", "application_id"), ("processed_transactions", "transaction_id"),
+              ("loan_outcomes", "application_id"))
     first = score(platform, day, f"test-score-{tag}-1")
-    sums_first = {t: query(platform, CHECKSUM.format(table=t, key=k), day)[0]
-                  for t, k in (("credit_scores", "application_id"), ("processed_transactions", "transaction_id"))}
+    sums_first = {t: query(platform, CHECKSUM.format(table=t, key=k), day)[0] for t, k in tables}
     second = score(platform, day, f"test-score-{tag}-2")
-    sums_second = {t: query(platform, CHECKSUM.format(table=t, key=k), day)[0]
-                   for t, k in (("credit_scores", "application_id"), ("processed_transactions", "transaction_id"))}
+    sums_second = {t: query(platform, CHECKSUM.format(table=t, key=k), day)[0] for t, k in tables}
     return {"day": day, "tag": tag, "apps": apps, "txs": txs, "bad": bad, "alerted_app": alerted_app,
-            "alerted_tx": alerted_tx, "first": first, "second": second, "sums": (sums_first, sums_second)}
+            "alerted_tx": alerted_tx, "outcomes": outcomes, "first": first, "second": second,
+            "sums": (sums_first, sums_second)}
 
 
 def test_risk_levels_and_decisions_follow_the_rules_on_their_boundaries(platform, scored_day):
@@ -251,6 +265,20 @@ def test_rerun_of_a_date_leaves_the_warehouse_identical(scored_day):
     assert scored_day["second"]["tables"]["credit_scores"]["loaded"] == len(BOUNDARIES)
 
 
+def test_loan_outcomes_load_under_the_day_they_were_observed(platform, scored_day):
+    day, tag = scored_day["day"], scored_day["tag"]
+    loaded = query(platform, "SELECT application_id, defaulted, observed_at, true_pd, kafka_offset IS NOT NULL "
+                   "FROM loan_outcomes WHERE business_date = %s ORDER BY application_id", day)
+    expected = sorted((o["application_id"], o["defaulted"], datetime.fromisoformat(o["observed_at"]), o["true_pd"],
+                       True) for o in scored_day["outcomes"])
+    assert loaded == expected and len(loaded) == 12
+    assert scored_day["second"]["tables"]["loan_outcomes"] == {
+        "landed": 13, "valid": 12, "invalid": 1, "alerts": 0, "conflicts": 0, "loaded": 12}
+    refused = query(platform, "SELECT issue, column_name FROM data_quality_issues WHERE record_id = %s "
+                    "AND data_date = %s", f"APP-{tag}-o-bad", day)
+    assert refused, "the outcome with defaulted \"yes\" is reported"
+
+
 def test_bad_rows_reach_data_quality_issues_with_reasons(platform, scored_day):
     rows = query(platform, "SELECT record_id, issue, column_name, rule FROM data_quality_issues "
                  "WHERE source = 'risk_scoring' AND data_date = %s", scored_day["day"])
@@ -264,7 +292,7 @@ def test_bad_rows_reach_data_quality_issues_with_reasons(platform, scored_day):
     duplicate = by_id[scored_day["apps"][1]["application_id"]]
     assert duplicate[0][2] == "unique" and "duplicate of the copy landed at partition" in duplicate[0][0]
     # A rerun replaces the date's issues instead of adding to them.
-    assert len([r for r in rows if r[0].startswith(f"APP-{tag}")]) == 4
+    assert len([r for r in rows if r[0].startswith(f"APP-{tag}") and "-o-" not in r[0]]) == 4
     # The garbage payload was reported by the landing with its raw text, and landed (not lost).
     garbage = query(platform, "SELECT issue, raw_payload FROM data_quality_issues WHERE source = 'landing' "
                     "AND raw_payload = '{not json at all'")
@@ -276,8 +304,8 @@ def test_each_run_leaves_lineage_back_to_files_and_offsets(platform, scored_day)
     rows = query(platform, "SELECT run_id, source, target, rows_in, rows_out, status, details FROM metadata_table "
                  "WHERE job = 'risk_scoring' AND run_id LIKE %s ORDER BY run_id, target", f"test-score-{tag}-%")
     assert [(r[0][-1], r[2], r[5]) for r in rows] == [
-        ("1", "credit_scores", "success"), ("1", "processed_transactions", "success"),
-        ("2", "credit_scores", "success"), ("2", "processed_transactions", "success")]
+        (run, table, "success") for run in "12"
+        for table in ("credit_scores", "loan_outcomes", "processed_transactions")]
     apps_row = rows[0]
     assert apps_row[1] == f"landing/{APPLICATIONS_TOPIC}/dt={scored_day['day']}"
     # 3 bad rows and a duplicate; the garbage payload has no event time, so it landed under its Kafka date

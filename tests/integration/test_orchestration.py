@@ -85,7 +85,7 @@ def test_demo_replay_yields_the_expected_alerts_and_scores(platform, demo_run):
         if app_id in demo_run["seeded"]:
             assert decision == "fraud_review" and "large_loan_low_score" in rules
     assert result["lineage_rows"].get("generate_data") == 2
-    assert result["lineage_rows"].get("risk_scoring") == 2
+    assert result["lineage_rows"].get("risk_scoring") == 3  # credit_scores, processed_transactions, loan_outcomes
 
 
 def test_rerunning_nightly_scoring_for_the_date_changes_nothing(platform, demo_run):

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from credit_platform.contracts.events import LoanApplication, Transaction
+from credit_platform.contracts.events import LoanApplication, LoanOutcome, Transaction
 from credit_platform.ingest import generator
 from credit_platform.ingest.generator import APPLICATION_PATTERNS, TRANSACTION_PATTERNS
 from credit_platform.ingest.scenario import GeneratorConfig
@@ -39,11 +39,12 @@ def test_same_seed_same_bytes_other_seed_other_bytes(kind, tmp_path):
     assert paths[0].read_bytes() != paths[2].read_bytes()
 
 
-@pytest.mark.parametrize(("kind", "model"), [("applications", LoanApplication), ("transactions", Transaction)])
+@pytest.mark.parametrize(("kind", "model"), [("applications", LoanApplication), ("transactions", Transaction),
+                                             ("outcomes", LoanOutcome)])
 def test_every_event_satisfies_the_contract(kind, model):
     data = generator.to_json_lines(generator.generate(kind, 3_000, CONFIG))
     lines = data.splitlines()
-    assert len(lines) == 3_000
+    assert len(lines) == 3_000  # (outcomes: every window of 2026-01-01's applications has closed)
     for line in lines:
         model.model_validate_json(line)
 
@@ -162,3 +163,78 @@ def test_corrupt_breaks_exactly_the_asked_records_each_refused_by_the_contract()
     for line in changed:
         with pytest.raises(pydantic.ValidationError):
             LoanApplication.model_validate_json(line)
+
+
+# ---- loan outcomes ---------------------------------------------------------------------------------
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores)
+    positives = labels.sum()
+    return (ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * (len(labels) - positives))
+
+
+@pytest.fixture(scope="module")
+def outcomes(apps) -> pl.DataFrame:
+    return apps.join(generator.outcomes_of(apps, CONFIG), on="application_id")
+
+
+def test_outcomes_are_learnable_but_not_from_the_bureau_score_alone(outcomes):
+    defaulted = outcomes["defaulted"].to_numpy()
+    assert 0.05 < defaulted.mean() < 0.15
+    true_auc = _auc(defaulted, outcomes["true_pd"].to_numpy())
+    bureau_auc = _auc(defaulted, -outcomes["credit_score"].to_numpy())
+    assert true_auc > 0.8 and bureau_auc < true_auc - 0.1, (true_auc, bureau_auc)
+    assert outcomes.filter(pl.col("is_fraud"))["defaulted"].mean() > 0.8
+
+
+def test_outcomes_are_observed_within_their_window_and_only_once_it_is_seen():
+    from datetime import UTC, datetime, timedelta
+
+    config = GeneratorConfig(seed=4, start=datetime(2026, 1, 1, tzinfo=UTC), rate_per_second=0.01,
+                             performance_window_days=30)
+    apps = generator.applications(2_000, config)  # two and a half days of applications
+    every = generator.outcomes_of(apps, config, as_of=datetime(2030, 1, 1, tzinfo=UTC))
+    assert every.height == apps.height and every["application_id"].n_unique() == apps.height
+    joined = apps.join(every, on="application_id").with_columns(
+        (pl.col("observed_at").str.to_datetime(time_zone="UTC")
+         - pl.col("timestamp").str.to_datetime(time_zone="UTC")).alias("after"))
+    window = timedelta(days=30)
+    assert (joined.filter(~pl.col("defaulted"))["after"] == window).all()  # repaid: when the window closed
+    assert ((joined.filter(pl.col("defaulted"))["after"] > timedelta(0))
+            & (joined.filter(pl.col("defaulted"))["after"] <= window)).all()
+    as_of = datetime(2026, 1, 31, 12, tzinfo=UTC)
+    seen = generator.outcomes_of(apps, config, as_of=as_of)
+    assert 0 < seen.height < apps.height
+    assert (seen["observed_at"].str.to_datetime(time_zone="UTC") <= as_of).all()
+    assert seen["observed_at"].is_sorted()
+
+
+def test_true_pd_falls_with_the_score_and_rises_with_the_loan(apps):
+    sample = apps.head(2_000)
+    base = generator.true_pd(sample)
+    better = generator.true_pd(sample.with_columns(pl.col("credit_score") + 50))
+    larger = generator.true_pd(sample.with_columns(pl.col("loan_amount") * 1.5))
+    normal = ~sample["is_fraud"].to_numpy()
+    assert (better[normal] < base[normal]).all() and (larger[normal] > base[normal]).all()
+
+
+def test_drift_shifts_the_applicants_after_its_date_only():
+    from datetime import UTC, datetime
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    plain = GeneratorConfig(seed=9, start=start, rate_per_second=0.05)
+    drift_from = datetime(2026, 1, 3, tzinfo=UTC)
+    drifted = generator.applications(20_000, GeneratorConfig(seed=9, start=start, rate_per_second=0.05,
+                                                              drift_from=drift_from))
+    base = generator.applications(20_000, plain)
+    after = pl.col("timestamp").str.to_datetime(time_zone="UTC") >= drift_from
+    for frame in (base, drifted):
+        assert frame.filter(after).height > 5_000 and frame.filter(~after).height > 5_000
+    assert drifted.filter(~after).equals(base.filter(~after))
+    shift = drifted.filter(after)["credit_score"].mean() - base.filter(after)["credit_score"].mean()
+    ratio = drifted.filter(after)["loan_amount"].mean() / base.filter(after)["loan_amount"].mean()
+    assert -55 < shift < -35 and 1.4 < ratio < 1.6
+    normal = drifted.filter(~pl.col("is_fraud"))  # still off the seed rule's pattern
+    assert not any(is_large_loan_low_score(a, s, POLICY)
+                   for a, s in normal.select("loan_amount", "credit_score").rows())

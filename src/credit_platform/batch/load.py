@@ -77,7 +77,8 @@ def stage_csv(frame: DataFrame, target: Path) -> list[Path]:
     return sorted(target.glob("part-*.csv"))
 
 
-ID_COLUMNS = {"credit_scores": "application_id", "processed_transactions": "transaction_id"}
+ID_COLUMNS = {"credit_scores": "application_id", "processed_transactions": "transaction_id",
+              "loan_outcomes": "application_id"}
 
 
 def load_day(settings: Settings, day: date, staged: dict[str, tuple[tuple[str, ...], list[Path]]],

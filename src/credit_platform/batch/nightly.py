@@ -1,7 +1,8 @@
 """One business date of the nightly risk batch, end to end on a Spark session: the landed files of
 each input topic → validation (refused rows to `data_quality_issues`) → scores and decisions under
-the governed policy, with the day's fraud alerts → one transaction that replaces the date in the
-warehouse; lineage rows per table and metrics on the Pushgateway. `jobs/risk_scoring.py` wires it
+the governed policy, with the day's fraud alerts (and the loan outcomes observed that day) → one
+transaction that replaces the date in the warehouse; lineage rows per table and metrics on the
+Pushgateway. `jobs/risk_scoring.py` wires it
 to `spark-submit`."""
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ class Target:
 
     table: str
     columns: tuple[str, ...]
-    event_type: str  # fraud alerts' `event_type` joined to these rows
+    event_type: str | None  # fraud alerts' `event_type` joined to these rows (None: no alerts to join)
 
 
 TARGETS = {
     names.APPLICATIONS_TOPIC: Target("credit_scores", scoring.CREDIT_SCORES_COLUMNS, "application"),
     names.TRANSACTIONS_TOPIC: Target("processed_transactions", scoring.PROCESSED_TRANSACTIONS_COLUMNS, "transaction"),
+    names.LOAN_OUTCOMES_TOPIC: Target("loan_outcomes", scoring.LOAN_OUTCOMES_COLUMNS, None),
 }
 
 
@@ -98,10 +100,15 @@ def _score_topic(spark: SparkSession, settings: Settings, topic: str, files: lis
         return (target.columns, []), {"landed": 0, "valid": 0, "invalid": 0}, []
     checked = scoring.validate(scoring.read_landed(spark, files), topic).cache()
     landed, invalid = checked.selectExpr("count(*)", "count_if(size(_problems) > 0)").first()
-    alerts = load.load_alerts(settings, target.event_type, day)
-    score = (functools.partial(scoring.score_applications, run_id=run_id, decided_at=datetime.now(UTC))
-             if target.table == "credit_scores" else scoring.score_transactions)
-    rows = score(checked.filter("size(_problems) = 0"), scoring.alerts_frame(spark, alerts), policy)
+    valid = checked.filter("size(_problems) = 0")
+    if target.event_type is None:  # loan outcomes: loaded as observed
+        alerts: dict[str, list[str]] = {}
+        rows = scoring.outcome_rows(valid)
+    else:
+        alerts = load.load_alerts(settings, target.event_type, day)
+        score = (functools.partial(scoring.score_applications, run_id=run_id, decided_at=datetime.now(UTC))
+                 if target.table == "credit_scores" else scoring.score_transactions)
+        rows = score(valid, scoring.alerts_frame(spark, alerts), policy)
     staged = (target.columns, load.stage_csv(rows, staging / target.table))
     refused = load.stage_csv(scoring.issues_frame(checked, topic, run_id, day), staging / f"issues-{topic}")
     checked.unpersist()

@@ -38,6 +38,9 @@ PROCESSED_TRANSACTIONS_COLUMNS = (
     "fraud_alert", "fraud_alert_rules", "source_file", "kafka_partition", "kafka_offset",
 )
 
+LOAN_OUTCOMES_COLUMNS = ("application_id", "defaulted", "observed_at", "business_date", "true_pd", "source_file",
+                         "kafka_partition", "kafka_offset")
+
 
 def read_landed(spark: SparkSession, files: list[Path]) -> DataFrame:
     """The landed Parquet files, each row tagged with the file it came from (lineage)."""
@@ -180,6 +183,17 @@ def score_transactions(txs: DataFrame, alerts: DataFrame, policy: Policy) -> Dat
             .withColumnRenamed("_offset", "kafka_offset")
             .withColumnRenamed("_source_file", "source_file")
             .select(*PROCESSED_TRANSACTIONS_COLUMNS))
+
+
+def outcome_rows(outcomes: DataFrame) -> DataFrame:
+    """Valid loan outcomes → `loan_outcomes` rows, dated by the day they were observed."""
+    from pyspark.sql import functions as F
+
+    return (outcomes.withColumn("business_date", F.to_date("observed_at"))  # the session time zone is UTC
+            .withColumnRenamed("_partition", "kafka_partition")
+            .withColumnRenamed("_offset", "kafka_offset")
+            .withColumnRenamed("_source_file", "source_file")
+            .select(*LOAN_OUTCOMES_COLUMNS))
 
 
 def alerts_frame(spark: SparkSession, alerts: dict[str, list[str]]) -> DataFrame:

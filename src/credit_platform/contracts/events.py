@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic_core import PydanticCustomError
 
-from credit_platform.contracts.names import APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, LOAN_OUTCOMES_TOPIC, TRANSACTIONS_TOPIC
 from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS
 
 SCHEMA_VERSION = 1
@@ -61,6 +61,7 @@ CreditScore = Annotated[int, Field(ge=300, le=850)]
 Money = Annotated[float, Field(gt=0, le=10_000_000, allow_inf_nan=False)]
 Income = Annotated[float, Field(ge=0, le=100_000_000, allow_inf_nan=False)]
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 EventTime = Annotated[AwareDatetime, AfterValidator(_not_ahead_of_now)]
 
@@ -113,18 +114,36 @@ class Transaction(_Event):
     risk_level: Literal[RISK_LEVELS]
 
 
+class LoanOutcome(BaseModel):
+    """How an application's loan performed, observed when its performance window closed (or when it
+    defaulted, earlier). Keyed by the application; one outcome per application."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    application_id: Id
+    defaulted: bool
+    observed_at: EventTime
+    # Ground truth from the generator: the probability of default it drew `defaulted` from. For
+    # measuring models against the best achievable; no scoring step reads it.
+    true_pd: Probability | None = None
+
+
 @dataclass(frozen=True)
 class TopicContract:
     topic: str
     kind: str  # what `credit-platform generate` calls these events (scenario.KINDS)
-    model: type[_Event]
+    model: type[BaseModel]
     id_field: str
     key_field: str = "user_id"
+    time_field: str = "timestamp"  # the event time (landing dates each record by it)
 
 
 CONTRACTS: dict[str, TopicContract] = {
     APPLICATIONS_TOPIC: TopicContract(APPLICATIONS_TOPIC, "applications", LoanApplication, "application_id"),
     TRANSACTIONS_TOPIC: TopicContract(TRANSACTIONS_TOPIC, "transactions", Transaction, "transaction_id"),
+    LOAN_OUTCOMES_TOPIC: TopicContract(LOAN_OUTCOMES_TOPIC, "outcomes", LoanOutcome, "application_id",
+                                       key_field="application_id", time_field="observed_at"),
 }
 
 
@@ -206,7 +225,7 @@ def _base_type(annotation: Any) -> tuple[str, tuple[object, ...] | None, bool]:
     return names[annotation], None, False
 
 
-def field_rules(model: type[_Event]) -> tuple[FieldRule, ...]:
+def field_rules(model: type[BaseModel]) -> tuple[FieldRule, ...]:
     rules = []
     for name, info in model.model_fields.items():
         kind, allowed, nullable = _base_type(info.annotation)

@@ -8,7 +8,9 @@ from __future__ import annotations
 # ---- Kafka: the input topics (data contract), the dead-letter topic of each, consumer groups -----
 APPLICATIONS_TOPIC = "credit_applications"
 TRANSACTIONS_TOPIC = "transactions"
-INPUT_TOPICS = (APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC)
+LOAN_OUTCOMES_TOPIC = "loan_outcomes"  # whether an application's loan was repaid, once its window closes
+INPUT_TOPICS = (APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC, LOAN_OUTCOMES_TOPIC)
+STREAM_TOPICS = (APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC)  # what the fraud stream reads
 
 
 def dlq_topic(topic: str) -> str:

@@ -411,17 +411,18 @@ class Lander:
             pl.from_epoch(kafka_ts, time_unit="ms").dt.replace_time_zone("UTC").alias("_kafka_timestamp"),
             pl.Series("_key", [r.key.decode("utf-8", "replace") if r.key else None for r in records], pl.String),
         )
-        parsed = frame["timestamp"].str.to_datetime(time_zone="UTC", strict=False)
+        time_field = contract_for(topic).time_field
+        parsed = frame[time_field].str.to_datetime(time_zone="UTC", strict=False)
         bad_ts = parsed.is_null() & frame["_error"].is_null()
         if bad_ts.any():  # a record without a usable event time: keep it, dated by Kafka's timestamp
             raws = pl.Series([r.value.decode("utf-8", "replace") if r.value else "" for r in records])
             frame = frame.with_columns(
                 pl.when(bad_ts).then(raws).otherwise(pl.col("_raw")).alias("_raw"),
-                pl.when(bad_ts).then(pl.lit("timestamp: missing, or not an ISO-8601 time with a zone"))
+                pl.when(bad_ts).then(pl.lit(f"{time_field}: missing, or not an ISO-8601 time with a zone"))
                 .otherwise(pl.col("_error")).alias("_error"))
-        frame = frame.with_columns(parsed.alias("timestamp"))
+        frame = frame.with_columns(parsed.alias(time_field))
         frame = frame.with_columns(
-            pl.coalesce("timestamp", "_kafka_timestamp").dt.date().cast(pl.String).alias("_dt"))
+            pl.coalesce(time_field, "_kafka_timestamp").dt.date().cast(pl.String).alias("_dt"))
         self._report_invalid(topic, frame.filter(pl.col("_error").is_not_null()))
         summary = self.summary.topics[topic]
         for (day,), part in frame.group_by(["_dt"], maintain_order=True):
@@ -462,10 +463,10 @@ class Lander:
     def _report_invalid(self, topic: str, bad) -> None:  # noqa: ANN001
         if bad.is_empty():
             return
-        id_field = contract_for(topic).id_field
+        id_field, time_field = contract_for(topic).id_field, contract_for(topic).time_field
         issues = [
             Issue(record_id=row[id_field] or f"{topic}:{row['_partition']}:{row['_offset']}", issue=row["_error"],
-                  source="landing", table_name=topic, column_name="timestamp" if row["_error"].startswith("timestamp")
+                  source="landing", table_name=topic, column_name=time_field if row["_error"].startswith(time_field)
                   else None, rule="unparseable", severity="error", run_id=self.run_id, raw_payload=row["_raw"])
             for row in bad.iter_rows(named=True)
         ]

@@ -27,6 +27,7 @@ from credit_platform.contracts.names import (
     ROLE_MONGO_APP,
     ROLE_SUPERUSER,
     STREAM_DLQ_TOPIC,
+    STREAM_TOPICS,
     WAREHOUSE_DB,
     dlq_topic,
 )
@@ -171,7 +172,8 @@ def kafka_acls() -> list:
     acls = []
     for topic in INPUT_TOPICS:
         acls += allow(KAFKA_PRODUCER, ResourceType.TOPIC, topic, True, write, describe)
-        acls += allow(KAFKA_STREAM, ResourceType.TOPIC, topic, True, read, describe)
+        if topic in STREAM_TOPICS:
+            acls += allow(KAFKA_STREAM, ResourceType.TOPIC, topic, True, read, describe)
         acls += allow(KAFKA_LANDER, ResourceType.TOPIC, topic, False, read, describe)
         acls += allow(KAFKA_LANDER, ResourceType.TOPIC, dlq_topic(topic), False, write, describe)
         acls += allow(KAFKA_MONITOR, ResourceType.TOPIC, topic, True, describe)
