@@ -9,8 +9,11 @@ collection, with the job at parallelism 1 on this machine's session cluster:
               RUNNING until the last expected alert is in MongoDB. Both read the same topics.
   latency:    events are produced at a steady rate, event time following send time; each alert's
               latency is its detected_at minus the Kafka timestamp of its event (p50/p99 per rule).
+  source:     what the contract check costs: the job (every rule, alerts dropped) with its
+              contract-json source against the same job on Flink's own json format (the baseline).
 
     .venv/bin/python bench/fraud_bench.py [--events 200000] [--latency-rate 1000] [--latency-seconds 30]
+                                          [--phases throughput latency source]
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from kafka.admin import NewTopic
 from pymongo import MongoClient
 
 from credit_platform import config
-from credit_platform.contracts.names import FRAUD_GROUP, INPUT_TOPICS, KAFKA_ADMIN
+from credit_platform.contracts.names import FRAUD_GROUP, KAFKA_ADMIN, STREAM_TOPICS
 from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.rules.fraud import reference_alerts
@@ -40,7 +43,7 @@ class Phase:
         self.settings = settings
         run = f"{label}_{uuid.uuid4().hex[:6]}"
         # named after the input topics and the fraud job's group: what the platform's Kafka users may use
-        self.topics = {t: f"{t}.bench-{run}" for t in INPUT_TOPICS}
+        self.topics = {t: f"{t}.bench-{run}" for t in STREAM_TOPICS}
         self.group = f"{FRAUD_GROUP}-bench-{run}"
         self.name, self.collection = f"fraud_bench_{run}", f"bench_alerts_{run}"
         admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
@@ -75,6 +78,9 @@ class Phase:
 
     def close(self, job: str) -> None:
         flink.cancel(self.settings, job)
+        self.close_topics()
+
+    def close_topics(self) -> None:
         self.alerts.drop()
         admin = KafkaAdminClient(**self.settings.kafka(KAFKA_ADMIN))
         admin.delete_topics(list(self.topics.values()) + [f"{t}.dlq" for t in self.topics.values()])
@@ -103,12 +109,7 @@ def throughput(settings: config.Settings, events: int) -> None:
     total = 2 * events
 
     baseline = phase.submit("--sink", "blackhole", variant="_rules_only")
-    started = time.monotonic()
-    while records_read(settings, baseline) < total:
-        if flink.job_state(settings, baseline) != "RUNNING" or time.monotonic() - started > 900:
-            raise SystemExit(f"baseline job {baseline} did not read all {total:,} records")
-        time.sleep(0.5)
-    rules_only = time.monotonic() - started
+    rules_only = read_all(settings, baseline, total)
     flink.cancel(settings, baseline)
 
     job = phase.submit()
@@ -123,6 +124,40 @@ def throughput(settings: config.Settings, events: int) -> None:
           f"{1.0:>5.2f}x")
     print(f"  {'fraud job: rules + alerts written to MongoDB':<44} {seconds:>8.1f} {total / seconds:>10,.0f} "
           f"{rules_only / seconds:>5.2f}x")
+
+
+def read_all(settings: config.Settings, job: str, total: int) -> float:
+    """Seconds from RUNNING until the job's sources have read `total` records."""
+    started = time.monotonic()
+    while records_read(settings, job) < total:
+        if flink.job_state(settings, job) != "RUNNING" or time.monotonic() - started > 900:
+            raise SystemExit(f"job {job} did not read all {total:,} records")
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def source_cost(settings: config.Settings, events: int) -> None:
+    """What the contract check costs: the job (every rule, alerts dropped) reading with its
+    contract-json source against the same job reading with Flink's own JSON format, same records."""
+    phase = Phase(settings, "src")
+    cfg = GeneratorConfig(seed=22, rate_per_second=500)
+    for kind, frame in (("credit_applications", generator.generate("applications", events, cfg)),
+                        ("transactions", generator.generate("transactions", events, cfg))):
+        phase.produce(kind, frame)
+    total = 2 * events
+    runs: dict[str, float] = {}
+    for n in range(3):  # alternating, best of 3 each: the first job of a TaskManager also warms its JIT
+        for variant, extra in (("json", ("--source-format", "json")), ("contract", ())):
+            job = phase.submit("--sink", "blackhole", *extra, variant=f"_{variant}{n}")
+            runs[variant] = min(runs.get(variant, float("inf")), read_all(settings, job, total))
+            flink.cancel(settings, job)
+    phase.close_topics()
+    base = runs["json"]
+    print(f"source: {total:,} events, every rule, alerts dropped; best of 3, alternating; times from RUNNING")
+    print(f"  {'run':<52} {'seconds':>8} {'events/s':>10} {'vs json':>8}")
+    for label, variant in (("Flink's json format (skips what it cannot parse)", "json"),
+                           ("contract-json (checks the contract, drops nothing)", "contract")):
+        print(f"  {label:<52} {runs[variant]:>8.1f} {total / runs[variant]:>10,.0f} {runs[variant] / base:>7.2f}x")
 
 
 def records_read(settings: config.Settings, job: str) -> int:
@@ -194,13 +229,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="per stream, for the throughput phase")
     parser.add_argument("--latency-rate", type=float, default=1000, help="events/s per stream")
     parser.add_argument("--latency-seconds", type=float, default=30)
-    parser.add_argument("--phases", nargs="+", choices=["throughput", "latency"], default=["throughput", "latency"])
+    parser.add_argument("--phases", nargs="+", choices=["throughput", "latency", "source"],
+                        default=["throughput", "latency", "source"])
     args = parser.parse_args()
     settings = config.load()
     if "throughput" in args.phases:
         throughput(settings, args.events)
     if "latency" in args.phases:
         latency(settings, args.latency_rate, args.latency_seconds)
+    if "source" in args.phases:
+        source_cost(settings, args.events)
 
 
 if __name__ == "__main__":

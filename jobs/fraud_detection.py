@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # for benchmarks: where the time goes
     parser.add_argument("--rules", default="", help="comma-separated rules to run (default: all); `source` "
                         "runs a filter that matches nothing, to measure reading and parsing alone")
+    parser.add_argument("--source-format", choices=["contract-json", "json"], default="contract-json",
+                        help="json: Flink's own JSON format, which skips what it cannot parse without a trace "
+                        "(no contract check, no dead letters): only to measure what the check costs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra Flink configuration, applied last (repeatable)")
     return parser.parse_args(argv)
@@ -88,7 +91,7 @@ def kafka_ddl(args: argparse.Namespace) -> list[str]:
     metadata = ("`_partition` INT METADATA FROM 'partition' VIRTUAL, "
                 "`_offset` BIGINT METADATA FROM 'offset' VIRTUAL")
     return [*source_ddl({t: f"'topic' = '{topics[t]}', {common}" for t in STREAM_TABLES},
-                        args.out_of_orderness_ms, metadata),
+                        args.out_of_orderness_ms, metadata, plain_json=args.source_format == "json"),
             f"""CREATE TABLE refused_records (
                 reason STRING, raw_payload STRING, source_topic STRING, source STRING, record_id STRING,
                 `partition` INT, `offset` BIGINT, refused_at TIMESTAMP_LTZ(3)

@@ -79,7 +79,14 @@ def event_time_ddl(out_of_orderness_ms: int) -> str:
             f"WATERMARK FOR event_time AS event_time - INTERVAL '{out_of_orderness_ms / 1000:.3f}' SECOND")
 
 
-def source_ddl(options: dict[str, str], out_of_orderness_ms: int, metadata: str = "") -> list[str]:
+# Flink's own JSON format, which skips what it cannot parse without a trace: for measuring what the
+# contract check costs (`jobs/fraud_detection.py --source-format json`), never for detection.
+PLAIN_JSON_FORMAT = ("'format' = 'json', 'json.timestamp-format.standard' = 'ISO-8601', "
+                     "'json.fail-on-missing-field' = 'false', 'json.ignore-parse-errors' = 'true'")
+
+
+def source_ddl(options: dict[str, str], out_of_orderness_ms: int, metadata: str = "",
+               plain_json: bool = False) -> list[str]:
     """DDL of the stream's tables. `<table>_in` reads every record with the contract-json format
     (`options[table]`: connector and location); a record it cannot read, or that breaks the contract,
     keeps `_error` (what is wrong) and `_raw` (the payload). The view `<table>`, which the rules read,
@@ -87,10 +94,12 @@ def source_ddl(options: dict[str, str], out_of_orderness_ms: int, metadata: str 
     ddl = []
     for table, (topic, columns) in STREAM_TABLES.items():
         rules = contract_json(topic, (name for name, _ in columns)).replace("'", "''")
+        source_format = PLAIN_JSON_FORMAT if plain_json else (
+            f"'format' = '{CONTRACT_FORMAT}', '{CONTRACT_FORMAT}.rules' = '{rules}'")
         ddl.append(f"""CREATE TABLE {table}_in (
             {columns_ddl(columns)}, `_error` STRING, `_raw` STRING, {metadata + ", " if metadata else ""}
             {event_time_ddl(out_of_orderness_ms)}
-        ) WITH ({options[table]}, 'format' = '{CONTRACT_FORMAT}', '{CONTRACT_FORMAT}.rules' = '{rules}')""")
+        ) WITH ({options[table]}, {source_format})""")
         ddl.append(f"CREATE TEMPORARY VIEW {table} AS SELECT * FROM {table}_in WHERE `_error` IS NULL")
     return ddl
 

@@ -10,6 +10,7 @@ import java.util.List;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.formats.common.TimestampFormat;
+import org.apache.flink.formats.json.JsonParserRowDataDeserializationSchema;
 import org.apache.flink.formats.json.JsonRowDataDeserializationSchema;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
@@ -19,6 +20,7 @@ import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.data.StringData;
 import org.apache.flink.table.types.logical.LogicalTypeRoot;
 import org.apache.flink.table.types.logical.RowType;
+import org.apache.flink.util.Collector;
 
 /**
  * Reads one event with Flink's JSON deserializer (strict: a syntax or type error throws) and checks
@@ -32,6 +34,10 @@ public final class ContractJsonDeserializationSchema implements DeserializationS
     private static final DateTimeFormatter UTC_MILLIS =
             DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(ZoneOffset.UTC);
 
+    // Flink's streaming JSON reader (its json format's default) reads the usual record; the tree
+    // reader runs only for a record the first one refuses: to say why, and to read event times
+    // given with a zone offset.
+    private final JsonParserRowDataDeserializationSchema fast;
     private final JsonRowDataDeserializationSchema json;
     private final TypeInformation<RowData> producedType;
     private final FieldCheck.Contract contract;
@@ -40,12 +46,15 @@ public final class ContractJsonDeserializationSchema implements DeserializationS
     private final int rawPos;
     private final String[] timestampFields;
     private transient Counter refused;
+    private transient Capture capture;
 
     ContractJsonDeserializationSchema(RowType rowType, TypeInformation<RowData> producedType,
                                       FieldCheck.Contract contract) {
         // `_error` and `_raw` are declared fields of the row the JSON reader builds: a payload has no
         // such keys (or, if it smuggles them in, they are overwritten below), so the reader fills
         // the whole row in place and nothing is copied per record.
+        this.fast = new JsonParserRowDataDeserializationSchema(rowType, producedType, false, false,
+                TimestampFormat.ISO_8601);
         this.json = new JsonRowDataDeserializationSchema(rowType, producedType, false, false, TimestampFormat.ISO_8601);
         this.producedType = producedType;
         this.contract = contract;
@@ -59,6 +68,7 @@ public final class ContractJsonDeserializationSchema implements DeserializationS
 
     @Override
     public void open(InitializationContext context) throws Exception {
+        fast.open(context);
         json.open(context);
         refused = context.getMetricGroup().counter("contractRecordsRefused");
     }
@@ -72,32 +82,69 @@ public final class ContractJsonDeserializationSchema implements DeserializationS
             return refuse(new GenericRowData(arity), message, "record of " + message.length
                     + " bytes is over the limit of " + contract.maxRecordBytes);
         }
-        JsonNode node;
-        try {
-            node = json.deserializeToJsonNode(message);
-        } catch (Throwable t) {
-            return refuse(new GenericRowData(arity), message, "not JSON: " + describe(t));
-        }
-        if (!(node instanceof ObjectNode)) {
-            return refuse(new GenericRowData(arity), message, "not a JSON object");
-        }
-        String zone = toUtc((ObjectNode) node);
-        if (zone != null) {
-            return refuse(new GenericRowData(arity), message, zone);
-        }
-        GenericRowData row;
-        try {
-            row = (GenericRowData) json.convertToRowData(node);
-        } catch (Throwable t) {
-            return refuse(new GenericRowData(arity), message, "a value of the wrong type: " + describe(t));
+        GenericRowData row = readFast(message);
+        JsonNode node = null;
+        if (row == null) {
+            try {
+                node = json.deserializeToJsonNode(message);
+            } catch (Throwable t) {
+                return refuse(new GenericRowData(arity), message, "not JSON: " + describe(t));
+            }
+            if (!(node instanceof ObjectNode)) {
+                return refuse(new GenericRowData(arity), message, "not a JSON object");
+            }
+            String zone = toUtc((ObjectNode) node);
+            if (zone != null) {
+                return refuse(new GenericRowData(arity), message, zone);
+            }
+            try {
+                row = (GenericRowData) json.convertToRowData(node);
+            } catch (Throwable t) {
+                return refuse(new GenericRowData(arity), message, "a value of the wrong type: " + describe(t));
+            }
         }
         String problems = contract.problems(row, node);
         if (problems != null) {
+            if (node == null) {  // read again as a tree, to tell a missing value from one out of range
+                try {
+                    problems = contract.problems(row, json.deserializeToJsonNode(message));
+                } catch (Throwable t) {
+                    // keep the first reading's problems
+                }
+            }
             return refuse(row, message, problems);
         }
         row.setField(errorPos, null);
         row.setField(rawPos, null);
         return row;
+    }
+
+    /** The record read by the streaming reader, or null when it cannot read it. */
+    private GenericRowData readFast(byte[] message) {
+        if (capture == null) {
+            capture = new Capture();
+        }
+        capture.row = null;
+        try {
+            fast.deserialize(message, capture);
+        } catch (Throwable t) {
+            return null;
+        }
+        return capture.row;
+    }
+
+    /** Receives the streaming reader's row (one subtask reads one record at a time). */
+    private static final class Capture implements Collector<RowData> {
+        GenericRowData row;
+
+        @Override
+        public void collect(RowData record) {
+            row = (GenericRowData) record;
+        }
+
+        @Override
+        public void close() {
+        }
     }
 
     /**

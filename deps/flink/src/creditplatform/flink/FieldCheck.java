@@ -118,7 +118,7 @@ final class FieldCheck implements Serializable {
     String problem(GenericRowData row, JsonNode event) {
         Object value = row.getField(position);
         if (value == null) {
-            JsonNode given = event.get(name);
+            JsonNode given = event == null ? null : event.get(name);
             if (given != null && !given.isNull()) {  // a number beyond what the column's type holds
                 String text = given.asText();
                 return name + ": " + (text.length() > 40 ? text.substring(0, 40) + "..." : text) + " is out of range";
