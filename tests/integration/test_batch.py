@@ -342,7 +342,11 @@ def test_gx_reports_landed_bad_rows_and_passes_a_clean_warehouse(platform, score
     assert (f"APP-{tag}-no-user", "expect_column_values_to_not_be_null") in by_record
     assert (scored_day["apps"][1]["application_id"], "expect_column_values_to_be_unique") in by_record
     assert {r[6] for r in rows} == {f"test-dq-{tag}"}
-    assert not [r for r in rows if r[0] != "great_expectations:landed_applications"]
+    # the outcome written past the producer with "defaulted": "yes": its own suite reports it
+    outcome = {r[3]: r for r in rows if r[1] == f"APP-{tag}-o-bad"}
+    assert outcome["expect_column_values_to_not_be_null"][:3] == (
+        "great_expectations:landed_outcomes", f"APP-{tag}-o-bad", "defaulted")
+    assert {r[0] for r in rows} == {"great_expectations:landed_applications", "great_expectations:landed_outcomes"}
     # Data Docs show this validation.
     from credit_platform.quality import expectations
 

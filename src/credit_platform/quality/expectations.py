@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from credit_platform.config import REPO_ROOT, Settings
 from credit_platform.contracts.events import FieldRule, contract_for, field_rules
-from credit_platform.contracts.names import APPLICATIONS_TOPIC, ROLE_ETL, TRANSACTIONS_TOPIC
+from credit_platform.contracts.names import APPLICATIONS_TOPIC, INPUT_TOPICS, ROLE_ETL, TRANSACTIONS_TOPIC
 from credit_platform.ingest import landing
 from credit_platform.quality.issues import Issue, write_issues
 from credit_platform.rules.lending import DECISIONS, RISK_LEVELS
@@ -340,7 +340,7 @@ def run_checks(settings: Settings, day: date, run_id: str, *, landed: bool = Tru
         return outcome
 
     if landed:
-        for topic in (APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC):
+        for topic in INPUT_TOPICS:
             contract = contract_for(topic)
             frame = landing.read_landed(settings, topic, day)
             suite = landed_suite(topic)
@@ -349,7 +349,7 @@ def run_checks(settings: Settings, day: date, run_id: str, *, landed: bool = Tru
                 continue
             asset = pandas.add_dataframe_asset(name=f"landed_{contract.kind}")
             batch = asset.add_batch_definition_whole_dataframe(name=f"landed_{contract.kind}_{day_s}")
-            data = frame.drop("timestamp", "_kafka_timestamp").to_pandas()
+            data = frame.drop(contract.time_field, "_kafka_timestamp").to_pandas()
             outcomes.append(run(suite, batch, contract.id_field, f"landing/{topic}/dt={day_s}", topic,
                                 {"dataframe": data}))
     if warehouse:
