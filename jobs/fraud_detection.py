@@ -77,6 +77,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------------------------------------
+def _topics(args: argparse.Namespace) -> dict[str, str]:
+    """The Kafka topic of each of the stream's tables."""
+    return {"applications": args.applications_topic, "transactions": args.transactions_topic}
+
+
 def kafka_ddl(args: argparse.Namespace) -> list[str]:
     """The source tables over Kafka (every record, checked against the contract; the views the rules
     read) and the dead-letter table the refused records go to."""
@@ -87,7 +92,7 @@ def kafka_ddl(args: argparse.Namespace) -> list[str]:
     kafka = f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{args.bootstrap}'{login}"
     common = (f"{kafka}, 'properties.group.id' = '{args.group_id}', 'scan.startup.mode' = 'group-offsets', "
               f"'properties.auto.offset.reset' = 'earliest', 'scan.watermark.idle-timeout' = '{args.idle_timeout}'")
-    topics = {"applications": args.applications_topic, "transactions": args.transactions_topic}
+    topics = _topics(args)
     metadata = ("`_partition` INT METADATA FROM 'partition' VIRTUAL, "
                 "`_offset` BIGINT METADATA FROM 'offset' VIRTUAL")
     return [*source_ddl({t: f"'topic' = '{topics[t]}', {common}" for t in STREAM_TABLES},
@@ -101,7 +106,7 @@ def kafka_ddl(args: argparse.Namespace) -> list[str]:
 
 def refused_insert(args: argparse.Namespace) -> str:
     """Every record a source refused, to the dead-letter topic with its reason, payload and position."""
-    topics = {"applications": args.applications_topic, "transactions": args.transactions_topic}
+    topics = _topics(args)
     selects = [f"""SELECT `_error`, `_raw`, '{topics[table]}', 'fraud-stream',
                       COALESCE({columns[0][0]}, CONCAT('{topics[table]}:', CAST(`_partition` AS STRING), ':',
                                CAST(`_offset` AS STRING))),

@@ -189,7 +189,8 @@ def outcome_rows(outcomes: DataFrame) -> DataFrame:
     """Valid loan outcomes → `loan_outcomes` rows, dated by the day they were observed."""
     from pyspark.sql import functions as F
 
-    return (outcomes.withColumn("business_date", F.to_date("observed_at"))  # the session time zone is UTC
+    observed = contract_for(names.LOAN_OUTCOMES_TOPIC).time_field
+    return (outcomes.withColumn("business_date", F.to_date(observed))  # the session time zone is UTC
             .withColumnRenamed("_partition", "kafka_partition")
             .withColumnRenamed("_offset", "kafka_offset")
             .withColumnRenamed("_source_file", "source_file")

@@ -59,7 +59,7 @@ def job_user(settings: Settings) -> str | None:
     user = process.unprivileged_user(os.environ.get("CP_SPARK_OS_USER") or OS_USER_SPARK)
     if user is None:
         return None
-    process.grant_traverse(user, Path(sys.executable))
+    process.grant_python(user)
     process.grant_read_tree(user, landing_root(settings))
     for directory in (settings.home / "staging", settings.service_dir("spark")):
         process.private_dir(directory)

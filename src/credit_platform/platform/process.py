@@ -12,6 +12,7 @@ import pwd
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -206,14 +207,28 @@ def grant_traverse(user: str | None, path: Path) -> None:
         info = directory.stat()
         if not directory.is_dir() or info.st_mode & 0o001 or (info.st_uid == uid and info.st_mode & 0o100):
             continue
+        # keep what the user's entry already allows (e.g. reading the landing) and add search; set it
+        # again even when present: a chmod since (pytest's on its temp root) may have cleared the mask
+        current = subprocess.run(["getfacl", "--omit-header", "--absolute-names", str(directory)],
+                                 capture_output=True, text=True).stdout.split()
+        perms = next((e.split(":")[2] for e in current if e.startswith(f"user:{user}:")), "---")
         try:
-            subprocess.run(["setfacl", "-m", f"u:{user}:x", str(directory)], check=True, capture_output=True,
-                           text=True)
+            subprocess.run(["setfacl", "-m", f"u:{user}:{perms[:2]}x", str(directory)], check=True,
+                           capture_output=True, text=True)
         except FileNotFoundError:
             raise PlatformError("setfacl not found (Debian package acl); run `make setup`") from None
         except subprocess.CalledProcessError as exc:
             raise PlatformError(f"cannot let {user} reach {path}: setfacl on {directory}: "
                                 f"{exc.stderr.strip()}") from None
+
+
+def grant_python(user: str | None) -> None:
+    """Let `user` run the platform's Python: the interpreter (which may live in a private home, as
+    pyenv's under /root), the virtual environment and the repository (the jobs and `src/`)."""
+    from credit_platform.config import REPO_ROOT
+
+    for path in (Path(sys.executable), Path(sys.prefix), REPO_ROOT):
+        grant_traverse(user, path)
 
 
 def grant_read_tree(user: str | None, path: Path) -> None:
@@ -223,6 +238,9 @@ def grant_read_tree(user: str | None, path: Path) -> None:
         return
     path.mkdir(parents=True, exist_ok=True)
     grant_traverse(user, path)
+    granted = subprocess.run(["getfacl", "--omit-header", str(path)], capture_output=True, text=True)
+    if granted.returncode == 0 and {f"default:user:{user}:r-x", "default:other::---"} <= set(granted.stdout.split()):
+        return  # granted before: everything created since inherited it (a nightly run need not walk the tree)
     # group and others get nothing, now and by default: a default ACL would otherwise copy the
     # directory's current group and other bits (r-x) into everything created below it
     for options, entries in ((["-R", "-m"], f"u:{user}:rX,g::-,o::-"),

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 from credit_platform.contracts.names import OS_USER_FLINK
 from credit_platform.platform import process
@@ -33,7 +31,7 @@ class _FlinkProcess(Service):
                           self.settings.logs_dir / "flink"}:
             directory.chmod(0o700)  # checkpoints and the job graphs in them hold the jobs' credentials
             process.chown_tree(directory, user)
-        process.grant_traverse(user, Path(sys.executable))  # the Python workers' interpreter
+        process.grant_python(user)  # the Python workers
 
     def launch(self) -> Launch:
         env = flink_env(self.settings)
