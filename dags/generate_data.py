@@ -8,6 +8,9 @@ labelled, injected fraud patterns, and sends them through the **validated produc
 
 - `start`: event time of the first event (ISO 8601 with zone). Empty: 00:00 UTC of the run's
   logical date, so the data belongs to that business date.
+- `history_days`, `history_applications`: first, that many applications spread over the days
+  before `start`, and their loan outcomes (`loan_outcomes`) observed by `start`: the history the
+  credit scorecard is trained on (`train_credit_model`).
 - `applications_file` / `transactions_file`: replay these JSON-lines files instead of generating.
 
 Idempotent: generated data is keyed by its parameters (seed, start, count, fraud share, rate).
@@ -22,6 +25,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 
+from credit_platform.contracts import names
 from credit_platform.orchestration.dag_defaults import DEFAULT_ARGS, START
 
 KINDS = {"applications": "credit_applications", "transactions": "transactions"}
@@ -51,6 +55,11 @@ KINDS = {"applications": "credit_applications", "transactions": "transactions"}
         "invalid": Param(0, type="integer", minimum=0, description="of each kind, this many records broken on "
                          "purpose (bad score, missing user, time without zone, negative amount, truncated JSON) "
                          "to watch them reach the DLQ and data_quality_issues"),
+        "history_days": Param(0, type="integer", minimum=0, maximum=3650,
+                              description="also generate this many days of earlier applications, with their loan "
+                              "outcomes observed by `start` (what the credit scorecard learns from)"),
+        "history_applications": Param(0, type="integer", minimum=0, maximum=5_000_000,
+                                      description="applications in that history"),
         "applications_file": Param("", type="string", description="replay this JSON-lines file instead"),
         "transactions_file": Param("", type="string", description="replay this JSON-lines file instead"),
     },
@@ -58,54 +67,85 @@ KINDS = {"applications": "credit_applications", "transactions": "transactions"}
 def generate_data() -> None:
     @task(execution_timeout=timedelta(minutes=20))
     def produce(kind: str, **context) -> dict:
-        from datetime import UTC, datetime
         from pathlib import Path
 
-        from platform_operators import record_lineage
-
-        from credit_platform import config
         from credit_platform.ingest import generator, producer
-        from credit_platform.ingest.scenario import GeneratorConfig
-        from credit_platform.lineage import already_done
 
-        settings = config.load()
         params, topic = context["params"], KINDS[kind]
-        target = f"kafka:{topic}"
-        if already_done(settings, "generate_data", target, run_id=context["run_id"]):
-            print(f"{kind}: already produced by this run; nothing sent again")
-            return {"skipped": True}
         replay = params[f"{kind}_file"]
         if replay:
-            lines = producer.read_lines(Path(replay))
-            source = f"file:{replay}"
-        else:
-            if not params[kind]:
-                return {"sent": 0}
-            start = (datetime.fromisoformat(params["start"].replace("Z", "+00:00")) if params["start"]
-                     else context["logical_date"].astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
-            cfg = GeneratorConfig(seed=params["seed"], fraud_share=params["fraud_share"],
-                                  rate_per_second=params["rate"], start=start)
-            source = (f"generator:{kind},count={params[kind]},seed={cfg.seed},start={start.isoformat()},"
-                      f"fraud_share={cfg.fraud_share},rate={cfg.rate_per_second},invalid={params['invalid']}")
-            earlier = already_done(settings, "generate_data", target, source=source)
-            if earlier:
-                print(f"{kind}: the same data was already produced by run {earlier}; nothing sent again")
-                record_lineage(context, source=source, target=target, rows_in=0, rows_out=0,
-                               prior_run_id=earlier, status="skipped")
-                return {"skipped": True, "already_produced_by": earlier}
-            lines = generator.corrupt(generator.to_json_lines(generator.generate(kind, params[kind], cfg)).splitlines(),
-                                      params["invalid"])
-        summary = producer.produce(settings, topic, lines, run_id=context["run_id"], progress=False)
-        print(summary.render())
-        record_lineage(context, source=source, target=f"kafka:{topic}", rows_in=summary.read, rows_out=summary.sent,
-                       rows_rejected=summary.invalid, status="success" if summary.complete else "failed",
-                       details={"dlq": f"{topic}.dlq", "failed": summary.failed})
-        if not summary.complete:
-            raise RuntimeError(f"{summary.failed} records were not accepted by Kafka; kept in {summary.failed_file}")
-        return {"sent": summary.sent, "invalid": summary.invalid}
+            return _send(context, topic, f"kafka:{topic}", f"file:{replay}", lambda: producer.read_lines(Path(replay)))
+        if not params[kind]:
+            return {"sent": 0}
+        cfg = _config(context)
+        source = (f"generator:{kind},count={params[kind]},seed={cfg.seed},start={cfg.start.isoformat()},"
+                  f"fraud_share={cfg.fraud_share},rate={cfg.rate_per_second},invalid={params['invalid']}")
+        return _send(context, topic, f"kafka:{topic}", source, lambda: generator.corrupt(
+            generator.to_json_lines(generator.generate(kind, params[kind], cfg)).splitlines(), params["invalid"]))
 
-    produce.override(task_id="produce_applications")("applications")
-    produce.override(task_id="produce_transactions")("transactions")
+    @task(execution_timeout=timedelta(minutes=20))
+    def produce_history(**context) -> dict:
+        """Applications of the `history_days` before `start`, and their loan outcomes observed by then."""
+        from credit_platform.ingest import generator
+
+        params = context["params"]
+        if not (params["history_days"] and params["history_applications"]):
+            return {"sent": 0}
+        cfg = _config(context)
+        source = (f"generator:history,count={params['history_applications']},days={params['history_days']},"
+                  f"seed={cfg.seed},until={cfg.start.isoformat()},fraud_share={cfg.fraud_share}")
+        apps, outcomes = generator.history(params["history_applications"], params["history_days"], cfg)
+        sent = {}
+        for kind, topic, frame in (("applications", KINDS["applications"], apps),
+                                   ("outcomes", names.LOAN_OUTCOMES_TOPIC, outcomes)):
+            sent[kind] = _send(context, topic, f"kafka:{topic} (history)", source,
+                               lambda frame=frame: generator.to_json_lines(frame).splitlines())
+        return sent
+
+    history = produce_history()
+    history >> produce.override(task_id="produce_applications")("applications")
+    history >> produce.override(task_id="produce_transactions")("transactions")
+
+
+def _config(context: dict):  # noqa: ANN202
+    from datetime import UTC, datetime
+
+    from credit_platform.ingest.scenario import GeneratorConfig
+
+    params = context["params"]
+    start = (datetime.fromisoformat(params["start"].replace("Z", "+00:00")) if params["start"]
+             else context["logical_date"].astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
+    return GeneratorConfig(seed=params["seed"], fraud_share=params["fraud_share"], rate_per_second=params["rate"],
+                           start=start)
+
+
+def _send(context: dict, topic: str, target: str, source: str, lines) -> dict:  # noqa: ANN001
+    """Produce `lines()` to `topic` through the validated producer, once: skipped when this run, or an
+    earlier one from the same generated source, already did; one lineage row either way."""
+    from platform_operators import record_lineage
+
+    from credit_platform import config
+    from credit_platform.ingest import producer
+    from credit_platform.lineage import already_done
+
+    settings = config.load()
+    if already_done(settings, "generate_data", target, run_id=context["run_id"]):
+        print(f"{target}: already produced by this run; nothing sent again")
+        return {"skipped": True}
+    earlier = None if source.startswith("file:") else already_done(settings, "generate_data", target, source=source)
+    if earlier:
+        print(f"{target}: the same data was already produced by run {earlier}; nothing sent again")
+        record_lineage(context, source=source, target=target, rows_in=0, rows_out=0, prior_run_id=earlier,
+                       status="skipped")
+        return {"skipped": True, "already_produced_by": earlier}
+    summary = producer.produce(settings, topic, lines(), run_id=context["run_id"], progress=False)
+    print(summary.render())
+    record_lineage(context, source=source, target=target, rows_in=summary.read, rows_out=summary.sent,
+                   rows_rejected=summary.invalid, status="success" if summary.complete else "failed",
+                   details={"dlq": f"{topic}.dlq", "failed": summary.failed})
+    if not summary.complete:
+        raise RuntimeError(f"{summary.failed} records were not accepted by Kafka; kept in {summary.failed_file}")
+    return {"sent": summary.sent, "invalid": summary.invalid}
 
 
 generate_data()

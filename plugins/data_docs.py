@@ -1,4 +1,5 @@
-"""Great Expectations Data Docs, served by the Airflow api-server itself, behind Airflow's login.
+"""Great Expectations Data Docs and the credit model reports, served by the Airflow api-server
+itself, behind Airflow's login.
 
 - `fastapi_apps` mounts a small app at `/data-docs/` on the api-server; it serves the folder in
   `CP_DATA_DOCS_DIR` (the platform sets it to `.platform/gx/data_docs/local_site`) and checks the
@@ -9,6 +10,8 @@
   machines without internet access too.
 - `external_views` adds "Data Docs" to the UI's Browse menu; the UI shows it in a frame at
   `/plugin/data-docs`.
+- The credit model reports (`CP_MODEL_REPORTS_DIR`, written by the train_credit_model DAG) are
+  served the same way at `/model-reports/`, Browse > Credit Model Reports.
 
 Workers and the dag-processor import plugins too, so Airflow's API-server modules are imported
 only inside the request handler.
@@ -29,6 +32,8 @@ from starlette.staticfiles import StaticFiles
 
 URL_PREFIX = "/data-docs"
 DATA_DOCS_DIR = Path(os.environ.get("CP_DATA_DOCS_DIR", ".platform/gx/data_docs/local_site")).resolve()
+REPORTS_PREFIX = "/model-reports"
+REPORTS_DIR = Path(os.environ.get("CP_MODEL_REPORTS_DIR", ".platform/model_reports")).resolve()
 VENDOR_DIR = Path(os.environ.get("CP_DATA_DOCS_VENDOR_DIR", "/nonexistent")).resolve()
 VENDOR = "_vendor"  # the pages' CDN scripts and styles, served from npm copies (works offline)
 
@@ -77,13 +82,37 @@ async def serve(request: Request, path: str) -> Response:
     return response
 
 
+reports = FastAPI(title="Credit model reports", docs_url=None, redoc_url=None, openapi_url=None)
+_reports = StaticFiles(directory=REPORTS_DIR, html=True, check_dir=False)
+
+
+@reports.exception_handler(HTTPException)
+async def _reports_to_login(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404 and not (REPORTS_DIR / "index.html").exists():
+        return JSONResponse({"detail": f"no credit model reports yet in {REPORTS_DIR}: run the train_credit_model "
+                                       "DAG (or `credit-platform train --as-of YYYY-MM-DD`)"}, status_code=404)
+    return await _to_login(request, exc)
+
+
+@reports.api_route("/{path:path}", methods=["GET", "HEAD"], dependencies=[Depends(require_login)])
+async def serve_report(request: Request, path: str) -> Response:
+    return await _reports.get_response(_reports.get_path(request.scope), request.scope)
+
+
 class DataDocsPlugin(AirflowPlugin):
     name = "data_docs"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Great Expectations Data Docs"}]
+    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Great Expectations Data Docs"},
+                    {"app": reports, "url_prefix": REPORTS_PREFIX, "name": "Credit model reports"}]
     external_views = [{
         "name": "Data Docs",
         "href": "data-docs/",  # relative: follows the UI's <base href>, also under a sub-path
         "destination": "nav",
         "category": "browse",
         "url_route": "data-docs",
+    }, {
+        "name": "Credit Model Reports",
+        "href": "model-reports/",
+        "destination": "nav",
+        "category": "browse",
+        "url_route": "model-reports",
     }]

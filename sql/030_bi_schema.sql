@@ -27,8 +27,20 @@ SELECT c.application_id    AS "Application ID",
        c.decided_by        AS "Decided By",
        c.policy_exception  AS "Policy Exception",
        c.decided_at        AS "Decided At",
-       c.scoring_run_id    AS "Scoring Run ID"
-FROM public.credit_scores c;
+       c.scoring_run_id    AS "Scoring Run ID",
+       -- the credit scorecard (empty before the first champion model)
+       c.probability_of_default AS "Probability of Default",
+       c.score_points      AS "Score Points",
+       c.risk_grade        AS "Risk Grade",
+       array_to_string(c.reason_codes, '; ') AS "Reason Codes",
+       c.model_version     AS "Model Version",
+       CASE WHEN c.decision IN ('instant_approval', 'approve') THEN 'Approved'
+            WHEN c.decision = 'decline' THEN 'Declined'
+            ELSE 'Referred' END AS "Outcome Group",
+       o.defaulted         AS "Defaulted",
+       o.observed_at       AS "Outcome Observed At"
+FROM public.credit_scores c
+LEFT JOIN public.loan_outcomes o USING (application_id);
 
 CREATE OR REPLACE VIEW bi.fact_transactions AS
 SELECT t.transaction_id    AS "Transaction ID",
@@ -88,6 +100,56 @@ FROM (SELECT city, latitude, longitude FROM public.credit_scores
       SELECT location, latitude, longitude FROM public.processed_transactions) e
 WHERE city IS NOT NULL
 GROUP BY city;
+
+-- Lending: approved / declined / referred (manual or fraud review) rates by region (city) and by
+-- risk grade, per business date.
+CREATE OR REPLACE VIEW bi.decision_rates_by_region AS
+SELECT business_date AS "Date", city AS "City", count(*) AS "Applications",
+       count(*) FILTER (WHERE decision IN ('instant_approval', 'approve')) AS "Approved",
+       count(*) FILTER (WHERE decision = 'decline') AS "Declined",
+       count(*) FILTER (WHERE decision IN ('manual_review', 'fraud_review')) AS "Referred",
+       round(avg((decision IN ('instant_approval', 'approve'))::int), 4) AS "Approval Rate",
+       round(avg((decision = 'decline')::int), 4) AS "Decline Rate",
+       round(avg((decision IN ('manual_review', 'fraud_review'))::int), 4) AS "Referral Rate"
+FROM public.credit_scores
+GROUP BY business_date, city;
+
+CREATE OR REPLACE VIEW bi.decision_rates_by_grade AS
+SELECT business_date AS "Date", coalesce(risk_grade, 'none') AS "Risk Grade", count(*) AS "Applications",
+       count(*) FILTER (WHERE decision IN ('instant_approval', 'approve')) AS "Approved",
+       count(*) FILTER (WHERE decision = 'decline') AS "Declined",
+       count(*) FILTER (WHERE decision IN ('manual_review', 'fraud_review')) AS "Referred",
+       round(avg((decision IN ('instant_approval', 'approve'))::int), 4) AS "Approval Rate",
+       round(avg((decision = 'decline')::int), 4) AS "Decline Rate",
+       round(avg(probability_of_default), 4) AS "Mean PD"
+FROM public.credit_scores
+GROUP BY business_date, risk_grade;
+
+-- Bad rates by vintage (the month applied) and grade, once outcomes arrive: defaults among the
+-- loans whose outcome is known, beside the mean PD the scorecard gave them.
+CREATE OR REPLACE VIEW bi.bad_rates_by_vintage AS
+SELECT to_char(c.business_date, 'YYYY-MM') AS "Vintage", coalesce(c.risk_grade, 'none') AS "Risk Grade",
+       count(*) AS "Applications", count(o.application_id) AS "With Outcome",
+       count(*) FILTER (WHERE o.defaulted) AS "Defaults",
+       round(count(*) FILTER (WHERE o.defaulted)::numeric / nullif(count(o.application_id), 0), 4) AS "Bad Rate",
+       round(avg(c.probability_of_default), 4) AS "Mean PD"
+FROM public.credit_scores c
+LEFT JOIN public.loan_outcomes o USING (application_id)
+WHERE c.decision IN ('instant_approval', 'approve')
+GROUP BY 1, 2;
+
+-- The scorecards and how stable the scored population stays against each one's training sample.
+CREATE OR REPLACE VIEW bi.credit_models AS
+SELECT version AS "Model Version", status AS "Status", trained_at AS "Trained At", sample_from AS "Sample From",
+       sample_to AS "Sample To", auc AS "AUC (out of time)", gini AS "Gini", ks AS "KS",
+       train_rows AS "Train Rows", validation_rows AS "Validation Rows", promoted_at AS "Promoted At",
+       promoted_by AS "Promoted By", promotion_reason AS "Promotion Reason"
+FROM public.credit_models;
+
+CREATE OR REPLACE VIEW bi.credit_model_stability AS
+SELECT business_date AS "Date", model_version AS "Model Version", characteristic AS "Characteristic",
+       psi AS "PSI", rows_scored AS "Applications Scored"
+FROM public.credit_model_monitoring;
 
 -- Governance: lineage and data quality, readable by analysts too.
 CREATE OR REPLACE VIEW bi.lineage AS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
@@ -212,7 +213,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     options = demo.DemoOptions(applications=args.count, transactions=args.count, seed=args.seed, invalid=args.invalid,
                                applications_file=args.applications, transactions_file=args.transactions,
-                               business_date=date.fromisoformat(args.date) if args.date else None)
+                               business_date=date.fromisoformat(args.date) if args.date else None,
+                               history_days=args.history_days, history_applications=args.history_applications)
     result = demo.run(settings, options)
     print()
     print(demo.render(result))
@@ -315,17 +317,28 @@ def cmd_land(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_score(args: argparse.Namespace) -> int:
+def _spark_job(job: str, job_args: list[str], what: str) -> int:
     from credit_platform.batch import spark_submit
 
     settings = _settings()
-    job_args = ["--date", args.date] + (["--run-id", args.run_id] if args.run_id else [])
-    print(f"spark-submit risk_scoring for {args.date} on {settings.spark_master} ...", flush=True)
-    result = spark_submit.submit(settings, "risk_scoring", job_args)
+    print(f"spark-submit {job} for {what} on {settings.spark_master} ...", flush=True)
+    result = spark_submit.submit(settings, job, job_args)
     print(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "(no summary)")
     if result.returncode:
-        print(f"error: risk_scoring failed with exit code {result.returncode}; its log is above", file=sys.stderr)
+        print(f"error: {job} failed with exit code {result.returncode}; its log is above", file=sys.stderr)
     return result.returncode
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    return _spark_job("risk_scoring", ["--date", args.date] + (["--run-id", args.run_id] if args.run_id else []),
+                      args.date)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    job_args = ["--as-of", args.as_of, "--history-days", str(args.history_days), "--promote", args.promote,
+                "--requested-by", args.requested_by or f"cli:{getpass.getuser()}"]
+    job_args += (["--reason", args.reason] if args.reason else []) + (["--run-id", args.run_id] if args.run_id else [])
+    return _spark_job("train_credit_model", job_args, f"as of {args.as_of}")
 
 
 def cmd_dq(args: argparse.Namespace) -> int:
@@ -476,6 +489,20 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
     _add_date_options(p)
     p.set_defaults(func=cmd_score)
 
+    p = sub.add_parser("train", help="train the credit scorecard on landed outcomes (spark-submit)",
+                       description="spark-submit jobs/train_credit_model.py: fit the scorecard on the landed "
+                                   "applications whose performance window closed by --as-of and their outcomes, "
+                                   "judge it out of time, store it in credit_models and promote it when its "
+                                   "out-of-time AUC is no worse than the champion's. Writes its report to the "
+                                   "model reports folder (Airflow: Browse > Credit Model Reports).")
+    p.add_argument("--as-of", required=True, type=business_date, help="YYYY-MM-DD: what was known at its start")
+    p.add_argument("--history-days", type=_number(int, 100), default=365, help="applications this far back")
+    p.add_argument("--promote", choices=["auto", "never", "force"], default="auto")
+    p.add_argument("--reason", help="why (required with --promote force; recorded)")
+    p.add_argument("--requested-by", help="who asks (recorded; default cli:<your user>)")
+    p.add_argument("--run-id", help="id for the model's record")
+    p.set_defaults(func=cmd_train)
+
     p = sub.add_parser("dq", help="Great Expectations checks of one date's landed files and warehouse rows",
                        description="Validate one business date with the GX suites built from the shared contract "
                                    "(landed applications/transactions, credit_scores, processed_transactions). "
@@ -492,10 +519,12 @@ def _add_demo_command(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
     """demo: the main job, end to end."""
     p = sub.add_parser("demo", help="the main job, end to end on the embedded platform, through Airflow",
                        description="Install what is missing, start the platform, then drive the DAGs through "
-                                   "Airflow's REST API: generate_data -> fraud_stream_supervisor (starts the Flink "
-                                   "job) -> kafka_landing -> nightly_risk_scoring for the data's date -> "
-                                   "data_quality. Prints a summary (events, alerts by rule, warehouse rows, DQ "
-                                   "issues, lineage, URLs) and leaves the platform running.")
+                                   "Airflow's REST API: generate_data (the day and a history with loan outcomes) -> "
+                                   "fraud_stream_supervisor (starts the Flink job) -> kafka_landing -> "
+                                   "train_credit_model (the first champion scorecard) -> nightly_risk_scoring for "
+                                   "the data's date -> data_quality. Prints a summary (events, alerts by rule, "
+                                   "warehouse rows, model, decisions, grades, PSI, DQ issues, lineage, URLs) and "
+                                   "leaves the platform running.")
     p.add_argument("--applications", type=input_file, metavar="FILE", help="replay these applications (JSON lines) "
                    "instead of generating")
     p.add_argument("--transactions", type=input_file, metavar="FILE", help="replay these transactions (JSON lines)")
@@ -503,6 +532,10 @@ def _add_demo_command(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--invalid", type=COUNT, default=25, help="of each kind, records broken on purpose to show the "
                    "DLQ and data_quality_issues at work (default 25)")
+    p.add_argument("--history-days", type=COUNT, default=240, help="days of earlier applications with their loan "
+                   "outcomes, which the first champion scorecard is trained on (default 240; 0: no history, no model)")
+    p.add_argument("--history-applications", type=COUNT, default=60_000,
+                   help="applications in that history (default 60000)")
     p.add_argument("--date", type=business_date,
                    help="business date of the generated data, YYYY-MM-DD (default: yesterday, UTC)")
     p.set_defaults(func=cmd_demo, only=None)

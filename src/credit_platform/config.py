@@ -274,6 +274,11 @@ class Settings:
         return self.gx_dir / "data_docs" / "local_site"
 
     @property
+    def model_reports_dir(self) -> Path:
+        """The credit model reports (model/report.py), served behind the Airflow login."""
+        return self.home / "model_reports"
+
+    @property
     def datadocs_vendor_dir(self) -> Path:
         """The Data Docs' scripts and styles, from npm (see runtime/datadocs_assets.py)."""
         return self.cache_dir / "datadocs-vendor"

@@ -1,8 +1,10 @@
 """`credit-platform demo`: the main job end to end, driven through Airflow's REST API.
 
-generate_data → fraud_stream_supervisor (starts the Flink job) → wait until the job has read
-everything → kafka_landing → nightly_risk_scoring for the data's date → data_quality, each a DAG
-run a person can open in the Airflow UI, then a summary of what landed where.
+generate_data (the day, and a history of earlier applications with their loan outcomes) →
+fraud_stream_supervisor (starts the Flink job) → wait until the job has read everything →
+kafka_landing → train_credit_model (the first champion scorecard, from the history) →
+nightly_risk_scoring for the data's date → data_quality, each a DAG run a person can open in the
+Airflow UI, then a summary of what landed where.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from credit_platform.contracts.names import KAFKA_MONITOR, MONGO_DB, ROLE_ETL, S
 from credit_platform.errors import PlatformError
 from credit_platform.orchestration.airflow_client import AirflowClient
 
-DAGS = ("generate_data", "fraud_stream_supervisor", "kafka_landing", "nightly_risk_scoring", "data_quality",
-        "platform_healthcheck")
+DAGS = ("generate_data", "fraud_stream_supervisor", "kafka_landing", "train_credit_model", "nightly_risk_scoring",
+        "data_quality", "platform_healthcheck")
 
 
 @dataclass
@@ -33,6 +35,10 @@ class DemoOptions:
     business_date: date | None = None
     seed: int = 42
     invalid: int = 25  # of each kind, broken on purpose to show the DLQ and data_quality_issues at work
+    # earlier applications with their loan outcomes, for the scorecard to learn from: with a 90-day
+    # performance window, the first 150 of these 240 days give about 37k applications with outcomes
+    history_days: int = 240
+    history_applications: int = 60_000
 
 
 def _say(message: str) -> None:
@@ -96,7 +102,8 @@ def run(settings: Settings, options: DemoOptions) -> dict:
     client = AirflowClient(settings)
     for dag_id in DAGS:
         client.wait_for_dag(dag_id)
-        client.unpause(dag_id)
+        if dag_id != "train_credit_model":  # unpaused once there is a history to learn from (below)
+            client.unpause(dag_id)
     _say(f"Airflow: {len(DAGS)} DAGs parsed and unpaused")
 
     if options.applications_file or options.transactions_file:
@@ -109,11 +116,18 @@ def run(settings: Settings, options: DemoOptions) -> dict:
         day = options.business_date or (datetime.now(UTC).date() - timedelta(days=1))
         dates = [day]
         conf = {"applications": options.applications, "transactions": options.transactions, "seed": options.seed,
-                "start": f"{day}T00:00:00Z", "invalid": options.invalid}
+                "start": f"{day}T00:00:00Z", "invalid": options.invalid, "history_days": options.history_days,
+                "history_applications": options.history_applications}
     runs = {"generate_data": _run(client, "generate_data", conf)}
     runs["fraud_stream_supervisor"] = _run(client, "fraud_stream_supervisor")
     _wait_for_fraud_job(settings)
     runs["kafka_landing"] = _run(client, "kafka_landing")
+    if options.history_days and options.history_applications and not (
+            options.applications_file or options.transactions_file):
+        # Unpausing also schedules the month's run (as of its 1st): it trains first and the demo's
+        # model is then judged against it on the same applications (champion/challenger).
+        client.unpause("train_credit_model")
+        runs["train_credit_model"] = _run(client, "train_credit_model", {"as_of": str(min(dates))})
     for day in dates:
         runs[f"nightly_risk_scoring {day}"] = _run(client, "nightly_risk_scoring", {"business_date": str(day)})
         runs[f"data_quality {day}"] = _run(client, "data_quality", {"business_date": str(day)})
@@ -138,6 +152,17 @@ def summary(settings: Settings, dates: list[date], runs: dict[str, str]) -> dict
         result["decisions"] = dict(conn.execute(
             "SELECT decision, count(*) FROM credit_scores WHERE business_date = ANY(%s) GROUP BY 1 ORDER BY 1",
             (dates,)).fetchall())
+        result["grades"] = {g or "none": n for g, n in conn.execute(
+            "SELECT risk_grade, count(*) FROM credit_scores WHERE business_date = ANY(%s) GROUP BY 1 ORDER BY 1",
+            (dates,)).fetchall()}
+        result["models"] = [dict(zip(("version", "status", "auc", "gini", "ks", "train_rows", "validation_rows",
+                                      "report"), r, strict=True)) for r in conn.execute(
+            "SELECT version, status, auc, gini, ks, train_rows, validation_rows, report_path FROM credit_models "
+            "WHERE status = 'champion' OR version IN (SELECT DISTINCT model_version FROM credit_scores "
+            "WHERE business_date = ANY(%s)) ORDER BY trained_at", (dates,)).fetchall()]
+        result["psi"] = dict(conn.execute(
+            "SELECT characteristic, round(psi::numeric, 4)::float FROM credit_model_monitoring "
+            "WHERE business_date = %s ORDER BY psi DESC", (max(dates),)).fetchall())
         result["dq_issues"] = {f"{s} / {r}": n for s, r, n in conn.execute(
             "SELECT source, rule, count(*) FROM data_quality_issues WHERE data_date = ANY(%s) OR run_id = ANY(%s) "
             "GROUP BY 1, 2 ORDER BY 1, 2", (dates, list(runs.values()))).fetchall()}
@@ -155,6 +180,7 @@ def summary(settings: Settings, dates: list[date], runs: dict[str, str]) -> dict
         "Data Docs (in Airflow: Browse > Data Docs)": f"{settings.airflow_url}/data-docs/",
         "Flink UI": settings.flink_rest_url,
         "Prometheus": settings.prometheus_url,
+        "Credit model reports (in Airflow: Browse > Credit Model Reports)": f"{settings.airflow_url}/model-reports/",
     }
     return result
 
@@ -163,14 +189,22 @@ def render(result: dict) -> str:
     lines = [f"Demo summary for business date(s) {', '.join(result['dates'])}", "", "events produced:"]
     for topic, row in result["produced"].items():
         if row["status"] == "skipped":
-            lines.append(f"  {topic:<22} already produced by run {row['already_produced_by']}; nothing sent again")
+            lines.append(f"  {topic:<30} already produced by run {row['already_produced_by']}; nothing sent again")
         else:
-            lines.append(f"  {topic:<22} read {row['read']:>8,}  sent {row['sent']:>8,}  invalid {row['invalid']:>6,}")
+            lines.append(f"  {topic:<30} read {row['read']:>8,}  sent {row['sent']:>8,}  invalid {row['invalid']:>6,}")
     lines.append("fraud alerts in MongoDB (credit.fraud_alerts) by rule:")
     lines += [f"  {rule:<22} {n:>8,}" for rule, n in result["alerts_by_rule"].items()] or ["  (none)"]
     lines.append("warehouse rows:")
     lines += [f"  {table:<22} {n:>8,}" for table, n in result["warehouse"].items()]
+    for m in result.get("models", []):
+        lines.append(f"credit model {m['version']} ({m['status']}): out-of-time AUC {m['auc']:.3f}, "
+                     f"Gini {m['gini']:.3f}, KS {m['ks']:.3f}; trained on {m['train_rows']:,}, judged on "
+                     f"{m['validation_rows']:,}; report {m['report']}")
     lines.append("lending decisions:  " + ", ".join(f"{k} {v:,}" for k, v in result["decisions"].items()))
+    lines.append("risk grades:        " + ", ".join(f"{k} {v:,}" for k, v in result.get("grades", {}).items()))
+    if result.get("psi"):
+        lines.append("population stability (PSI vs the training sample; alert at 0.25):  "
+                     + ", ".join(f"{k} {v:.3f}" for k, v in result["psi"].items()))
     lines.append("data quality issues by check:")
     lines += [f"  {check:<60} {n:>6,}" for check, n in result["dq_issues"].items()] or ["  (none)"]
     lines.append("lineage rows (metadata_table) of these runs:  "

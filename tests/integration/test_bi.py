@@ -15,7 +15,8 @@ from credit_platform.contracts.names import ROLE_BI
 pytestmark = pytest.mark.integration
 GUIDE = Path(__file__).resolve().parents[2] / "dashboards" / "powerbi" / "README.md"
 VIEWS = {"fact_applications", "fact_transactions", "fraud_alerts", "dim_date", "dim_region", "lineage",
-         "data_quality_issues"}
+         "data_quality_issues", "decision_rates_by_region", "decision_rates_by_grade", "bad_rates_by_vintage",
+         "credit_models", "credit_model_stability"}
 
 
 def guide_queries() -> list[str]:
@@ -28,7 +29,8 @@ def test_bi_reader_sees_the_star_views_and_no_base_table(platform):
         visible = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'bi'").fetchall()}
         assert VIEWS <= visible
-        for table in ("credit_scores", "processed_transactions", "fraud_alerts", "metadata_table"):
+        for table in ("credit_scores", "processed_transactions", "fraud_alerts", "metadata_table", "credit_models",
+                      "credit_model_monitoring", "loan_outcomes"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
                 conn.execute(f"SELECT 1 FROM public.{table} LIMIT 1")
 

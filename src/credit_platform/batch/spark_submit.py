@@ -4,7 +4,7 @@ own, via SPARK_HOME), the same way from the CLI, the tests and the nightly Airfl
 A job gets the few secrets it needs as `CP_<NAME>` variables and nothing else of its caller's
 environment that may hold one (an Airflow task's connections and keys). Started by root, it runs as
 its own system user (`CP_SPARK_OS_USER`, default credit-spark): that user may read the landing
-(an ACL, inherited by what is landed later), write the staging directory, and open nothing else of
+(an ACL, inherited by what is landed later), write the staging and model reports directories, and open nothing else of
 the platform's, not the secrets file."""
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def spark_home() -> Path:
 
 # The secrets each job reads (config.SECRET_NAMES): the warehouse writer, the document store's
 # application user (policy and alerts), the Pushgateway.
-JOB_SECRETS = {"risk_scoring": ("etl_writer_password", "mongo_app_password", "pushgateway_password")}
+JOB_SECRETS = {"risk_scoring": ("etl_writer_password", "mongo_app_password", "pushgateway_password"),
+               "train_credit_model": ("etl_writer_password", "mongo_app_password", "pushgateway_password")}
 
 
 def spark_env(settings: Settings, job: str) -> dict[str, str]:
@@ -61,7 +62,7 @@ def job_user(settings: Settings) -> str | None:
         return None
     process.grant_python(user)
     process.grant_read_tree(user, landing_root(settings))
-    for directory in (settings.home / "staging", settings.service_dir("spark")):
+    for directory in (settings.home / "staging", settings.service_dir("spark"), settings.model_reports_dir):
         process.private_dir(directory)
         process.chown_tree(directory, user)
     return user

@@ -14,18 +14,22 @@ Normal traffic is generated so that it does not match these patterns (see each f
 is what makes per-rule precision and recall measurable.
 
 Loan outcomes: every application's loan defaults or not, drawn from a hidden probability of
-default (`true_pd`) of the applicant's characteristics, with interactions and noise, so that the
-bureau score alone predicts it only moderately (AUC about 0.67, against about 0.84 for the true
-PD). A default is observed when it happens within the performance window, a repayment when the
-window closes; only outcomes observed by `as_of` exist. Fraudulent applications nearly always
-default. `GeneratorConfig.drift_from` shifts the applicants from that time on.
+default of the applicant's characteristics, with interactions and an unobserved per-applicant
+noise, so that the bureau score alone predicts it only moderately. Fraudulent applications nearly
+always default. The label `true_pd` is the PD the characteristics determine (the noise integrated
+out, fraud not known): the best any scorecard can do, the bench's ceiling; measured on 200k
+applications, its AUC is about 0.75 against about 0.68 for the bureau score. A default is
+observed when it happens within the performance window, a repayment when the window closes; only
+outcomes observed by `as_of` exist. `GeneratorConfig.drift_from` shifts the applicants from that
+time on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -360,8 +364,11 @@ PD_CHANNEL = {"web": 0.0, "mobile": 0.15, "branch": -0.35, "partner": 0.4}
 FRAUD_PD = 0.9  # a fraudulent application's loan is hardly ever repaid
 
 
-def true_pd(apps: pl.DataFrame, noise: np.ndarray | None = None) -> np.ndarray:
-    """Probability of default of each application (`noise`: the applicant's unobserved log-odds)."""
+PD_NOISE_SD = 0.6  # the applicant's unobserved log-odds of default
+
+
+def credit_logit(apps: pl.DataFrame) -> np.ndarray:
+    """Log-odds of default from what the application shows (the hidden model's systematic part)."""
     score = apps["credit_score"].to_numpy().astype(np.float64)
     income = np.maximum(apps["annual_income"].to_numpy(), 1.0)
     lti = apps["loan_amount"].to_numpy() / income  # loan amount relative to income
@@ -372,18 +379,25 @@ def true_pd(apps: pl.DataFrame, noise: np.ndarray | None = None) -> np.ndarray:
              + apps["loan_purpose"].replace_strict(PD_PURPOSE, return_dtype=pl.Float64).to_numpy()
              + apps["employment_status"].replace_strict(PD_EMPLOYMENT, return_dtype=pl.Float64).to_numpy()
              + apps["channel"].replace_strict(PD_CHANNEL, return_dtype=pl.Float64).to_numpy()
-             + 8.0 * np.maximum(lti - 0.35, 0) * self_employed  # stretched self-employed borrowers
-             + (0 if noise is None else noise))
-    pd_ = 1 / (1 + np.exp(-logit))
-    return np.where(apps["is_fraud"].to_numpy(), np.maximum(pd_, FRAUD_PD), pd_)
+             + 8.0 * np.maximum(lti - 0.35, 0) * self_employed)  # stretched self-employed borrowers
+    return logit
+
+
+def true_pd(apps: pl.DataFrame) -> np.ndarray:
+    """The PD each application's characteristics determine: E[sigmoid(logit + noise)] over the
+    unobserved noise (Gauss-Hermite quadrature); fraud is not a characteristic."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(24)
+    logit = credit_logit(apps)[:, None] + PD_NOISE_SD * nodes[None, :]
+    return (1 / (1 + np.exp(-logit))) @ (weights / weights.sum())
 
 
 def outcomes_of(apps: pl.DataFrame, config: GeneratorConfig, as_of: datetime | None = None) -> pl.DataFrame:
     """The outcome of each of these applications observed by `as_of` (default: now), in time order."""
     rng = np.random.default_rng([config.seed, 4])
     n = apps.height
-    pd_ = true_pd(apps, rng.normal(0, 0.6, n))
-    defaulted = rng.random(n) < pd_
+    drawn = 1 / (1 + np.exp(-(credit_logit(apps) + rng.normal(0, PD_NOISE_SD, n))))
+    defaulted = rng.random(n) < np.where(apps["is_fraud"].to_numpy(), np.maximum(drawn, FRAUD_PD), drawn)
+    pd_ = true_pd(apps)
     applied_ms = apps["timestamp"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ").dt.epoch("ms").to_numpy()
     window_ms = config.performance_window_days * 86_400_000
     observed_ms = applied_ms + np.where(defaulted, rng.uniform(0.1, 1.0, n) * window_ms, window_ms).astype(np.int64)
@@ -402,6 +416,19 @@ def outcomes_of(apps: pl.DataFrame, config: GeneratorConfig, as_of: datetime | N
 def outcomes(count: int, config: GeneratorConfig, as_of: datetime | None = None) -> pl.DataFrame:
     """The outcomes of the `count` applications the same config generates, observed by `as_of`."""
     return outcomes_of(applications(count, config), config, as_of)
+
+
+def history(count: int, days: int, config: GeneratorConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """About `count` applications spread over the `days` before `config.start` (none on or after
+    it), and their outcomes observed by `config.start`: what a scorecard learns from."""
+    if days < 1:
+        raise ValueError("days must be >= 1")
+    earlier = dataclasses.replace(config, start=config.start - timedelta(days=days),
+                                  rate_per_second=max(count, 1) / (days * 86_400))
+    apps = applications(count, earlier)
+    until = config.start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    apps = apps.filter(pl.col("timestamp") < until)  # the Poisson timeline may run a little past the end
+    return apps, outcomes_of(apps, earlier, as_of=config.start)
 
 
 # ---- entry points ---------------------------------------------------------------------------

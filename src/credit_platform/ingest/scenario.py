@@ -25,7 +25,7 @@ class GeneratorConfig:
     policy: LendingPolicy = DEFAULT_POLICY
     rules: FraudRules = DEFAULT_FRAUD_RULES
     # loan outcomes: a loan that has not defaulted this long after its application counts as repaid
-    performance_window_days: int = 90
+    performance_window_days: int = DEFAULT_POLICY.performance_window_days
     # applications from this time on come from a shifted population (lower scores, larger loans
     # relative to income): what the model monitoring's drift measure must notice
     drift_from: datetime | None = None

@@ -242,9 +242,11 @@ def grant_read_tree(user: str | None, path: Path) -> None:
     if granted.returncode == 0 and {f"default:user:{user}:r-x", "default:other::---"} <= set(granted.stdout.split()):
         return  # granted before: everything created since inherited it (a nightly run need not walk the tree)
     # group and others get nothing, now and by default: a default ACL would otherwise copy the
-    # directory's current group and other bits (r-x) into everything created below it
-    for options, entries in ((["-R", "-m"], f"u:{user}:rX,g::-,o::-"),
-                             (["-R", "-d", "-m"], f"u::rwX,u:{user}:rX,g::-,o::-")):
+    # directory's current group and other bits (r-x) into everything created below it. The default
+    # entries first: a file landed while the tree is walked either inherits them (its directory was
+    # passed) or exists before the second walk, which grants it; the other order misses some.
+    for options, entries in ((["-R", "-d", "-m"], f"u::rwX,u:{user}:rX,g::-,o::-"),
+                             (["-R", "-m"], f"u:{user}:rX,g::-,o::-")):
         try:
             subprocess.run(["setfacl", *options, entries, str(path)], check=True, capture_output=True, text=True)
         except FileNotFoundError:

@@ -7,8 +7,12 @@ cannot drift from what the producer and the Spark job enforce:
   ranges, allowed values, unique ids, records that did not parse. Severity `warning`: the scoring job
   already refuses such rows one by one; the suite reports their extent.
 - `credit_scores`, `processed_transactions` (the day's warehouse rows): the same constraints plus
-  `risk_level`/`decision` values and the row count reconciled with what the scoring run found valid
-  in the landed data. Severity `critical`: a failure here is *blocking* (`dq` exits 1).
+  `risk_level`/`decision`/`risk_grade` values, PDs within 0..1, and the row count reconciled with
+  what the scoring run found valid in the landed data. Severity `critical`: a failure here is
+  *blocking* (`dq` exits 1).
+- `credit_model_monitoring` (the day's population stability against the champion scorecard's
+  training sample): every PSI below 0.25. Severity `warning`: a shifted population does not make
+  the day's rows wrong, but each shifted characteristic is written to `data_quality_issues`.
 
 A checkpoint action writes every failed expectation to `data_quality_issues`: one row per failing
 record where GX names it (the record's id), otherwise one row for the expectation with the observed
@@ -36,11 +40,13 @@ from credit_platform.contracts.events import FieldRule, contract_for, field_rule
 from credit_platform.contracts.names import APPLICATIONS_TOPIC, INPUT_TOPICS, ROLE_ETL, TRANSACTIONS_TOPIC
 from credit_platform.ingest import landing
 from credit_platform.quality.issues import Issue, write_issues
+from credit_platform.rules.credit import GRADES, PSI_ALERT
 from credit_platform.rules.lending import DECISIONS, RISK_LEVELS
 
 log = logging.getLogger(__name__)
 
 PROJECT_TEMPLATE = REPO_ROOT / "expectations" / "gx" / "great_expectations.yml"
+MONITORING_TABLE = "credit_model_monitoring"
 MAX_ROWS_PER_EXPECTATION = 1000  # failing record ids written per expectation (the count is always written)
 
 WAREHOUSE = {  # table -> (id column, landed topic)
@@ -130,9 +136,25 @@ def warehouse_suite(table: str):  # noqa: ANN201
         suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="decision", value_set=list(DECISIONS),
                                                               severity="critical"))
         suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="decision_reason", severity="critical"))
+        suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="risk_grade", value_set=list(GRADES),
+                                                              severity="critical"))
+        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="probability_of_default", min_value=0,
+                                                                max_value=1, severity="critical"))
     suite.add_expectation(gxe.ExpectTableRowCountToEqual(
         value={"$PARAMETER": "valid_landed_rows"}, severity="critical",
         meta={"why": "rows loaded = rows the scoring run found valid in the landed files"}))
+    return suite
+
+
+def monitoring_suite():  # noqa: ANN201
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    suite = gx.ExpectationSuite(name=MONITORING_TABLE)
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(
+        column="psi", min_value=0, max_value=PSI_ALERT, strict_max=True, severity="warning",
+        meta={"why": f"a PSI of {PSI_ALERT} or more: applicants differ from the champion scorecard's training "
+                     "sample in this characteristic; its PDs may no longer hold (retrain: train_credit_model)"}))
     return suite
 
 
@@ -292,6 +314,14 @@ def _valid_rows_scored(settings: Settings, table: str, day: str) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
+def _monitoring_rows(settings: Settings, day: str) -> int:
+    import psycopg
+
+    with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
+        return conn.execute(f"SELECT count(*) FROM {MONITORING_TABLE} WHERE business_date = %s",
+                            (day,)).fetchone()[0]
+
+
 def _issue_count(settings: Settings, source: str, day: str) -> int:
     import psycopg
 
@@ -363,6 +393,14 @@ def run_checks(settings: Settings, day: date, run_id: str, *, landed: bool = Tru
                 name=f"{table}_{day_s}", query=f"SELECT * FROM {table} WHERE business_date = DATE '{day.isoformat()}'")
             batch = asset.add_batch_definition_whole_table(name=f"{table}_{day_s}")
             outcomes.append(run(suite, batch, id_column, table, table, {}, {"valid_landed_rows": expected}))
+        if _monitoring_rows(settings, day_s):
+            asset = postgres.add_query_asset(name=f"{MONITORING_TABLE}_{day_s}", query=(
+                f"SELECT * FROM {MONITORING_TABLE} WHERE business_date = DATE '{day.isoformat()}'"))
+            batch = asset.add_batch_definition_whole_table(name=f"{MONITORING_TABLE}_{day_s}")
+            outcomes.append(run(monitoring_suite(), batch, "characteristic", MONITORING_TABLE, MONITORING_TABLE, {}))
+        else:
+            outcomes.append(SuiteOutcome(MONITORING_TABLE, MONITORING_TABLE,
+                                         note=f"no champion scorecard scored {day_s}"))
     summary = DqSummary(day_s, run_id, outcomes, data_docs_dir(settings))
     _push_metrics(settings, summary)
     return summary

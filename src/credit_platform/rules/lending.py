@@ -38,6 +38,22 @@ class LendingPolicy:
     # Seed fraud rule: a large loan asked for with a poor score.
     fraud_large_loan_amount: Decimal = Decimal("15000")  # strictly greater than this
     fraud_low_credit_score: int = 450  # strictly less than this
+    # Credit decisions on the champion scorecard's probability of default (PD, 6 decimals):
+    approve_max_pd: Decimal = Decimal("0.100000")  # PD <= this: approve (instantly when the loan is small)
+    decline_min_pd: Decimal = Decimal("0.200000")  # PD >= this: decline; between the two: manual review
+    grade_a_max_pd: Decimal = Decimal("0.020000")  # risk grades A..F: the first band whose upper PD holds it
+    grade_b_max_pd: Decimal = Decimal("0.040000")
+    grade_c_max_pd: Decimal = Decimal("0.070000")
+    grade_d_max_pd: Decimal = Decimal("0.100000")
+    grade_e_max_pd: Decimal = Decimal("0.200000")
+    # Scorecard scaling: `score_points_at_odds` points at `score_odds`:1 good:bad odds,
+    # `points_to_double_odds` more points double the odds.
+    score_points_at_odds: int = 600
+    score_odds: int = 50
+    points_to_double_odds: int = 20
+    # A loan that has not defaulted this long after its application counts as repaid: the outcome
+    # the scorecard learns (and the generator's default for when it observes outcomes).
+    performance_window_days: int = 90
 
     def to_document(self) -> dict[str, object]:
         return {k: (float(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
@@ -49,7 +65,17 @@ class LendingPolicy:
         unknown = set(thresholds) - set(known)
         if unknown:
             raise ValueError(f"policy has unknown thresholds {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{k: Decimal(str(v)) if "amount" in k else int(v) for k, v in thresholds.items()})
+        policy = cls(**{k: Decimal(str(v)) if known[k] == "Decimal" else int(v) for k, v in thresholds.items()})
+        if not Decimal(0) < policy.approve_max_pd < policy.decline_min_pd <= Decimal(1):
+            raise ValueError(f"policy needs 0 < approve_max_pd ({policy.approve_max_pd}) < decline_min_pd "
+                             f"({policy.decline_min_pd}) <= 1")
+        grades = [policy.grade_a_max_pd, policy.grade_b_max_pd, policy.grade_c_max_pd, policy.grade_d_max_pd,
+                  policy.grade_e_max_pd]
+        if grades != sorted(set(grades)):
+            raise ValueError(f"policy's grade_*_max_pd must rise from A to E: {[str(g) for g in grades]}")
+        if policy.points_to_double_odds <= 0 or policy.score_odds <= 0 or policy.performance_window_days < 1:
+            raise ValueError("policy needs points_to_double_odds, score_odds and performance_window_days > 0")
+        return policy
 
 
 DEFAULT_POLICY = LendingPolicy()
@@ -90,7 +116,7 @@ def instant_approval(loan_amount: Decimal | float, credit_score: int, fraud_aler
     )
 
 
-DECISIONS = ("instant_approval", "manual_review", "fraud_review")
+DECISIONS = ("instant_approval", "approve", "manual_review", "decline", "fraud_review")
 
 # Application fields an exception may match on (columns of `credit_scores`).
 EXCEPTION_MATCH_FIELDS = ("user_id", "loan_purpose", "channel", "employment_status", "city")
@@ -160,9 +186,10 @@ def _as_date(value: object) -> date | None:
 
 def decide(application: dict[str, object], fraud_alert: bool, business_date: date,
            policy: LendingPolicy = DEFAULT_POLICY,
-           exceptions: tuple[PolicyException, ...] = ()) -> tuple[str, str | None]:
+           exceptions: tuple[PolicyException, ...] = (), pd: Decimal | None = None) -> tuple[str, str | None]:
     """The decision for one application under the policy and its exceptions, and the id of the
-    exception that applied (None when none did). The Spark job computes the same in SQL."""
+    exception that applied (None when none did). `pd`: the champion scorecard's PD (6 decimals;
+    None without a champion). The Spark job computes the same in SQL."""
     amount, score = application["loan_amount"], int(application["credit_score"])  # type: ignore[arg-type]
     if fraud_alert:
         return "fraud_review", None
@@ -170,38 +197,79 @@ def decide(application: dict[str, object], fraud_alert: bool, business_date: dat
         if exception.applies(application, business_date):
             if exception.decision:
                 return exception.decision, exception.id
-            return lending_decision(amount, score, False, exception.thresholds or policy), exception.id  # type: ignore[arg-type]
-    return lending_decision(amount, score, False, policy), None  # type: ignore[arg-type]
+            return lending_decision(amount, score, False, exception.thresholds or policy, pd), exception.id  # type: ignore[arg-type]
+    return lending_decision(amount, score, False, policy, pd), None  # type: ignore[arg-type]
 
 
 def lending_decision(loan_amount: Decimal | float, credit_score: int, fraud_alert: bool,
-                     policy: LendingPolicy = DEFAULT_POLICY) -> str:
-    """fraud_review when any fraud alert names the application; instant_approval when the policy
-    allows it; manual_review otherwise (the Spark job computes the same in SQL expressions)."""
+                     policy: LendingPolicy = DEFAULT_POLICY, pd: Decimal | None = None) -> str:
+    """fraud_review when any fraud alert names the application. With the scorecard's PD: decline at
+    or above the decline cut-off; at or below the approval cut-off, instant_approval up to the
+    instant-approval amount and approve (the standard path) above it; manual_review between the
+    cut-offs. Without a PD (no champion model yet) the seed's rule: instant_approval for Low risk
+    and a small loan, manual_review otherwise. (The Spark job computes the same in SQL expressions.)"""
+    return decision_and_reason(loan_amount, credit_score, fraud_alert, policy, pd)[0]
+
+
+def decision_and_reason(loan_amount: Decimal | float, credit_score: int, fraud_alert: bool,
+                        policy: LendingPolicy = DEFAULT_POLICY, pd: Decimal | None = None) -> tuple[str, str]:
+    """`lending_decision` with its reason, as the warehouse's `decision_reason` words it."""
     if fraud_alert:
-        return "fraud_review"
-    if instant_approval(loan_amount, credit_score, fraud_alert, policy):
-        return "instant_approval"
-    return "manual_review"
+        return "fraud_review", "fraud alert"
+    small = Decimal(str(loan_amount)) <= policy.instant_approval_max_amount
+    limit = f"{policy.instant_approval_max_amount:,.2f}"
+    if pd is not None:
+        if pd >= policy.decline_min_pd:
+            return "decline", f"PD {pd} at or above the decline cut-off {policy.decline_min_pd}"
+        if pd <= policy.approve_max_pd:
+            if small:
+                return "instant_approval", (f"PD {pd} at or below the approval cut-off {policy.approve_max_pd}, "
+                                            f"amount <= {limit}, no fraud alert")
+            return "approve", (f"PD {pd} at or below the approval cut-off {policy.approve_max_pd}; amount above "
+                               f"the instant-approval limit of {limit}: standard approval")
+        return "manual_review", (f"PD {pd} between the approval cut-off {policy.approve_max_pd} and the decline "
+                                 f"cut-off {policy.decline_min_pd}")
+    risk = risk_level(credit_score, policy)
+    if small and risk == "Low":
+        return "instant_approval", (f"score {credit_score} is Low risk (>= {policy.low_risk_min_score}), "
+                                    f"amount <= {limit}, no fraud alert")
+    if not small:
+        return "manual_review", f"amount above the instant-approval limit of {limit}"
+    return "manual_review", f"score {credit_score} is {risk} risk; instant approval needs Low"
 
 
 # ---- Spark twins of the decision ---------------------------------------------------------------
-def _policy_decision_columns(p: LendingPolicy) -> tuple[Column, Column]:
-    """Decision and reason of an application without a fraud alert, under thresholds `p`
-    (the Spark twin of `lending_decision`)."""
+def _policy_decision_columns(p: LendingPolicy, pd: Column) -> tuple[Column, Column]:
+    """Decision and reason of an application without a fraud alert, under thresholds `p` and the
+    scorecard's PD (a null PD: no champion model; the seed's rule) (the Spark twin of
+    `decision_and_reason`)."""
     from pyspark.sql import functions as F
 
     score = F.col("credit_score").cast("string")
     risk = risk_level_column(F.col("credit_score"), p)
     small = F.col("loan_amount").cast("decimal(14,2)") <= F.lit(p.instant_approval_max_amount).cast("decimal(14,2)")
     limit = f"{p.instant_approval_max_amount:,.2f}"
-    decision = F.when(small & (risk == "Low"), "instant_approval").otherwise("manual_review")
-    reason = (F.when(small & (risk == "Low"), F.concat(
-                  F.lit("score "), score, F.lit(f" is Low risk (>= {p.low_risk_min_score}), amount <= {limit}, "
-                                                "no fraud alert")))
-              .when(~small, F.lit(f"amount above the instant-approval limit of {limit}"))
-              .otherwise(F.concat(F.lit("score "), score, F.lit(" is "), risk,
-                                  F.lit(" risk; instant approval needs Low"))))
+    seed_decision = F.when(small & (risk == "Low"), "instant_approval").otherwise("manual_review")
+    seed_reason = (F.when(small & (risk == "Low"), F.concat(
+                       F.lit("score "), score, F.lit(f" is Low risk (>= {p.low_risk_min_score}), amount <= {limit}, "
+                                                     "no fraud alert")))
+                   .when(~small, F.lit(f"amount above the instant-approval limit of {limit}"))
+                   .otherwise(F.concat(F.lit("score "), score, F.lit(" is "), risk,
+                                       F.lit(" risk; instant approval needs Low"))))
+    pd_text = F.concat(F.lit("PD "), pd.cast("string"))
+    decline = pd >= F.lit(p.decline_min_pd).cast("decimal(7,6)")
+    approve = pd <= F.lit(p.approve_max_pd).cast("decimal(7,6)")
+    decision = (F.when(pd.isNull(), seed_decision).when(decline, "decline")
+                .when(approve & small, "instant_approval").when(approve, "approve").otherwise("manual_review"))
+    reason = (F.when(pd.isNull(), seed_reason)
+              .when(decline, F.concat(pd_text, F.lit(f" at or above the decline cut-off {p.decline_min_pd}")))
+              .when(approve & small, F.concat(pd_text, F.lit(f" at or below the approval cut-off {p.approve_max_pd}, "
+                                                             f"amount <= {limit}, no fraud alert")))
+              .when(approve, F.concat(pd_text, F.lit(
+                  f" at or below the approval cut-off {p.approve_max_pd}; amount above the instant-approval limit of "
+                  f"{limit}: standard approval")))
+              .otherwise(F.concat(pd_text, F.lit(f" between the approval cut-off {p.approve_max_pd} and the decline "
+                                                 f"cut-off {p.decline_min_pd}"))))
     return decision, reason
 
 
@@ -220,19 +288,21 @@ def _exception_applies_column(e: PolicyException) -> Column:
 
 
 def decision_columns(thresholds: LendingPolicy, exceptions: tuple[PolicyException, ...],
-                     fraud_alert: Column) -> tuple[Column, Column, Column]:
+                     fraud_alert: Column, pd: Column | None = None) -> tuple[Column, Column, Column]:
     """Spark twin of `decide`: the decision, its reason and the exception that applied (the first
-    of the list that matches; a fraud alert always means fraud_review, and no exception)."""
+    of the list that matches; a fraud alert always means fraud_review, and no exception). `pd`:
+    the scorecard's PD column, decimal(7,6) (None or null: no champion model)."""
     from pyspark.sql import functions as F
 
-    decision, reason = _policy_decision_columns(thresholds)
+    pd = F.lit(None).cast("decimal(7,6)") if pd is None else pd
+    decision, reason = _policy_decision_columns(thresholds, pd)
     exception = F.lit(None).cast("string")
     for e in reversed(exceptions):  # built inside out: the first of the list wins
         applies = _exception_applies_column(e)
         if e.decision:
             e_decision, e_reason = F.lit(e.decision), F.lit(e.decision.replace("_", " ") + " by exception")
         else:
-            e_decision, e_reason = _policy_decision_columns(e.thresholds or thresholds)
+            e_decision, e_reason = _policy_decision_columns(e.thresholds or thresholds, pd)
         decision = F.when(applies, e_decision).otherwise(decision)
         reason = F.when(applies, F.concat(F.lit(f"policy exception {e.id} ({e.reason}; approved by "
                                                 f"{e.approved_by}): "), e_reason)).otherwise(reason)
