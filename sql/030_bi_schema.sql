@@ -138,6 +138,14 @@ LEFT JOIN public.loan_outcomes o USING (application_id)
 WHERE c.decision IN ('instant_approval', 'approve')
 GROUP BY 1, 2;
 
+-- Why applications were declined: one row per decline and reason code, most costly first.
+CREATE OR REPLACE VIEW bi.decline_reasons AS
+SELECT c.application_id AS "Application ID", c.business_date AS "Date", c.city AS "City",
+       c.risk_grade AS "Risk Grade", r.reason AS "Reason", r.rank::int AS "Rank"
+FROM public.credit_scores c
+CROSS JOIN LATERAL unnest(c.reason_codes) WITH ORDINALITY AS r(reason, rank)
+WHERE c.decision = 'decline';
+
 -- The scorecards and how stable the scored population stays against each one's training sample.
 CREATE OR REPLACE VIEW bi.credit_models AS
 SELECT version AS "Model Version", status AS "Status", trained_at AS "Trained At", sample_from AS "Sample From",

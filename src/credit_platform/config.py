@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -318,7 +319,11 @@ def environment_without_secrets() -> dict[str, str]:
     environment or command lines, such as Flink's client and cluster processes."""
     secret = {f"CP_{name.upper()}" for name in SECRET_NAMES}
     return {k: v for k, v in os.environ.items()
-            if (k in _BASICS or k.startswith(("LC_", "CP_"))) and k not in secret}
+            if k in _BASICS or (k.startswith(("LC_", "CP_")) and k not in secret
+                                and not _URI_WITH_PASSWORD.search(v))}  # e.g. CP_GX_POSTGRES_URL of a GX run
+
+
+_URI_WITH_PASSWORD = re.compile(r"://[^/@\s:]+:[^/@\s]+@")
 
 class _GivenSecrets(dict):
     """The secrets a process was given in its environment, when it may not open the secrets file."""

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 GUIDE = Path(__file__).resolve().parents[2] / "dashboards" / "powerbi" / "README.md"
 VIEWS = {"fact_applications", "fact_transactions", "fraud_alerts", "dim_date", "dim_region", "lineage",
          "data_quality_issues", "decision_rates_by_region", "decision_rates_by_grade", "bad_rates_by_vintage",
-         "credit_models", "credit_model_stability"}
+         "decline_reasons", "credit_models", "credit_model_stability"}
 
 
 def guide_queries() -> list[str]:

@@ -40,3 +40,15 @@ def test_relative_home_is_made_absolute(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CP_HOME", "relative-state")
     assert config.load().home == tmp_path / "relative-state"
+
+
+def test_environment_without_secrets_drops_secrets_and_uris_that_carry_a_password(monkeypatch):
+    monkeypatch.setenv("CP_HOME", "/srv/credit")
+    monkeypatch.setenv("CP_ETL_WRITER_PASSWORD", "s3cret")
+    monkeypatch.setenv("CP_GX_POSTGRES_URL", "postgresql+psycopg2://etl_writer:s3cret@127.0.0.1:5432/credit")
+    monkeypatch.setenv("CP_PUBLIC_URL", "http://127.0.0.1:8080/dags")
+    monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_CREDIT", "postgresql://etl_writer:s3cret@127.0.0.1/credit")
+    env = config.environment_without_secrets()
+    assert env["CP_HOME"] == "/srv/credit" and env["CP_PUBLIC_URL"] == "http://127.0.0.1:8080/dags"
+    assert not {"CP_ETL_WRITER_PASSWORD", "CP_GX_POSTGRES_URL", "AIRFLOW_CONN_POSTGRES_CREDIT"} & set(env)
+    assert not any("s3cret" in v for v in env.values())
