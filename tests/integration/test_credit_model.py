@@ -10,6 +10,7 @@ import json
 import os
 import random
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
@@ -88,6 +89,20 @@ def test_training_judges_out_of_time_and_promotes_the_first_champion(platform, c
     page = open(report, encoding="utf-8").read()
     assert page.count("data:image/png;base64,") == 4 and "Points table" in page
     assert champion["version"] in open(platform.model_reports_dir / "index.html", encoding="utf-8").read()
+
+
+def test_the_model_report_is_served_behind_the_airflow_login(platform, champion):
+    from credit_platform.orchestration.airflow_client import AirflowClient
+
+    page = f"{platform.airflow_url}/model-reports/{champion['version']}.html"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(page, timeout=10)
+    assert refused.value.code == 401
+    token = AirflowClient(platform).token
+    for url in (page, f"{platform.airflow_url}/model-reports/"):
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200 and champion["version"] in response.read().decode()
 
 
 def test_a_challenger_is_promoted_only_when_no_worse_out_of_time(platform, champion):

@@ -142,9 +142,9 @@ def _check_monotonic(card: Scorecard) -> None:
         trend = BY_NAME[c.name].trend
         points = [b.points for b in c.bins]
         if trend == "descending" and points != sorted(points):  # PD falls as x rises: points rise
-            raise AssertionError(f"{c.name}: points {points} do not rise with the value")
+            raise ValueError(f"{c.name}: points {points} do not rise with the value")
         if trend == "ascending" and points != sorted(points, reverse=True):
-            raise AssertionError(f"{c.name}: points {points} do not fall with the value")
+            raise ValueError(f"{c.name}: points {points} do not fall with the value")
 
 
 def _with_score_bands(card: Scorecard, sample: pl.DataFrame) -> Scorecard:
