@@ -52,25 +52,16 @@ def nightly_risk_scoring() -> None:
     def land_latest(**context) -> int:
         from credit_platform.ingest import landing
 
-        summary = landing.Lander(config.load(), run_id=f"{context['run_id']}:land_latest", progress=False).run()
-        print(summary.render())
-        return summary.records
+        return landing.land_latest(config.load(), context["run_id"])
 
     @task(execution_timeout=timedelta(hours=1))
     def risk_scoring(business_date: str, **context) -> dict:
         """spark-submit through credit_platform.batch.spark_submit, not the Spark provider's operator:
         that would hand spark-submit the task's whole environment (every connection and key)."""
-        import json
-
         from credit_platform.batch import spark_submit
 
-        result = spark_submit.submit(config.load(), "risk_scoring",
+        return spark_submit.run_task(config.load(), "risk_scoring",
                                      ["--date", business_date, "--run-id", context["run_id"]])
-        print(" ".join(result.args))
-        print(result.stdout, end="")
-        if result.returncode != 0:
-            raise RuntimeError(f"risk_scoring exited with {result.returncode}; its output is above")
-        return json.loads(result.stdout.strip().splitlines()[-1])
 
     score = risk_scoring(BUSINESS_DATE)
 

@@ -58,14 +58,10 @@ def train_credit_model() -> None:
     def land_latest(**context) -> int:
         from credit_platform.ingest import landing
 
-        summary = landing.Lander(config.load(), run_id=f"{context['run_id']}:land_latest", progress=False).run()
-        print(summary.render())
-        return summary.records
+        return landing.land_latest(config.load(), context["run_id"])
 
     @task(execution_timeout=timedelta(hours=1))
     def train(as_of: str, **context) -> dict:
-        import json
-
         from credit_platform.batch import spark_submit
 
         params = context["params"]
@@ -75,12 +71,7 @@ def train_credit_model() -> None:
                 "--requested-by", f"airflow:{who}", "--run-id", context["run_id"]]
         if params["reason"]:
             args += ["--reason", params["reason"]]
-        result = spark_submit.submit(config.load(), "train_credit_model", args)
-        print(" ".join(result.args))
-        print(result.stdout, end="")
-        if result.returncode != 0:
-            raise RuntimeError(f"train_credit_model exited with {result.returncode}; its output is above")
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        return spark_submit.run_task(config.load(), "train_credit_model", args)
 
     @task
     def record_lineage(summary: dict, **context) -> None:

@@ -86,21 +86,6 @@ def test_numpy_risk_level_equals_the_reference_for_every_score():
         assert got == [risk_level(int(s), policy) for s in scores]
 
 
-@pytest.fixture(scope="module")
-def spark():
-    import os
-
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the driver stays on the loopback
-    session = (SparkSession.builder.master("local[1]").appName("rule-parity")
-               .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "1").config("spark.driver.bindAddress", "127.0.0.1")
-               .getOrCreate())
-    yield session
-    session.stop()
-
-
 def _boundary_applications() -> list[dict]:
     rows = []
     for i, (score, amount, alert, channel, purpose, day) in enumerate(

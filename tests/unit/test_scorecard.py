@@ -83,21 +83,6 @@ def _applications(history: pl.DataFrame, card: Scorecard) -> list[dict]:
     return generated + _edge_applications(card, generated[0])
 
 
-@pytest.fixture(scope="module")
-def spark():
-    import os
-
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    session = (SparkSession.builder.master("local[1]").appName("scorecard-parity")
-               .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "1").config("spark.driver.bindAddress", "127.0.0.1")
-               .getOrCreate())
-    yield session
-    session.stop()
-
-
 SCHEMA = ("application_id string, credit_score int, annual_income decimal(14,2), loan_amount decimal(14,2), "
           "loan_term_months int, loan_purpose string, employment_status string, channel string")
 

@@ -105,3 +105,16 @@ def submit(settings: Settings, job: str, args: list[str]) -> subprocess.Complete
             os.killpg(proc.pid, signal.SIGKILL)
         raise
     return subprocess.CompletedProcess(command, proc.returncode, stdout, None)
+
+
+def run_task(settings: Settings, job: str, args: list[str]) -> dict:
+    """`submit` for an Airflow task: the command and the job's output into the task log, a failure as
+    an exception, the job's summary (its last stdout line, JSON) as the task's return value."""
+    import json
+
+    result = submit(settings, job, args)
+    print(" ".join(result.args))
+    print(result.stdout, end="")
+    if result.returncode != 0:
+        raise RuntimeError(f"{job} exited with {result.returncode}; its output is above")
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -509,6 +509,14 @@ def _send_dlq(producer, topic: str, issues: list[Issue], bad) -> None:  # noqa: 
     producer.flush(timeout=30)
 
 
+def land_latest(settings: Settings, run_id: str) -> int:
+    """What Kafka holds beyond the last landing run, landed before a batch task reads the landing
+    (the nightly scoring's and the model training's first step). Returns the records landed."""
+    summary = Lander(settings, run_id=f"{run_id}:land_latest", progress=False).run()
+    print(summary.render())
+    return summary.records
+
+
 def read_landed(settings: Settings, topic: str, day: date | str):  # noqa: ANN201
     """The landed rows of one topic and date as one polars frame (for tests and small checks)."""
     import polars as pl
