@@ -32,9 +32,9 @@ def spark_home() -> Path:
 
 
 # The secrets each job reads (config.SECRET_NAMES): the warehouse writer, the document store's
-# application user (policy and alerts), the Pushgateway.
+# application user (policy and alerts), the Pushgateway (the nightly job's metrics; training pushes none).
 JOB_SECRETS = {"risk_scoring": ("etl_writer_password", "mongo_app_password", "pushgateway_password"),
-               "train_credit_model": ("etl_writer_password", "mongo_app_password", "pushgateway_password")}
+               "train_credit_model": ("etl_writer_password", "mongo_app_password")}
 
 
 def spark_env(settings: Settings, job: str) -> dict[str, str]:
