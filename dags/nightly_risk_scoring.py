@@ -10,9 +10,11 @@ At 02:30 UTC, scores the **previous day** (or the `business_date` given in the t
    `SPARK_MASTER`, `local[2]` here, a cluster in a deployment; only the job's own secrets in its
    environment; as the unprivileged `credit-spark` user when Airflow runs as root) validates the
    landed rows (invalid ones to
-   `data_quality_issues`), computes risk levels and lending decisions from the policy in MongoDB,
-   joins the fraud alerts and replaces the day's rows of `credit_scores` and
-   `processed_transactions` in one transaction: rerunning a date changes nothing;
+   `data_quality_issues`), scores each application with the champion scorecard (PD, points, grade,
+   reason codes; see `train_credit_model`), computes risk levels and lending decisions from the
+   policy in MongoDB, joins the fraud alerts and replaces the day's rows of `credit_scores`,
+   `processed_transactions`, `loan_outcomes` and `credit_model_monitoring` (the PSI) in one
+   transaction: rerunning a date changes nothing;
 3. `check_warehouse`: the Great Expectations warehouse suites; a failed **blocking** expectation
    fails the run, after every issue is written and Data Docs are rebuilt;
 4. `record_lineage`: one `metadata_table` row for the run as a whole.

@@ -28,6 +28,7 @@ from datetime import timedelta
 from airflow.sdk import Param, dag, task
 
 from credit_platform import config
+from credit_platform.model import HISTORY_DAYS, OUT_OF_TIME_SHARE
 from credit_platform.orchestration.dag_defaults import DEFAULT_ARGS, START
 
 
@@ -44,9 +45,9 @@ from credit_platform.orchestration.dag_defaults import DEFAULT_ARGS, START
     params={
         "as_of": Param("", type="string", description="YYYY-MM-DD: train on what was known at its start; "
                        "empty = the run's logical date"),
-        "history_days": Param(365, type="integer", minimum=100, maximum=3650,
+        "history_days": Param(HISTORY_DAYS, type="integer", minimum=100, maximum=3650,
                               description="applications from this many days before as_of"),
-        "out_of_time_share": Param(0.2, type="number", minimum=0.05, maximum=0.5,
+        "out_of_time_share": Param(OUT_OF_TIME_SHARE, type="number", minimum=0.05, maximum=0.5,
                                    description="latest share of the applications held out to judge the model"),
         "promote": Param("auto", enum=["auto", "never", "force"],
                          description="auto: when its out-of-time AUC is no worse than the champion's"),

@@ -1,14 +1,17 @@
-"""Nightly risk scoring: one date of landed applications and transactions → PostgreSQL warehouse.
+"""Nightly risk scoring: one date of landed applications, transactions and loan outcomes → PostgreSQL warehouse.
 
     spark-submit --master local[2] jobs/risk_scoring.py --date 2026-01-01 [--run-id ID]
     credit-platform score --date 2026-01-01            (the same, with the platform's settings)
 
 Reads the date's committed landing files (the completion markers list them), validates every row
-against the shared contract (invalid rows → data_quality_issues with the reason), computes
-`risk_level` and the lending decision from the policy in MongoDB `policies` (defaults in
+against the shared contract (invalid rows → data_quality_issues with the reason), scores each
+application with the champion scorecard of `credit_models` (PD, points, grade, reason codes),
+computes `risk_level` and the lending decision from the policy in MongoDB `policies` (defaults in
 credit_platform.rules), joins that day's fraud alerts from MongoDB, and replaces the date's rows of
-`credit_scores` and `processed_transactions` in one transaction. Rerunning a date gives the same
-warehouse. Writes lineage rows to `metadata_table` and pushes metrics to the Pushgateway.
+`credit_scores`, `processed_transactions`, `loan_outcomes` and `credit_model_monitoring` (the PSI
+against the champion's training sample) in one transaction. Rerunning a date gives the same
+warehouse. Writes lineage rows to `metadata_table` and pushes metrics (PSI included) to the
+Pushgateway.
 """
 
 from __future__ import annotations

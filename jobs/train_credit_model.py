@@ -25,15 +25,15 @@ import time
 from datetime import UTC, date, datetime
 
 from credit_platform import config
-from credit_platform.model import training
+from credit_platform.model import HISTORY_DAYS, OUT_OF_TIME_SHARE, training
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--as-of", required=True, type=date.fromisoformat,
                         help="train on what was known at 00:00 UTC of this date")
-    parser.add_argument("--history-days", type=int, default=365, help="applications from this many days back")
-    parser.add_argument("--out-of-time-share", type=float, default=0.2,
+    parser.add_argument("--history-days", type=int, default=HISTORY_DAYS, help="applications from this many days back")
+    parser.add_argument("--out-of-time-share", type=float, default=OUT_OF_TIME_SHARE,
                         help="latest share of the sample held out to judge the model")
     parser.add_argument("--promote", choices=training.PROMOTE_MODES, default="auto",
                         help="auto: when no worse than the champion out of time; never; force (needs --reason)")

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from credit_platform import config
 from credit_platform.contracts import names
+from credit_platform.demo import DemoOptions
 from credit_platform.errors import PlatformError
 from credit_platform.ingest.scenario import KINDS
+from credit_platform.model import HISTORY_DAYS
 from credit_platform.platform.setup import SETUP_STEPS
 
 
@@ -483,8 +485,9 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
 
     p = sub.add_parser("score", help="run the nightly Spark risk scoring for one date (spark-submit)",
                        description="spark-submit jobs/risk_scoring.py for one business date: validate the landed "
-                                   "rows, score risk and decide per the lending policy, join the fraud alerts and "
-                                   "replace the date's rows of credit_scores and processed_transactions. Master: "
+                                   "rows, score them with the champion credit scorecard and decide per the lending "
+                                   "policy, join the fraud alerts and replace the date's rows of credit_scores, "
+                                   "processed_transactions, loan_outcomes and credit_model_monitoring. Master: "
                                    "SPARK_MASTER (default local[2]).")
     _add_date_options(p)
     p.set_defaults(func=cmd_score)
@@ -496,7 +499,7 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
                                    "out-of-time AUC is no worse than the champion's. Writes its report to the "
                                    "model reports folder (Airflow: Browse > Credit Model Reports).")
     p.add_argument("--as-of", required=True, type=business_date, help="YYYY-MM-DD: what was known at its start")
-    p.add_argument("--history-days", type=_number(int, 100), default=365, help="applications this far back")
+    p.add_argument("--history-days", type=_number(int, 100), default=HISTORY_DAYS, help="applications this far back")
     p.add_argument("--promote", choices=["auto", "never", "force"], default="auto")
     p.add_argument("--reason", help="why (required with --promote force; recorded)")
     p.add_argument("--requested-by", help="who asks (recorded; default cli:<your user>)")
@@ -505,7 +508,8 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
 
     p = sub.add_parser("dq", help="Great Expectations checks of one date's landed files and warehouse rows",
                        description="Validate one business date with the GX suites built from the shared contract "
-                                   "(landed applications/transactions, credit_scores, processed_transactions). "
+                                   "(landed applications/transactions/outcomes, credit_scores, processed_transactions; "
+                                   "credit_model_monitoring warns without blocking). "
                                    "Every failed expectation becomes rows in data_quality_issues (a rerun replaces "
                                    "them); Data Docs are rebuilt. Exit 1 when a blocking (critical) expectation "
                                    "fails.")
@@ -532,10 +536,11 @@ def _add_demo_command(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--invalid", type=COUNT, default=25, help="of each kind, records broken on purpose to show the "
                    "DLQ and data_quality_issues at work (default 25)")
-    p.add_argument("--history-days", type=COUNT, default=240, help="days of earlier applications with their loan "
-                   "outcomes, which the first champion scorecard is trained on (default 240; 0: no history, no model)")
-    p.add_argument("--history-applications", type=COUNT, default=60_000,
-                   help="applications in that history (default 60000)")
+    p.add_argument("--history-days", type=COUNT, default=DemoOptions.history_days,
+                   help="days of earlier applications with their loan outcomes, which the first champion scorecard "
+                   f"is trained on (default {DemoOptions.history_days}; 0: no history, no model)")
+    p.add_argument("--history-applications", type=COUNT, default=DemoOptions.history_applications,
+                   help=f"applications in that history (default {DemoOptions.history_applications})")
     p.add_argument("--date", type=business_date,
                    help="business date of the generated data, YYYY-MM-DD (default: yesterday, UTC)")
     p.set_defaults(func=cmd_demo, only=None)

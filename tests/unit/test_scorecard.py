@@ -271,3 +271,20 @@ def test_the_alert_rule_and_the_warehouse_suite_share_the_psi_threshold():
     rules = yaml.safe_load((REPO_ROOT / "monitoring" / "rules" / "platform.rules.yml").read_text())
     shift = next(r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "CreditModelPopulationShift")
     assert shift["expr"].rstrip().endswith(f">= {PSI_ALERT}"), shift["expr"]
+
+
+def test_numpy_grades_and_decision_shares_equal_the_reference_at_every_limit():
+    """The report's and the bench's numpy twins of `risk_grade` and the PD cut-offs."""
+    from credit_platform.model import evaluation
+    from credit_platform.rules.credit import grade_limits
+
+    step = Decimal("0.000001")
+    edges = [*grade_limits(DEFAULT_POLICY), DEFAULT_POLICY.approve_max_pd, DEFAULT_POLICY.decline_min_pd]
+    pds = sorted({max(Decimal(0), e + d) for e in edges for d in (-step, 0, step)} | {Decimal(0), Decimal(1)})
+    got = evaluation.grades_of(np.array([float(p) for p in pds]), DEFAULT_POLICY)
+    assert list(got) == [risk_grade(p, DEFAULT_POLICY) for p in pds]
+    for p in pds:
+        decision, _ = decision_and_reason(Decimal("100.00"), 700, False, DEFAULT_POLICY, p)
+        shares = evaluation.decision_shares(np.array([float(p)]), DEFAULT_POLICY)
+        want = {"instant_approval": "approve", "manual_review": "manual_review", "decline": "decline"}[decision]
+        assert shares[want] == 1.0, (p, decision, shares)

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 
 from credit_platform.contracts import names
 from credit_platform.contracts.events import FieldRule, contract_for, field_rules
-from credit_platform.rules.credit import Scorecard, bin_index_column, psi, score_bin_column, scorecard_columns
+from credit_platform.rules.credit import (
+    PD_SQL_TYPE,
+    Scorecard,
+    bin_index_column,
+    psi,
+    score_bin_column,
+    scorecard_columns,
+)
 from credit_platform.rules.lending import Policy, decision_columns, risk_level_column
 
 if TYPE_CHECKING:
@@ -183,7 +190,7 @@ def score_applications(apps: DataFrame, alerts: DataFrame, policy: Policy, run_i
 
 
 SCORE_POINTS = "score_points"
-SCORECARD_COLUMNS = {"probability_of_default": "decimal(7,6)", "score_points": "int", "risk_grade": "string",
+SCORECARD_COLUMNS = {"probability_of_default": PD_SQL_TYPE, "score_points": "int", "risk_grade": "string",
                      "reason_codes": "string", "model_version": "string"}
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from credit_platform.config import Settings
 from credit_platform.contracts import names
 from credit_platform.ingest import landing
-from credit_platform.model import evaluation, registry
+from credit_platform.model import HISTORY_DAYS, OUT_OF_TIME_SHARE, evaluation, registry
 from credit_platform.model.fit import fit_scorecard
 from credit_platform.rules.credit import CHARACTERISTICS, Scorecard, score_frame
 from credit_platform.rules.lending import LendingPolicy, load_policy
@@ -50,8 +50,8 @@ PROMOTE_MODES = ("auto", "never", "force")
 class TrainingOptions:
     as_of: date
     run_id: str
-    history_days: int = 365
-    out_of_time_share: float = 0.2
+    history_days: int = HISTORY_DAYS
+    out_of_time_share: float = OUT_OF_TIME_SHARE
     promote: str = "auto"
     reason: str = ""
     requested_by: str = JOB_NAME

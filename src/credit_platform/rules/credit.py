@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 PD_DECIMALS = 6
 PD_QUANTUM = Decimal(1).scaleb(-PD_DECIMALS)
+PD_SQL_TYPE = f"decimal({PD_DECIMALS + 1},{PD_DECIMALS})"  # the warehouse's numeric(7,6)
 GRADES = ("A", "B", "C", "D", "E", "F")
 MAX_REASONS = 4
 
@@ -262,17 +263,16 @@ def pd_column(points: Column, card: Scorecard) -> Column:
     from pyspark.sql import functions as F
 
     raw = F.lit(1.0) / (F.lit(1.0) + F.exp((points.cast("double") - F.lit(card.offset)) / F.lit(card.factor)))
-    return F.round(raw, PD_DECIMALS).cast(f"decimal({PD_DECIMALS + 1},{PD_DECIMALS})")
+    return F.round(raw, PD_DECIMALS).cast(PD_SQL_TYPE)
 
 
 def grade_column(pd: Column, policy: LendingPolicy) -> Column:
     """Spark twin of `risk_grade`."""
     from pyspark.sql import functions as F
 
-    decimal = f"decimal({PD_DECIMALS + 1},{PD_DECIMALS})"
     grade = None
     for letter, limit in zip(GRADES, grade_limits(policy), strict=False):
-        holds = pd <= F.lit(limit).cast(decimal)
+        holds = pd <= F.lit(limit).cast(PD_SQL_TYPE)
         grade = F.when(holds, F.lit(letter)) if grade is None else grade.when(holds, F.lit(letter))
     return grade.otherwise(F.lit(GRADES[-1]))  # type: ignore[union-attr]
 

@@ -256,9 +256,11 @@ def _policy_decision_columns(p: LendingPolicy, pd: Column) -> tuple[Column, Colu
                    .when(~small, F.lit(f"amount above the instant-approval limit of {limit}"))
                    .otherwise(F.concat(F.lit("score "), score, F.lit(" is "), risk,
                                        F.lit(" risk; instant approval needs Low"))))
+    from credit_platform.rules.credit import PD_SQL_TYPE
+
     pd_text = F.concat(F.lit("PD "), pd.cast("string"))
-    decline = pd >= F.lit(p.decline_min_pd).cast("decimal(7,6)")
-    approve = pd <= F.lit(p.approve_max_pd).cast("decimal(7,6)")
+    decline = pd >= F.lit(p.decline_min_pd).cast(PD_SQL_TYPE)
+    approve = pd <= F.lit(p.approve_max_pd).cast(PD_SQL_TYPE)
     decision = (F.when(pd.isNull(), seed_decision).when(decline, "decline")
                 .when(approve & small, "instant_approval").when(approve, "approve").otherwise("manual_review"))
     reason = (F.when(pd.isNull(), seed_reason)
@@ -294,7 +296,9 @@ def decision_columns(thresholds: LendingPolicy, exceptions: tuple[PolicyExceptio
     the scorecard's PD column, decimal(7,6) (None or null: no champion model)."""
     from pyspark.sql import functions as F
 
-    pd = F.lit(None).cast("decimal(7,6)") if pd is None else pd
+    from credit_platform.rules.credit import PD_SQL_TYPE
+
+    pd = F.lit(None).cast(PD_SQL_TYPE) if pd is None else pd
     decision, reason = _policy_decision_columns(thresholds, pd)
     exception = F.lit(None).cast("string")
     for e in reversed(exceptions):  # built inside out: the first of the list wins
