@@ -35,12 +35,17 @@ MIN_IV = 0.01  # characteristics below this information value carry noise, not r
 MIN_BIN_SHARE = 0.03  # every numeric bin holds at least this share of the sample
 MAX_BINS = 8
 SCORE_BANDS = 10  # the PSI of score_points is over the training sample's deciles
+# The MIP solver, not CP-SAT: CP-SAT's parallel workers may return either of two equally optimal
+# binnings depending on thread timing (seen under load: one loan-amount bin split in two, same
+# points), which changed the model's version for the same data. The MIP solver is deterministic,
+# and faster here (0.3 s against 1.6 s on 30k applications).
+SOLVER = "mip"
 
 
 def _numeric_splits(name: str, trend: str, x: np.ndarray, y: np.ndarray) -> list[float]:
     from optbinning import OptimalBinning
 
-    binning = OptimalBinning(name=name, dtype="numerical", solver="cp", monotonic_trend=trend,
+    binning = OptimalBinning(name=name, dtype="numerical", solver=SOLVER, monotonic_trend=trend,
                              max_n_prebins=20, min_prebin_size=0.02, min_bin_size=MIN_BIN_SHARE, max_n_bins=MAX_BINS)
     binning.fit(x, y)
     return [float(s) for s in binning.splits]
@@ -49,7 +54,7 @@ def _numeric_splits(name: str, trend: str, x: np.ndarray, y: np.ndarray) -> list
 def _categorical_groups(name: str, x: np.ndarray, y: np.ndarray) -> list[tuple[str, ...]]:
     from optbinning import OptimalBinning
 
-    binning = OptimalBinning(name=name, dtype="categorical", solver="cp", min_prebin_size=0.001,
+    binning = OptimalBinning(name=name, dtype="categorical", solver=SOLVER, min_prebin_size=0.001,
                              min_bin_size=0.001, max_n_bins=MAX_BINS)
     binning.fit(x, y)
     return [tuple(sorted(str(c) for c in group)) for group in binning.splits]
