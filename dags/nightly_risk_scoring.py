@@ -4,8 +4,14 @@
 At 02:30 UTC, scores the **previous day** (or the `business_date` given in the trigger form):
 
 1. `land_latest`: lands what Kafka holds beyond the last landing run, so the day is complete;
-   `sync_fraud_alerts`: copies the day's alerts from MongoDB into the warehouse table
-   `fraud_alerts` (for Power BI; upsert by alert id);
+   `sync_fraud_alerts`: makes the day's fraud alerts complete, then copies them from MongoDB into
+   the warehouse table `fraud_alerts` (for Power BI; upsert by alert id). Complete: the fraud
+   stream's very rule SQL runs over the landed day (and a week before it) under the live rule
+   versions, and any alert on an event of the day the stream has not written (an event it read
+   late, a past-dated replay, a window an idle stream has not closed yet) is written as the stream
+   would have written it (same id, `detected_by: replay`). The lineage row says how many came from
+   the stream and how many the replay added, and how far the stream's event time had got, so a
+   rerun of the day (which adds nothing) never changes a decision;
 2. `risk_scoring`: `spark-submit jobs/risk_scoring.py` (as the CLI's `score` runs it: master from
    `SPARK_MASTER`, `local[2]` here, a cluster in a deployment; only the job's own secrets in its
    environment; as the unprivileged `credit-spark` user when Airflow runs as root) validates the
@@ -89,13 +95,17 @@ def nightly_risk_scoring() -> None:
         from platform_operators import record_lineage as record
 
         from credit_platform.batch import load
+        from credit_platform.stream.backtest import replay_day
 
-        count = load.sync_fraud_alerts(config.load(), date.fromisoformat(business_date))
-        record(context, source="mongo:credit.fraud_alerts", target="fraud_alerts", rows_in=count, rows_out=count,
-               details={"business_date": business_date})
+        settings = config.load()
+        replay = replay_day(settings, date.fromisoformat(business_date))
+        print(f"fraud alerts of {business_date}: {replay.summary()}")
+        count = load.sync_fraud_alerts(settings, date.fromisoformat(business_date))
+        record(context, source="mongo:credit.fraud_alerts (stream + replay of the landed day)", target="fraud_alerts",
+               rows_in=count, rows_out=count, details=replay.summary())
         return count
 
-    [land_latest(), sync_fraud_alerts(BUSINESS_DATE)] >> score >> check >> record_lineage(BUSINESS_DATE)
+    land_latest() >> sync_fraud_alerts(BUSINESS_DATE) >> score >> check >> record_lineage(BUSINESS_DATE)
 
 
 nightly_risk_scoring()

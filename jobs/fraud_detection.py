@@ -11,8 +11,12 @@ Nothing is dropped unseen: the sources read with the `contract-json` format, whi
 record against the event contract; what it cannot read or what breaks the contract goes, with the
 reason, to the dead-letter topic `fraud_stream.dlq` (at least once; an envelope names its topic,
 partition and offset, so a consumer can drop a repeat) and counts in `contractRecordsRefused`.
-The rules' SQL is rendered by credit_platform.rules.fraud; the seed rule's thresholds come from the
-governed lending policy in MongoDB (read at submit time), as the nightly Spark job's do.
+The rules' SQL is rendered by credit_platform.rules.fraud. Their thresholds and on/off switches are
+governed data: every version (MongoDB `policies`, rules/fraud_store.py) is published to the compacted
+topic `fraud_rules`, which this job reads as an event-time versioned table, so each event is judged
+by the version in force at its event time, and a new version applies from its effective time on
+with no restart. Every alert records its `rule_version`. The window lengths are fixed when the job
+is planned: those of `--rules-version` (the version in force when it was submitted).
 
     flink run -d -py jobs/fraud_detection.py -pyexec $PY -pyclientexec $PY [-s SAVEPOINT] -- --help
 """
@@ -29,11 +33,12 @@ from credit_platform.rules.fraud import (
     ALERT_COLUMNS,
     DEFAULT_FRAUD_RULES,
     STREAM_TABLES,
+    FraudRules,
     alert_select,
     rule_queries,
+    rules_ddl,
     source_ddl,
 )
-from credit_platform.rules.lending import DEFAULT_POLICY, LendingPolicy, load_policy
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,13 +53,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "checkpoints; the group only matters for a first start)")
     parser.add_argument("--dlq-topic", default=names.STREAM_DLQ_TOPIC, help="where records that break the event "
                         "contract go (with the reason, payload, topic, partition and offset), not to the rules")
+    parser.add_argument("--late-topic", default=names.STREAM_LATE_TOPIC, help="where events read after the "
+                        "stream's event time passed theirs are reported (late for the windowed rules)")
     parser.add_argument("--mongo-uri", default=settings.mongo_uri)
     parser.add_argument("--mongo-db", default=names.MONGO_DB)
     parser.add_argument("--collection", default=names.FRAUD_ALERTS_COLLECTION)
-    parser.add_argument("--policy", choices=["store", "defaults"], default="store",
-                        help="where the seed rule's thresholds come from: the governed lending policy in MongoDB "
-                        "`policies` (read once, at submit time; the Spark job reads the same document) or the "
-                        "built-in defaults of credit_platform.rules")
+    parser.add_argument("--rules-topic", default=names.FRAUD_RULES_TOPIC,
+                        help="the governed fraud rules' versions (compacted; read as a versioned table)")
+    parser.add_argument("--rules-collection", default=names.POLICIES_COLLECTION,
+                        help="where the versions are stored (the window lengths of --rules-version come from there)")
+    parser.add_argument("--rules-version", type=int, default=0,
+                        help="the version whose window lengths the job is planned with (0: the built-in defaults); "
+                        "thresholds and switches follow the topic, version by version")
     parser.add_argument("--name", default=names.FRAUD_JOB, help="job name, used to find it through the REST API")
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--checkpoint-interval", default="10 s")
@@ -95,13 +105,35 @@ def kafka_ddl(args: argparse.Namespace) -> list[str]:
     topics = _topics(args)
     metadata = ("`_partition` INT METADATA FROM 'partition' VIRTUAL, "
                 "`_offset` BIGINT METADATA FROM 'offset' VIRTUAL")
+    rules_source = (f"{kafka}, 'topic' = '{args.rules_topic}', 'properties.group.id' = '{args.group_id}-rules', "
+                    f"'scan.startup.mode' = 'earliest-offset', 'scan.watermark.idle-timeout' = '{args.idle_timeout}'")
     return [*source_ddl({t: f"'topic' = '{topics[t]}', {common}" for t in STREAM_TABLES},
                         args.out_of_orderness_ms, metadata, plain_json=args.source_format == "json"),
+            *rules_ddl(rules_source, deployed_rules(args)),
             f"""CREATE TABLE refused_records (
                 reason STRING, raw_payload STRING, source_topic STRING, source STRING, record_id STRING,
                 `partition` INT, `offset` BIGINT, refused_at TIMESTAMP_LTZ(3)
             ) WITH ({kafka}, 'topic' = '{args.dlq_topic}', 'format' = 'json',
+                    'json.timestamp-format.standard' = 'ISO-8601', 'sink.delivery-guarantee' = 'at-least-once')""",
+            f"""CREATE TABLE late_events (
+                reason STRING, source_topic STRING, source STRING, record_id STRING, event_time TIMESTAMP_LTZ(3),
+                stream_watermark TIMESTAMP_LTZ(3), `partition` INT, `offset` BIGINT, noticed_at TIMESTAMP_LTZ(3)
+            ) WITH ({kafka}, 'topic' = '{args.late_topic}', 'format' = 'json',
                     'json.timestamp-format.standard' = 'ISO-8601', 'sink.delivery-guarantee' = 'at-least-once')"""]
+
+
+def late_insert(args: argparse.Namespace) -> str:
+    """Every valid event read when the stream's watermark had already reached its time: the windowed
+    rules cannot count it any more (the seed rule, a filter, still judges it). Reported with the
+    watermark, its topic, partition and offset; the nightly job re-judges the landed day."""
+    topics = _topics(args)
+    selects = [f"""SELECT CONCAT('late: event time ', CAST(event_time AS STRING), ' is not after the stream''s ',
+                             'watermark ', CAST(CURRENT_WATERMARK(event_time) AS STRING)),
+                      '{topics[table]}', 'fraud-stream', {columns[0][0]}, event_time, CURRENT_WATERMARK(event_time),
+                      `_partition`, `_offset`, CURRENT_TIMESTAMP
+               FROM {table}_in WHERE `_error` IS NULL AND event_time <= CURRENT_WATERMARK(event_time)"""
+               for table, (_, columns) in STREAM_TABLES.items()]
+    return "INSERT INTO late_events " + " UNION ALL ".join(selects)
 
 
 def refused_insert(args: argparse.Namespace) -> str:
@@ -130,10 +162,11 @@ def alert_writer(args: argparse.Namespace):  # noqa: ANN201 (a PyFlink UDF objec
             self.collection = self.client[args.mongo_db][args.collection]
             self.written = function_context.get_metric_group().counter("fraud_alerts_written")
 
-        def eval(self, alert_id, rule, severity, reason, user_id, event_type, event_id, event_time):  # noqa: ANN001, ANN201
+        def eval(self, alert_id, rule, severity, reason, user_id, event_type, event_id, event_time,  # noqa: ANN001, ANN201
+                 rule_version):
             from datetime import UTC, datetime
 
-            from pymongo.errors import BulkWriteError
+            from credit_platform.stream.alerts import alert_document, insert_if_absent
 
             # Should the planner ever push this call into the rules' branches, rule, severity and
             # event type would arrive there as scalars (literals), not columns.
@@ -141,24 +174,12 @@ def alert_writer(args: argparse.Namespace):  # noqa: ANN201 (a PyFlink UDF objec
             rule, severity, event_type = (v if isinstance(v, pd.Series) else [v] * n
                                           for v in (rule, severity, event_type))
             detected_at = datetime.now(UTC)
-            docs = [
-                {"_id": a, "rule": r, "severity": s, "reason": why, "user_id": u, "event_type": et,
-                 "event_id": eid, "event_time": pd.Timestamp(ts).to_pydatetime(), "detected_at": detected_at}
-                for a, r, s, why, u, et, eid, ts in zip(alert_id, rule, severity, reason, user_id, event_type,
-                                                         event_id, event_time, strict=True)
-            ]
+            docs = [alert_document(a, r, s, why, u, et, eid, pd.Timestamp(ts).to_pydatetime(), v, detected_at,
+                                   "stream")
+                    for a, r, s, why, u, et, eid, ts, v in zip(alert_id, rule, severity, reason, user_id, event_type,
+                                                               event_id, event_time, rule_version, strict=True)]
             if docs:
-                # Insert-if-absent: the first write of an _id wins and a replayed alert (after a
-                # restart, or from a savepoint) changes nothing, as an upsert with $setOnInsert
-                # would; but FerretDB (SQLite) inserts by primary key while each upsert scans the
-                # collection (measured: 27-30k inserts/s against 165 upserts/s at 1,000 documents).
-                try:
-                    self.collection.insert_many(docs, ordered=False)
-                except BulkWriteError as exc:
-                    # only "duplicate key" (11000) means "already written"; anything else is raised
-                    other = [e for e in exc.details.get("writeErrors", []) if e.get("code") != 11000]
-                    if other or exc.details.get("writeConcernErrors"):
-                        raise
+                insert_if_absent(self.collection, docs)  # a replayed alert (restart, savepoint) changes nothing
                 self.written.inc(len(docs))
             return pd.Series([1] * n, dtype="int64")
 
@@ -168,15 +189,26 @@ def alert_writer(args: argparse.Namespace):  # noqa: ANN201 (a PyFlink UDF objec
     return udf(MongoAlertWriter(), result_type=DataTypes.BIGINT(), func_type="pandas")
 
 
-def policy_thresholds(args: argparse.Namespace) -> LendingPolicy:
-    """The seed rule's thresholds: the governed policy document's, unless told to use the defaults."""
-    if args.policy == "defaults":
-        return DEFAULT_POLICY
-    policy = load_policy(args.mongo_uri)
-    t = policy.thresholds
-    print(f"fraud rules: policy {policy.id} v{policy.version}: loan amount > {t.fraud_large_loan_amount} and "
-          f"credit score < {t.fraud_low_credit_score}")
-    return policy.thresholds
+def deployed_rules(args: argparse.Namespace) -> FraudRules:
+    """The settings the job is planned with: `--rules-version` from the store (its window lengths; and
+    the thresholds of events no published version covers), or the built-in defaults for version 0."""
+    from functools import cache
+
+    @cache
+    def load(version: int) -> FraudRules:
+        if version == 0:
+            return DEFAULT_FRAUD_RULES
+        from credit_platform import config
+        from credit_platform.rules.fraud_store import RulesStore
+
+        store = RulesStore(config.load(), collection=args.rules_collection, topic=args.rules_topic)
+        found = [v for v in store.history() if v.version == version]
+        if not found:
+            raise SystemExit(f"fraud rules version {version} is not in {args.rules_collection}")
+        print(f"fraud rules: planned with version {version}'s windows {found[0].rules.windows()}")
+        return found[0].rules
+
+    return load(args.rules_version)
 
 
 def build(args: argparse.Namespace):  # noqa: ANN201
@@ -211,18 +243,19 @@ def build(args: argparse.Namespace):  # noqa: ANN201
         conf.set(key.strip(), value.strip())
     for ddl in kafka_ddl(args):
         t_env.execute_sql(ddl)
-    queries = rule_queries(DEFAULT_FRAUD_RULES, policy_thresholds(args))
+    queries = rule_queries(deployed_rules(args))
     if args.rules == "source":
-        queries = {"source": f"""SELECT {alert_select("source", "low", "'x'", "application", "application_id")}
+        queries = {"source": f"""SELECT {alert_select("source", "low", "'x'", "application", "application_id",
+                                                       version="0")}
             FROM applications WHERE credit_score < -1 UNION ALL SELECT {alert_select("source", "low", "'x'",
-            "transaction", "transaction_id")} FROM transactions WHERE amount < -1"""}
+            "transaction", "transaction_id", version="0")} FROM transactions WHERE amount < -1"""}
     elif args.rules:
         queries = {r: queries[r] for r in args.rules.split(",")}
     alerts = " UNION ALL ".join(f"({q})" for q in queries.values())
     t_env.execute_sql(f"CREATE TEMPORARY VIEW alerts AS {alerts}")
     if args.sink == "blackhole":
         t_env.execute_sql("CREATE TABLE alert_sink (alert_id STRING) WITH ('connector' = 'blackhole')")
-        return t_env, ["INSERT INTO alert_sink SELECT alert_id FROM alerts", refused_insert(args)]
+        return t_env, ["INSERT INTO alert_sink SELECT alert_id FROM alerts", refused_insert(args), late_insert(args)]
     t_env.execute_sql("CREATE TABLE alert_sink (written BIGINT) WITH ('connector' = 'blackhole')")
     t_env.create_temporary_function("write_alerts", alert_writer(args))
     # Through a DataStream and back: the planner cannot push the Python call below this point (it
@@ -231,18 +264,18 @@ def build(args: argparse.Namespace):  # noqa: ANN201
     barrier = t_env.from_data_stream(t_env.to_data_stream(t_env.from_path("alerts")))
     t_env.create_temporary_view("alerts_barrier", barrier)
     return t_env, [f"INSERT INTO alert_sink SELECT write_alerts({ALERT_COLUMNS}) FROM alerts_barrier",
-                   refused_insert(args)]
+                   refused_insert(args), late_insert(args)]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.print_sql:
-        sql = "\n;\n".join([*kafka_ddl(args), *rule_queries(DEFAULT_FRAUD_RULES, policy_thresholds(args)).values(),
-                             refused_insert(args)])
+        sql = "\n;\n".join([*kafka_ddl(args), *rule_queries(deployed_rules(args)).values(),
+                             refused_insert(args), late_insert(args)])
         print(re.sub(r'password="[^"]*"', 'password="***"', sql))
         return
     t_env, inserts = build(args)
-    statements = t_env.create_statement_set()  # one job: the rules' alerts and the refused records
+    statements = t_env.create_statement_set()  # one job: the rules' alerts, refused and late records
     for insert in inserts:
         statements.add_insert_sql(insert)
     result = statements.execute()

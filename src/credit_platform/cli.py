@@ -281,6 +281,18 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0 if summary.complete else 2
 
 
+def _utc_time(text: str):  # noqa: ANN202 (a datetime)
+    from datetime import datetime
+
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone (e.g. 2026-12-04T00:00:00Z)")
+    return value
+
+
 def cmd_fraud_job(args: argparse.Namespace) -> int:
     from credit_platform.stream import fraud_job
 
@@ -295,6 +307,64 @@ def cmd_fraud_job(args: argparse.Namespace) -> int:
         current = fraud_job.status(settings)
         print(f"{current.name}: {current.state}" + (f" (job {current.job_id})" if current.job_id else ""))
         return 0 if current.running else 3
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from credit_platform.rules import fraud_store
+
+    store = fraud_store.RulesStore(_settings())
+    changes = {}
+    for item in args.settings + args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            print(f"error: {item!r}: give settings as RULE.KEY=VALUE", file=sys.stderr)
+            return 2
+        changes[name.strip()] = value.strip()
+    if args.action == "backtest":
+        return _backtest(args, changes)
+    if args.action == "show":
+        print(fraud_store.render(store.history()))
+    elif args.action == "history":
+        print(fraud_store.render_history(store.history()))
+    else:
+        try:
+            version = store.change(changes, args.reason, args.approved_by, args.effective_from)
+        except ValueError as exc:
+            print(f"error: change refused: {exc}", file=sys.stderr)
+            return 2
+        changed = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in version.changes.items())
+        print(f"fraud rules version {version.version} stored and published to {store.topic}: {changed}; "
+              f"effective from {fraud_store.iso_millis(version.effective_from)}")
+        if later := fraud_store.redeploy_settings(version):
+            print(f"{', '.join(later)}: a window's length applies when the job is redeployed (the "
+                  "fraud_stream_supervisor DAG does it within 5 minutes, or `credit-platform fraud-job start`); "
+                  "the other settings apply live")
+        else:
+            print("applies live: the running job judges events from that time on by this version")
+    return 0
+
+
+def _backtest(args: argparse.Namespace, proposal: dict[str, str]) -> int:
+    from datetime import date
+
+    from credit_platform.stream import backtest
+
+    if not (args.date_from and args.date_to):
+        print("error: backtest needs --from and --to (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    first, last = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
+    if last < first:
+        print(f"error: --to {last} is before --from {first}", file=sys.stderr)
+        return 2
+    print(f"backtest {first}..{last}: the stream's rule SQL over the landed events, live versions and proposal ...",
+          flush=True)
+    try:
+        report = backtest.backtest(_settings(), first, last, proposal, warmup_days=args.warmup_days)
+    except ValueError as exc:
+        print(f"error: proposal refused: {exc}", file=sys.stderr)
+        return 2
+    print(report.render())
     return 0
 
 
@@ -460,6 +530,34 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
                        "Flink fraud detection job")
     p.add_argument("action", choices=["start", "stop", "status"])
     p.set_defaults(func=cmd_fraud_job)
+
+    p = sub.add_parser("rules", help="show, change (set), list the history of, or backtest the governed fraud rules",
+                       description="The fraud rules' thresholds and on/off switches, versioned in MongoDB "
+                                   "`policies` and published to the Kafka topic `fraud_rules`, which the running "
+                                   "fraud job applies from each version's effective event time on, with no "
+                                   "restart. Window lengths apply when the job is redeployed. `backtest` runs the "
+                                   "stream's rule SQL over landed days under the live versions and under proposed "
+                                   "settings, and reports alerts, precision, recall and the change per rule.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  credit-platform rules backtest --from 2026-11-20 --to 2026-11-28 "
+                              "--set application_velocity.min_applications=3\n"
+                              "  credit-platform rules set application_velocity.min_applications=3 "
+                              "shared_device.enabled=false \\\n      --reason 'burst seen on partner channel' "
+                              "--approved-by 'fraud lead'")
+    p.add_argument("action", choices=["show", "set", "history", "backtest"])
+    p.add_argument("settings", nargs="*", metavar="RULE.KEY=VALUE", help="for set: the settings to change "
+                   "(`rules show` lists them)")
+    p.add_argument("--from", dest="date_from", type=business_date, help="for backtest: first landed day, YYYY-MM-DD")
+    p.add_argument("--to", dest="date_to", type=business_date, help="for backtest: last landed day, YYYY-MM-DD")
+    p.add_argument("--set", action="append", default=[], metavar="RULE.KEY=VALUE",
+                   help="for backtest: a proposed setting, applied over each live version (repeatable)")
+    p.add_argument("--warmup-days", type=int, default=7, help="for backtest: landed days read before --from, so "
+                   "windows and purchase histories are filled as in the stream (default 7)")
+    p.add_argument("--reason", default="", help="for set: why (required)")
+    p.add_argument("--approved-by", default="", help="for set: who approved the change (required)")
+    p.add_argument("--effective-from", type=_utc_time, help="for set: event time from which it applies, ISO-8601 "
+                   "with a zone (default: now; not in the past)")
+    p.set_defaults(func=cmd_rules)
 
     p = sub.add_parser("fraud-report", help="precision and recall of the fraud alerts against generated labels",
                        description="Score the alerts in MongoDB against the ground-truth labels of generated "

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from credit_platform.contracts.names import (
     KAFKA_ADMIN,
+    KAFKA_GOVERNANCE,
     KAFKA_LANDER,
     KAFKA_MONITOR,
     KAFKA_PRODUCER,
@@ -69,11 +70,12 @@ SECRET_NAMES = (
     "kafka_stream_password",
     "kafka_lander_password",
     "kafka_monitor_password",
+    "kafka_governance_password",
     "pushgateway_password",
 )
 KAFKA_SECRET = {KAFKA_ADMIN: "kafka_admin_password", KAFKA_PRODUCER: "kafka_producer_password",
                 KAFKA_STREAM: "kafka_stream_password", KAFKA_LANDER: "kafka_lander_password",
-                KAFKA_MONITOR: "kafka_monitor_password"}
+                KAFKA_MONITOR: "kafka_monitor_password", KAFKA_GOVERNANCE: "kafka_governance_password"}
 
 
 def _env_int(name: str, default: int) -> int:

@@ -1,5 +1,5 @@
 """An isolated run of the fraud job on the real platform, for the integration tests: topics,
-consumer group, alert collection and job name of its own."""
+consumer group, alert collection, rules (collection and topic) and job name of its own."""
 
 from __future__ import annotations
 
@@ -16,63 +16,92 @@ from pymongo import MongoClient
 from credit_platform.contracts.names import (
     APPLICATIONS_TOPIC,
     FRAUD_GROUP,
+    FRAUD_RULES_TOPIC,
     KAFKA_ADMIN,
     MONGO_DB,
     STREAM_DLQ_TOPIC,
+    STREAM_LATE_TOPIC,
     TRANSACTIONS_TOPIC,
 )
 from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.platform.process import wait_until
 from credit_platform.rules.fraud import reference_alerts
+from credit_platform.rules.fraud_store import RulesStore
 from credit_platform.stream import flink, fraud_job
 
 
 class FraudRun:
     """One isolated run: own topics (1 partition), consumer group, alert collection and job name."""
 
-    def __init__(self, settings, count: int, seed: int) -> None:
+    def __init__(self, settings, count: int, seed: int, **scenario) -> None:  # noqa: ANN003 (GeneratorConfig's)
         self.settings = settings
         run = uuid.uuid4().hex[:8]
         # named after the input topics and the fraud job's group: what the platform's Kafka users may use
         self.apps_topic, self.tx_topic = f"{APPLICATIONS_TOPIC}.test-{run}", f"{TRANSACTIONS_TOPIC}.test-{run}"
         self.group = f"{FRAUD_GROUP}-test-{run}"
         self.dlq_topic = f"{STREAM_DLQ_TOPIC}.test-{run}"
+        self.late_topic = f"{STREAM_LATE_TOPIC}.test-{run}"
         self.collection, self.name = f"alerts_{run}", f"fraud_detection_{run}"
+        self.rules_topic = f"{FRAUD_RULES_TOPIC}.test-{run}"
         admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
         admin.create_topics([NewTopic(t, 1, 1) for t in self._topics()])
         admin.close()
-        config = GeneratorConfig(seed=seed, fraud_share=0.05)
+        self.rules = RulesStore(settings, collection=f"rules_{run}", topic=self.rules_topic)
+        self.rules.seed()
+        if "starts_in" in scenario:  # events dated from a time relative to now
+            scenario["start"] = datetime.now(UTC).replace(microsecond=0) + scenario.pop("starts_in")
+        config = GeneratorConfig(**{"seed": seed, "fraud_share": 0.05, **scenario})
+        self.start = config.start
         self.apps = generator.generate("applications", count, config)
         self.txs = generator.generate("transactions", count, config)
         self.expected = reference_alerts(self.apps, self.txs)
         self.alerts = MongoClient(settings.mongo_uri)[MONGO_DB][self.collection]
         self.job_id: str | None = None
 
+    def _job_args(self) -> tuple[str, ...]:
+        return ("--applications-topic", self.apps_topic, "--transactions-topic", self.tx_topic,
+                "--collection", self.collection, "--group-id", self.group, "--checkpoint-interval", "2 s",
+                "--dlq-topic", self.dlq_topic, "--late-topic", self.late_topic)
+
     def submit(self, restore_from: str | None = None) -> str:
-        self.job_id = fraud_job.submit(
-            self.settings, "--applications-topic", self.apps_topic, "--transactions-topic", self.tx_topic,
-            "--collection", self.collection, "--group-id", self.group, "--checkpoint-interval", "2 s",
-            "--dlq-topic", self.dlq_topic,
-            name=self.name, restore_from=restore_from, from_latest_checkpoint=False)
+        self.job_id = fraud_job.submit(self.settings, *self._job_args(), name=self.name, restore_from=restore_from,
+                                       from_latest_checkpoint=False, rules=self.rules)
         assert wait_until(lambda: fraud_job.status(self.settings, self.name).running, timeout=120)
         return self.job_id
 
-    def produce(self, part: slice) -> None:
+    def ensure_running(self) -> str:
+        """What the supervisor does: keep the job running, redeployed if the rules' windows changed."""
+        current, action = fraud_job.ensure_running(self.settings, *self._job_args(), name=self.name, rules=self.rules)
+        self.job_id = current.job_id
+        assert wait_until(lambda: fraud_job.status(self.settings, self.name).running, timeout=120)
+        return action
+
+    def produce(self, part: slice | tuple[datetime | None, datetime | None]) -> None:
+        """The events of `part`: rows by position, or those dated in [from, to)."""
+        import polars as pl
+
         for kind, frame, topic in (("credit_applications", self.apps, self.apps_topic),
                                    ("transactions", self.txs, self.tx_topic)):
-            lines = generator.to_json_lines(frame[part]).splitlines()
+            if isinstance(part, tuple):
+                at = pl.col("timestamp").str.to_datetime(time_zone="UTC")
+                frame = frame.filter((at >= (part[0] or datetime.min.replace(tzinfo=UTC)))
+                                     & (at < (part[1] or datetime.max.replace(tzinfo=UTC))))
+            else:
+                frame = frame[part]
+            lines = generator.to_json_lines(frame).splitlines()
             summary = producer.produce(self.settings, kind, lines, destination=topic, progress=False)
             assert summary.complete
 
-    def finish(self) -> None:
-        """A last event per topic stamped now (the contract refuses event times beyond the next hour):
-        later than every generated event, so the watermark passes them all."""
+    def finish(self, at: datetime | None = None) -> None:
+        """A last event per topic stamped `at` (default now; the contract refuses event times beyond the
+        next hour): later than every generated event, so the watermark passes them all."""
         for kind, frame, topic, id_column in (("credit_applications", self.apps, self.apps_topic, "application_id"),
                                               ("transactions", self.txs, self.tx_topic, "transaction_id")):
             last = json.loads(generator.to_json_lines(frame[-1:]))
             last.update({id_column: f"SENTINEL-{topic}", "user_id": "U-sentinel", "device_id": "D-sentinel",
-                         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")})
+                         "timestamp": (at or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00",
+                                                                                                       "Z")})
             last.update({"loan_amount": 100.0} if kind == "credit_applications" else {"amount": 1.0})
             producer.produce(self.settings, kind, [json.dumps(last).encode()], destination=topic, progress=False)
 
@@ -81,12 +110,13 @@ class FraudRun:
         time.sleep(3)  # anything beyond the expected set would show up now
         return {d["_id"] for d in self.alerts.find({}, {"_id": 1})}
 
-    def refused(self, at_least: int, timeout: float = 120) -> list[dict]:
-        """The envelopes the job sent to its dead-letter topic (once `at_least` are there)."""
+    def refused(self, at_least: int, timeout: float = 120, topic: str | None = None) -> list[dict]:
+        """The envelopes the job sent to its dead-letter topic, or another of its own (once `at_least`
+        are there)."""
         from kafka import KafkaConsumer, TopicPartition
 
         consumer = KafkaConsumer(**self.settings.kafka(KAFKA_ADMIN), enable_auto_commit=False)
-        partition = TopicPartition(self.dlq_topic, 0)
+        partition = TopicPartition(topic or self.dlq_topic, 0)
         consumer.assign([partition])
         consumer.seek_to_beginning(partition)
         found: list[dict] = []
@@ -98,7 +128,8 @@ class FraudRun:
         return found
 
     def _topics(self) -> list[str]:
-        return [self.apps_topic, self.tx_topic, f"{self.apps_topic}.dlq", f"{self.tx_topic}.dlq", self.dlq_topic]
+        return [self.apps_topic, self.tx_topic, f"{self.apps_topic}.dlq", f"{self.tx_topic}.dlq", self.dlq_topic,
+                self.late_topic, self.rules_topic]
 
     def checkpoints_completed(self) -> int:
         return flink._rest(self.settings, f"/jobs/{self.job_id}/checkpoints")["counts"]["completed"]
@@ -108,6 +139,7 @@ class FraudRun:
         if current.job_id and current.state in flink.ACTIVE_STATES:
             flink.cancel(self.settings, current.job_id)
         self.alerts.drop()
+        self.alerts.database[self.rules.collection_name].drop()
         admin = KafkaAdminClient(**self.settings.kafka(KAFKA_ADMIN))
         admin.delete_topics(self._topics())
         admin.close()

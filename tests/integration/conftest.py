@@ -92,8 +92,8 @@ def landing_dir(platform, tmp_path_factory, request):
 
 @pytest.fixture
 def fraud_run(platform, request):
-    count, seed = request.param
-    run = FraudRun(platform, count, seed)
+    count, seed, *scenario = request.param
+    run = FraudRun(platform, count, seed, **(scenario[0] if scenario else {}))
     yield run
     run.close()
 

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import os
 import signal
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
-from pymongo import MongoClient
 
-from credit_platform.contracts import names
-from credit_platform.contracts.names import MONGO_DB
+from credit_platform.ingest import generator
 from credit_platform.platform.process import wait_until
 from credit_platform.platform.services.flink import FlinkTaskManager
 from credit_platform.quality import detection_report
-from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES, reference_alerts
-from credit_platform.rules.lending import LendingPolicy
-from credit_platform.stream import flink, fraud_job
+from credit_platform.rules.fraud import reference_alerts
+from credit_platform.stream import backtest, flink, fraud_job
 from tests.helpers.fraud_runs import by_rule
 
 pytestmark = pytest.mark.integration
@@ -83,30 +81,121 @@ def test_resubmitted_from_savepoint_continues_without_duplicates(fraud_run, plat
     assert fraud_run.alerts.count_documents({}) == len(fraud_run.expected)
 
 
-@pytest.mark.parametrize("fraud_run", [(2_000, 8)], indirect=True)
-def test_the_stream_applies_the_seed_rule_thresholds_of_the_governed_policy(fraud_run, platform):
-    """An approved override of the seed fraud rule in MongoDB `policies` changes the stream's alerts
-    (read when the job is submitted), as it changes the nightly Spark job's thresholds."""
-    override = {"fraud_large_loan_amount": 12000, "fraud_low_credit_score": 520}
-    policies = MongoClient(platform.mongo_uri)[MONGO_DB][names.POLICIES_COLLECTION]
-    original = policies.find_one({"_id": names.LENDING_POLICY_ID})
-    thresholds = {**original["thresholds"], **override}
-    policies.update_one({"_id": names.LENDING_POLICY_ID},
-                        {"$set": {"thresholds": thresholds, "version": original["version"] + 1}})
-    try:
-        fraud_run.submit()
-    finally:
-        policies.replace_one({"_id": names.LENDING_POLICY_ID}, original)
-    policy = LendingPolicy.from_document(thresholds)
-    expected = reference_alerts(fraud_run.apps, fraud_run.txs, DEFAULT_FRAUD_RULES, policy)
-    assert expected != fraud_run.expected  # the override matters on this data
+# Events dated within the next hour (the contract's limit) from when the run is made, so that rule
+# changes can take effect among them: a live change applies from its effective time on, never the past.
+@pytest.mark.parametrize("fraud_run", [(2_400, 8, {"starts_in": timedelta(minutes=4), "rate_per_second": 1.2})],
+                         indirect=True)
+def test_governed_rule_changes_apply_live_from_their_effective_time(fraud_run, platform, tmp_path):
+    """Rule changes published while the job runs (`rules set`'s path: checked, stored, published to the
+    rules topic) alter alerts exactly from their effective event times: the seed rule's thresholds
+    lowered and amount spikes switched off from one time, spikes back on from a later one. Same job
+    id throughout, each alert once, and each alert names the rule version that raised it. The
+    backtest's runner, on the same events and versions, raises the very same alerts."""
+    job = fraud_run.submit()
+    spiked = fraud_run.txs.filter(pl.col("fraud_pattern") == "amount_spike")["timestamp"].str.to_datetime(
+        time_zone="UTC").sort()
+    t2, t3 = spiked[len(spiked) // 3], spiked[2 * len(spiked) // 3]  # spikes before, between and after
+    fraud_run.produce((None, t2 - timedelta(minutes=1)))
+    assert wait_until(lambda: fraud_run.checkpoints_completed() > 0, timeout=120)
+    v2 = fraud_run.rules.change({"large_loan_low_score.loan_amount_above": "12000",
+                                 "large_loan_low_score.credit_score_below": "520", "amount_spike.enabled": "off"},
+                                "test: lower seed thresholds, spikes off", "integration test", t2)
+    v3 = fraud_run.rules.change({"amount_spike.enabled": "on"}, "test: spikes back on", "integration test", t3)
+    assert (v2.version, v3.version) == (2, 3) and v2.published_at and v3.published_at
+    fraud_run.produce((t2 - timedelta(minutes=1), None))
+    fraud_run.finish(at=fraud_run.start + timedelta(minutes=45))
+    versions = [v.in_force() for v in fraud_run.rules.history()]
+    expected = reference_alerts(fraud_run.apps, fraud_run.txs, versions=versions)
+    assert expected != fraud_run.expected  # the changes matter on this data
     fraud_run.expected = expected
-    fraud_run.produce(slice(None))
-    fraud_run.finish()
     got = fraud_run.wait_for_alerts()
     assert got == expected, (by_rule(expected - got), by_rule(got - expected))
-    seed = {i for i in got if i.startswith("large_loan_low_score:")}
-    hits = fraud_run.apps.filter((pl.col("loan_amount") > 12000) & (pl.col("credit_score") < 520))
-    assert seed == {f"large_loan_low_score:{i}" for i in hits["application_id"]}
-    reason = fraud_run.alerts.find_one({"rule": "large_loan_low_score"})["reason"]
-    assert "> 12000 with credit score" in reason and "< 520" in reason
+    assert fraud_run.alerts.count_documents({}) == len(expected)
+    assert fraud_job.status(platform, fraud_run.name).job_id == job  # no restart
+
+    docs = list(fraud_run.alerts.find({}, {"rule": 1, "event_time": 1, "rule_version": 1, "reason": 1}))
+    spikes = [d for d in docs if d["rule"] == "amount_spike"]
+    at = [d["event_time"].replace(tzinfo=UTC) for d in spikes]
+    assert spikes and not any(t2 <= t < t3 for t in at)  # off between the two versions ...
+    assert any(t < t2 for t in at) and any(t >= t3 for t in at)  # ... on before and after
+    assert {d["rule_version"] for d in spikes if d["event_time"].replace(tzinfo=UTC) >= t3} == {3}
+    lowered = [d for d in docs if d["rule"] == "large_loan_low_score"
+               and t2 <= d["event_time"].replace(tzinfo=UTC) < t3]
+    assert lowered and {d["rule_version"] for d in lowered} == {2}
+    assert all("> 12000.00 with credit score" in d["reason"] and "< 520" in d["reason"] for d in lowered)
+
+    lines = [generator.to_json_lines(frame).splitlines() for frame in (fraud_run.apps, fraud_run.txs)]
+    replayed = backtest.run_rules(tmp_path, *lines, versions=versions)
+    assert set(replayed) == got
+    assert all(d["rule_version"] in replayed[d["_id"]] for d in docs)
+
+
+@pytest.mark.parametrize("fraud_run", [(1_000, 9)], indirect=True)
+def test_late_events_are_reported_and_the_same_sql_recovers_their_alerts(fraud_run, tmp_path):
+    """A burst dated an hour back, sent after the stream's event time has passed it: every event of it is
+    reported late with the watermark (fraud_stream.late), no windowed alert is raised live, and the same
+    rule SQL over the same events (the nightly replay's runner) alerts the whole burst, as live traffic
+    would have been alerted."""
+    import json as jsonlib
+
+    from credit_platform.ingest import producer
+
+    fraud_run.submit()
+    fraud_run.produce(slice(None))
+    fraud_run.finish()
+    assert fraud_run.wait_for_alerts() == fraud_run.expected
+    late_at = datetime.now(UTC) - timedelta(hours=1)
+    template = jsonlib.loads(generator.to_json_lines(fraud_run.apps[:1]))
+    burst = [{**template, "application_id": f"LATE-{k}", "user_id": "U-late", "device_id": "D-late",
+              "credit_score": 720, "loan_amount": 900.0,
+              "timestamp": (late_at + timedelta(minutes=k)).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+             for k in range(5)]
+    lines = [jsonlib.dumps(b).encode() for b in burst]
+    assert producer.produce(fraud_run.settings, "credit_applications", lines, destination=fraud_run.apps_topic,
+                            progress=False).complete
+    late = fraud_run.refused(5, topic=fraud_run.late_topic)
+    assert sorted(e["record_id"] for e in late) == [f"LATE-{k}" for k in range(5)]
+    assert all(e["reason"].startswith("late: event time ") and "watermark" in e["reason"] and e["stream_watermark"]
+               and e["source_topic"] == fraud_run.apps_topic and e["offset"] is not None for e in late)
+    assert not fraud_run.alerts.find_one({"user_id": "U-late"})  # the windows had closed
+
+    apps = [*generator.to_json_lines(fraud_run.apps).splitlines(), *lines]
+    replayed = backtest.run_rules(tmp_path, apps, generator.to_json_lines(fraud_run.txs).splitlines())
+    assert {a for a in replayed if "LATE-" in a} == {f"application_velocity:LATE-{k}" for k in range(5)}
+
+
+@pytest.mark.parametrize("fraud_run", [(1_000, 10)], indirect=True)
+def test_a_window_change_is_deployed_from_a_savepoint_without_loss_or_duplicates(fraud_run, platform):
+    """A window's length cannot change live: the supervisor's `ensure_running` sees the version in force
+    has other windows, stops the job with a savepoint and submits it again from it. The alerts stay
+    exactly once, and a burst that only the longer window sees is alerted after the redeploy."""
+    import json as jsonlib
+
+    from credit_platform.ingest import producer
+
+    first = fraud_run.submit()
+    fraud_run.produce(slice(None))
+    fraud_run.finish()
+    assert fraud_run.wait_for_alerts() == fraud_run.expected
+    assert fraud_run.ensure_running() == "running"  # nothing to do yet
+    v2 = fraud_run.rules.change({"application_velocity.window_minutes": "15"}, "test: longer velocity window",
+                                "integration test")
+    assert fraud_run.ensure_running().startswith("redeployed")
+    assert fraud_run.job_id != first and fraud_job.deployed_windows(platform, fraud_run.name)[
+        "velocity_window_minutes"] == 15
+    assert fraud_run.ensure_running() == "running"
+
+    # 4 applications over 12 minutes: a burst for a 15-minute window, not for a 10-minute one
+    start = datetime.now(UTC) + timedelta(minutes=2)
+    template = jsonlib.loads(generator.to_json_lines(fraud_run.apps[:1]))
+    burst = [jsonlib.dumps({**template, "application_id": f"SLOW-{k}", "user_id": "U-slow", "device_id": f"D-slow{k}",
+                            "credit_score": 720, "loan_amount": 900.0, "timestamp": (start + timedelta(minutes=4 * k))
+                            .isoformat(timespec="milliseconds").replace("+00:00", "Z")}).encode() for k in range(4)]
+    assert producer.produce(platform, "credit_applications", burst, destination=fraud_run.apps_topic,
+                            progress=False).complete
+    fraud_run.finish(at=start + timedelta(minutes=30))
+    fraud_run.expected = fraud_run.expected | {f"application_velocity:SLOW-{k}" for k in range(4)}
+    got = fraud_run.wait_for_alerts()
+    assert got == fraud_run.expected, (by_rule(fraud_run.expected - got), by_rule(got - fraud_run.expected))
+    assert fraud_run.alerts.count_documents({}) == len(fraud_run.expected)
+    assert {d["rule_version"] for d in fraud_run.alerts.find({"user_id": "U-slow"})} == {v2.version}

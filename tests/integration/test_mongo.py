@@ -31,6 +31,11 @@ def test_insert_upsert_find(platform):
 
 
 def test_collections_indexes_and_policy_seeded_idempotently(platform):
+    """The lending policy and the fraud rules' first version are seeded once; a lending policy that
+    still holds the seed fraud rule's thresholds hands them over to the fraud rules."""
+    with MongoClient(platform.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+        db = client[MONGO_DB]
+        seeded_before = db.policies.find_one({"_id": f"{names.FRAUD_RULES_ID_PREFIX}1"})
     migrate.ensure_mongo_collections(platform)
     migrate.ensure_mongo_collections(platform)
     with MongoClient(platform.mongo_uri, serverSelectionTimeoutMS=5000) as client:
@@ -39,8 +44,26 @@ def test_collections_indexes_and_policy_seeded_idempotently(platform):
         assert set(migrate.FRAUD_ALERT_INDEXES) <= set(db.fraud_alerts.index_information())
         policies = list(db.policies.find({"_id": names.LENDING_POLICY_ID}))
         assert len(policies) == 1
-        assert policies[0]["thresholds"]["fraud_low_credit_score"] == 450
+        assert "fraud_low_credit_score" not in policies[0]["thresholds"]
         assert policies[0]["exceptions"] == []
+        rules = list(db.policies.find({"kind": "fraud_rules"}))
+        assert [r["version"] for r in rules if r["version"] == 1] == [1]
+        assert seeded_before is None or rules[0]["created_at"] == seeded_before["created_at"]
+        assert rules[0]["rules"]["large_loan_low_score"]["credit_score_below"] == 450
+
+    # an older state dir: the lending policy document still holds the seed rule's thresholds
+    from credit_platform.rules.fraud_store import RulesStore
+
+    legacy = {"_id": names.LENDING_POLICY_ID, "thresholds": {"fraud_large_loan_amount": 12000.0,
+                                                             "fraud_low_credit_score": 520}}
+    store = RulesStore(platform, collection="rules_legacy_test")
+    try:
+        assert store.seed(legacy) and not store.seed(legacy)
+        (first,) = store.history()
+        assert (first.version, first.rules.large_loan_amount, first.rules.low_credit_score) == (1, 12000, 520)
+    finally:
+        with MongoClient(platform.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+            client[MONGO_DB]["rules_legacy_test"].drop()
 
 
 def _denied(connect, action) -> None:  # noqa: ANN001 - a client factory: no URI with a password in a traceback

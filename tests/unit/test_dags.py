@@ -22,7 +22,8 @@ def dagbag(tmp_path_factory):
 def test_dags_import_cleanly(dagbag):
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) >= {"generate_data", "fraud_stream_supervisor", "kafka_landing",
-                                   "nightly_risk_scoring", "data_quality", "platform_healthcheck", "train_credit_model"}
+                                   "nightly_risk_scoring", "data_quality", "platform_healthcheck", "train_credit_model",
+                                   "fraud_rules", "backtest_fraud_rules"}
 
 
 def test_every_dag_has_docs_retries_and_timeouts(dagbag):
@@ -36,7 +37,7 @@ def test_every_dag_has_docs_retries_and_timeouts(dagbag):
 
 def test_nightly_scoring_order(dagbag):
     dag = dagbag.dags["nightly_risk_scoring"]
-    assert dag.get_task("land_latest").downstream_task_ids == {"risk_scoring"}
+    assert dag.get_task("land_latest").downstream_task_ids == {"sync_fraud_alerts"}
     assert dag.get_task("sync_fraud_alerts").downstream_task_ids == {"risk_scoring"}
     assert dag.get_task("risk_scoring").downstream_task_ids == {"check_warehouse"}
     assert dag.get_task("check_warehouse").downstream_task_ids == {"record_lineage"}

@@ -236,5 +236,5 @@ def test_drift_shifts_the_applicants_after_its_date_only():
     ratio = drifted.filter(after)["loan_amount"].mean() / base.filter(after)["loan_amount"].mean()
     assert -55 < shift < -35 and 1.4 < ratio < 1.6
     normal = drifted.filter(~pl.col("is_fraud"))  # still off the seed rule's pattern
-    assert not any(is_large_loan_low_score(a, s, POLICY)
+    assert not any(is_large_loan_low_score(a, s)
                    for a, s in normal.select("loan_amount", "credit_score").rows())

@@ -24,23 +24,18 @@ import json
 import logging
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from credit_platform import config
 from credit_platform.ingest import generator
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.rules.fraud import (
     DEFAULT_FRAUD_RULES,
-    STREAM_TABLES,
     FraudRules,
     is_large_loan_low_score,
     reference_alerts,
-    rule_queries,
-    source_ddl,
 )
 from credit_platform.rules.lending import (
     DECISIONS,
@@ -55,7 +50,7 @@ from credit_platform.rules.lending import (
     risk_level_codes,
     risk_level_column,
 )
-from credit_platform.stream.flink_config import build_contract_format
+from credit_platform.stream.backtest import bounded_tables, run_rules
 
 # py4j reports at INFO, at interpreter exit, that the JVMs it talked to are gone
 logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -238,42 +233,10 @@ def _edge_events(rules: FraudRules = DEFAULT_FRAUD_RULES) -> tuple[list[dict], l
     return apps, txs
 
 
-def flink_tables(tmp_path: Path, apps: list, txs: list):  # noqa: ANN201
-    """A local Flink mini-cluster with the stream's very tables (`source_ddl`: contract-json format,
-    the views the rules read) over bounded files of these events (dicts, or JSON lines as bytes)."""
-    from pyflink.table import EnvironmentSettings, TableEnvironment
-
-    def line(row: dict | bytes) -> bytes:
-        return row if isinstance(row, bytes) else json.dumps(row).encode()
-
-    for name, rows in (("applications", apps), ("transactions", txs)):
-        (tmp_path / name).mkdir(parents=True, exist_ok=True)
-        (tmp_path / name / "events.json").write_bytes(b"".join(line(r) + b"\n" for r in rows))
-    jar, _ = build_contract_format(config.load())
-    t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    conf = t_env.get_config()
-    for key, value in {"parallelism.default": "1", "table.local-time-zone": "UTC", "pipeline.jars": jar.as_uri(),
-                       "rest.bind-address": "127.0.0.1", "rest.address": "127.0.0.1"}.items():
-        conf.set(key, value)
-    options = {name: f"'connector' = 'filesystem', 'path' = '{tmp_path / name}'" for name in STREAM_TABLES}
-    for ddl in source_ddl(options, 500):
-        t_env.execute_sql(ddl)
-    return t_env
-
-
-def _flink_alerts(tmp_path: Path, apps: list[dict], txs: list[dict], rules: FraudRules = DEFAULT_FRAUD_RULES,
-                  policy: LendingPolicy = DEFAULT_POLICY) -> set[str]:
-    """The stream's rule SQL, on a local Flink mini-cluster over bounded JSON files of these events."""
-    t_env = flink_tables(tmp_path, apps, txs)
-    union = " UNION ALL ".join(f"(SELECT alert_id FROM ({q}))" for q in rule_queries(rules, policy).values())
-    with t_env.execute_sql(union).collect() as results:
-        return {row[0] for row in results}
-
-
 @pytest.fixture(scope="module")
 def edge_run(tmp_path_factory) -> tuple[list[dict], list[dict], set[str]]:
     apps, txs = _edge_events()
-    return apps, txs, _flink_alerts(tmp_path_factory.mktemp("edges"), apps, txs)
+    return apps, txs, set(run_rules(tmp_path_factory.mktemp("edges"), apps, txs))
 
 
 def test_flink_rules_equal_the_reference_at_every_edge(edge_run):
@@ -289,6 +252,10 @@ def test_flink_rules_equal_the_reference_at_every_edge(edge_run):
     assert ("application_velocity", "V0") in fired and ("application_velocity", "V1") not in fired
     assert ("shared_device", "D0-3") in fired and not any(u.startswith(("D1-", "D9-")) for r, u in fired
                                                            if r == "shared_device")
+    # whole bursts: every application of the burst, not only those from the threshold on
+    for rule, users in (("application_velocity", ("V0",)), ("shared_device", tuple(f"D0-{k}" for k in range(4)))):
+        burst = {f"{rule}:{a['application_id']}" for a in apps if a["user_id"] in users}
+        assert len(burst) == 4 and burst <= flink, rule
     assert {u for r, u in fired if r == "impossible_travel"} == {"TR0", "TR2"}
     assert {u for r, u in fired if r == "amount_spike"} == {"SP0"}
 
@@ -298,31 +265,65 @@ def test_flink_rules_equal_the_reference_on_a_generated_day(tmp_path):
     apps = generator.applications(1500, config)
     txs = generator.transactions(1500, config)
     reference = reference_alerts(apps, txs)
-    flink = _flink_alerts(tmp_path, apps.to_dicts(), txs.to_dicts())
+    flink = set(run_rules(tmp_path, apps.to_dicts(), txs.to_dicts()))
     assert flink == reference
     assert {a.split(":")[0] for a in reference} >= {"large_loan_low_score", "application_velocity", "shared_device",
                                                      "impossible_travel", "amount_spike"}
 
 
 FRAUD_SHIFTS = (
-    ("policy", "fraud_large_loan_amount", Decimal("0.01")), ("policy", "fraud_low_credit_score", 1),
-    ("rules", "velocity_window_minutes", -1), ("rules", "velocity_min_applications", 1),
-    ("rules", "device_window_minutes", -1), ("rules", "device_min_users", 1),
-    ("rules", "travel_max_speed_kmh", 400.0), ("rules", "travel_min_distance_km", -30.0),
-    ("rules", "spike_factor", 0.01), ("rules", "spike_min_amount", -0.02), ("rules", "spike_history", 1),
+    ("large_loan_amount", Decimal("0.01")), ("low_credit_score", 1),
+    ("velocity_window_minutes", -1), ("velocity_min_applications", 1),
+    ("device_window_minutes", -1), ("device_min_users", 1),
+    ("travel_max_speed_kmh", 400.0), ("travel_min_distance_km", -30.0),
+    ("spike_factor", 0.01), ("spike_min_amount", -0.02), ("spike_history", 1),
 )
 
 
-@pytest.mark.parametrize(("where", "threshold", "step"), FRAUD_SHIFTS, ids=[s[1] for s in FRAUD_SHIFTS])
-def test_fraud_grid_catches_a_one_sided_change(edge_run, where, threshold, step):
+@pytest.mark.parametrize(("threshold", "step"), FRAUD_SHIFTS, ids=[s[0] for s in FRAUD_SHIFTS])
+def test_fraud_grid_catches_a_one_sided_change(edge_run, threshold, step):
     """The Flink run stays as it is; the reference alone gets one threshold moved: the edges tell."""
     apps, txs, flink = edge_run
-    rules, policy = DEFAULT_FRAUD_RULES, DEFAULT_POLICY
-    if where == "rules":
-        rules = dataclasses.replace(rules, **{threshold: getattr(rules, threshold) + step})
-    else:
-        policy = dataclasses.replace(policy, **{threshold: getattr(policy, threshold) + step})
-    assert reference_alerts(pl.DataFrame(apps), pl.DataFrame(txs), rules, policy) != flink
+    rules = dataclasses.replace(DEFAULT_FRAUD_RULES, **{threshold: getattr(DEFAULT_FRAUD_RULES, threshold) + step})
+    assert reference_alerts(pl.DataFrame(apps), pl.DataFrame(txs), rules) != flink
+
+
+def test_each_event_is_judged_by_the_rule_version_in_force_at_its_time(tmp_path):
+    """Versions published as data: the seed rule's threshold lowered from one event's time on, then
+    velocity switched off, then on again with a lower threshold; each event is judged by the version
+    in force at its event time (a version's effective time included), in Flink as in the reference."""
+    base = T0
+    apps: list[dict] = []
+
+    def app(minutes: float, user: str, score: int = 720, amount: float = 5000.0) -> None:
+        apps.append({"application_id": f"A{len(apps):04d}", "user_id": user, "credit_score": score,
+                     "loan_amount": amount, "timestamp": _iso(base + timedelta(minutes=minutes)),
+                     "device_id": f"DEV-{len(apps)}", "city": "Berlin"})
+
+    # seed rule: 12,000 with score 500, before and exactly at version 2 (threshold 10,000 / 520)
+    app(0, "S1", 500, 12_000.0)
+    app(60, "S2", 500, 12_000.0)
+    # velocity bursts of 4 at v2 (threshold 4: alerted), 4 at v3 (switched off), 3 at v4 (threshold 3: alerted)
+    for start, user, n in ((70, "V2", 4), (130, "V3", 4), (190, "V4", 3)):
+        for k in range(n):
+            app(start + k, user)
+    v2 = dataclasses.replace(DEFAULT_FRAUD_RULES, large_loan_amount=Decimal("10000.00"), low_credit_score=520)
+    v3 = dataclasses.replace(v2, application_velocity_enabled=False)
+    v4 = dataclasses.replace(v3, application_velocity_enabled=True, velocity_min_applications=3)
+    versions = ((base - timedelta(days=1), 1, DEFAULT_FRAUD_RULES), (base + timedelta(minutes=60), 2, v2),
+                (base + timedelta(minutes=120), 3, v3), (base + timedelta(minutes=180), 4, v4))
+    flink = run_rules(tmp_path, apps, [], versions=versions)
+    reference = reference_alerts(pl.DataFrame(apps), pl.DataFrame(schema=_TX_SCHEMA), versions=versions)
+    assert set(flink) == reference
+    by_user = {a["application_id"]: a["user_id"] for a in apps}
+    fired = {(alert.split(":")[0], by_user[alert.split(":")[1]]): v for alert, v in flink.items()}
+    assert fired == {("large_loan_low_score", "S2"): {2}, ("application_velocity", "V2"): {2},
+                     ("application_velocity", "V4"): {4}}
+    assert sum(1 for a in flink if a.startswith("application_velocity")) == 4 + 3  # both whole bursts
+
+
+_TX_SCHEMA = {"transaction_id": pl.String, "user_id": pl.String, "amount": pl.Float64, "timestamp": pl.String,
+              "location": pl.String, "latitude": pl.Float64, "longitude": pl.Float64, "device_id": pl.String}
 
 
 # ---- the event contract: the stream's contract-json format against the producer's validation ---------
@@ -368,7 +369,7 @@ def test_the_stream_judges_exactly_the_records_that_keep_the_contract(tmp_path):
     from credit_platform.contracts.events import LoanApplication
 
     cases = _hostile_applications()
-    t_env = flink_tables(tmp_path, [line for _, line, _ in cases], [])
+    t_env = bounded_tables(tmp_path, [line for _, line, _ in cases], [])
     query = "SELECT application_id, `_error`, `_raw`, CAST(event_time AS STRING) FROM applications_in"
     with t_env.execute_sql(query).collect() as rows:
         out = [tuple(row) for row in rows]
@@ -399,7 +400,7 @@ def test_the_contract_format_judges_numbers_as_the_contract_at_its_bounds(tmp_pa
              ("longitude", -180.0), ("longitude", -180.5), ("longitude", 180.0), ("longitude", 181.0)]
     lines = [json.dumps({**base, "transaction_id": f"T{i}", field: value}).encode()
              for i, (field, value) in enumerate(edges)]
-    t_env = flink_tables(tmp_path, [], lines)
+    t_env = bounded_tables(tmp_path, [], lines)
     with t_env.execute_sql("SELECT transaction_id, `_error` FROM transactions_in").collect() as rows:
         flink = {row[0]: row[1] for row in rows}
     for i, line in enumerate(lines):

@@ -20,8 +20,18 @@ def dlq_topic(topic: str) -> str:
 # What the fraud stream cannot read or what breaks the contract there (written past the validating
 # producer): one envelope per record, naming its input topic, partition and offset.
 STREAM_DLQ_TOPIC = "fraud_stream.dlq"
+# Events the fraud stream read after its event time had passed theirs (late for the windowed rules),
+# one envelope each with the reason, the watermark and the record's topic, partition and offset. The
+# nightly job re-judges each landed day with the same SQL, so their alerts are not lost.
+STREAM_LATE_TOPIC = "fraud_stream.late"
 
-ALL_TOPICS = INPUT_TOPICS + tuple(dlq_topic(t) for t in INPUT_TOPICS) + (STREAM_DLQ_TOPIC,)
+# The governed fraud rules' versions, one record per version (key `fraud-rules:v<N>`), compacted: a
+# republished version replaces itself and every version stays, so the stream can rebuild its
+# versioned table from the topic alone. One partition keeps them in order.
+FRAUD_RULES_TOPIC = "fraud_rules"
+
+ALL_TOPICS = INPUT_TOPICS + tuple(dlq_topic(t) for t in INPUT_TOPICS) + (STREAM_DLQ_TOPIC, STREAM_LATE_TOPIC,
+                                                                               FRAUD_RULES_TOPIC)
 
 # Kafka users (SASL/SCRAM; the admin is the broker's own, PLAIN, static). Each may do only its part.
 KAFKA_ADMIN = "admin"  # the broker itself, topic/user/ACL set-up, tests
@@ -29,7 +39,8 @@ KAFKA_PRODUCER = "producer"  # writes the input topics (and their DLQs)
 KAFKA_STREAM = "fraud-stream"  # the fraud job: reads the input topics, writes STREAM_DLQ_TOPIC
 KAFKA_LANDER = "lander"  # the landing: reads the input topics, writes their DLQs
 KAFKA_MONITOR = "monitor"  # the lag exporter and the demo: describes topics and groups
-KAFKA_USERS = (KAFKA_PRODUCER, KAFKA_STREAM, KAFKA_LANDER, KAFKA_MONITOR)
+KAFKA_GOVERNANCE = "governance"  # publishes the governed fraud rules' versions (FRAUD_RULES_TOPIC) only
+KAFKA_USERS = (KAFKA_PRODUCER, KAFKA_STREAM, KAFKA_LANDER, KAFKA_MONITOR, KAFKA_GOVERNANCE)
 PUSHGATEWAY_USER = "pusher"  # every job that pushes metrics, and Prometheus scraping them
 
 FRAUD_GROUP = "fraud-detection"  # the fraud job's source (offsets live in its checkpoints)
@@ -42,6 +53,7 @@ MONGO_DB = "credit"
 FRAUD_ALERTS_COLLECTION = "fraud_alerts"
 POLICIES_COLLECTION = "policies"
 LENDING_POLICY_ID = "lending-default"  # the governed policy document in `policies`
+FRAUD_RULES_ID_PREFIX = "fraud-rules:v"  # the fraud rules' versions in `policies`: fraud-rules:v1, v2, ...
 
 # The superuser only applies DDL; jobs write as etl_writer, Power BI reads as bi_reader, Airflow
 # owns only its own metadata database.

@@ -37,8 +37,8 @@ import polars as pl
 
 from credit_platform.contracts.events import CHANNELS, EMPLOYMENT, LOAN_PURPOSES, LOAN_TERMS, SCHEMA_VERSION
 from credit_platform.ingest.scenario import KINDS, GeneratorConfig
-from credit_platform.rules.fraud import haversine_km
-from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS, LendingPolicy, risk_level_codes
+from credit_platform.rules.fraud import FraudRules, haversine_km
+from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS, risk_level_codes
 
 APPLICATION_PATTERNS = ("large_loan_low_score", "application_velocity", "shared_device")
 TRANSACTION_PATTERNS = ("impossible_travel", "amount_spike")
@@ -153,7 +153,7 @@ def _timestamps(ts_ms: np.ndarray) -> pl.Series:
 def applications(count: int, config: GeneratorConfig, population: Population | None = None) -> pl.DataFrame:
     pop = population or Population(config)
     rng = np.random.default_rng([config.seed, 2])
-    policy, rules = config.policy, config.rules
+    rules = config.rules
     wanted = _pattern_counts(round(count * config.fraud_share), APPLICATION_PATTERNS)
     n_normal = count - sum(wanted.values())
     times = _timeline(rng, count, config)
@@ -163,13 +163,13 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
     # whole population has, which keeps normal users far below the velocity threshold.
     normal_times = times[np.sort(rng.choice(count, n_normal, replace=False))]
     users = rng.permutation(pop.size)[np.arange(n_normal) % pop.size]
-    parts = [_application_rows(rng, pop, users, normal_times, NO_PATTERN, policy)]
+    parts = [_application_rows(rng, pop, users, normal_times, NO_PATTERN, rules)]
 
     # (a) the seed rule's case: a large loan asked for with a poor score
     k = wanted["large_loan_low_score"]
-    rows = _application_rows(rng, pop, rng.integers(0, pop.size, k), rng.integers(*span, k), 0, policy)
-    rows["credit_score"] = rng.integers(300, policy.fraud_low_credit_score, k)
-    threshold = float(policy.fraud_large_loan_amount)
+    rows = _application_rows(rng, pop, rng.integers(0, pop.size, k), rng.integers(*span, k), 0, rules)
+    rows["credit_score"] = rng.integers(300, rules.low_credit_score, k)
+    threshold = float(rules.large_loan_amount)
     rows["loan_amount"] = np.round(rng.uniform(threshold + 0.01, threshold * 4, k), 2)
     parts.append(rows)
 
@@ -177,13 +177,13 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
     sizes = _bursts(rng, wanted["application_velocity"], rules.velocity_min_applications + 1,
                     rules.velocity_min_applications + 3)
     ts = _burst_times(rng, span, sizes, int(rules.velocity_window_minutes * 60_000 * 0.8))
-    parts.append(_application_rows(rng, pop, np.repeat(rng.integers(0, pop.size, len(sizes)), sizes), ts, 1, policy))
+    parts.append(_application_rows(rng, pop, np.repeat(rng.integers(0, pop.size, len(sizes)), sizes), ts, 1, rules))
 
     # (c) shared device: many different customers apply from one device within the hour
     sizes = _bursts(rng, wanted["shared_device"], rules.device_min_users + 1, rules.device_min_users + 4)
     users = np.concatenate([rng.choice(pop.size, n, replace=False) for n in sizes] or [np.zeros(0, np.int64)])
     ts = _burst_times(rng, span, sizes, int(rules.device_window_minutes * 60_000 * 0.75))
-    rows = _application_rows(rng, pop, users, ts, 2, policy)
+    rows = _application_rows(rng, pop, users, ts, 2, rules)
     rows["device"] = pop.size + np.repeat(np.arange(len(sizes)), sizes)  # a device no customer owns
     parts.append(rows)
     shared_devices = pl.Series(np.char.mod("DS%011x", rng.integers(0, 2**44, len(sizes)))).cast(pl.String)
@@ -193,7 +193,7 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
     order = np.argsort(cols["ts_ms"], kind="stable")
     c = {k: v[order] for k, v in cols.items()}
     if config.drift_from is not None:
-        _drift(rng, c, int(config.drift_from.timestamp() * 1000), policy)
+        _drift(rng, c, int(config.drift_from.timestamp() * 1000), rules)
     city = pop.home_city[c["user"]]
     return _frame({
         "credit_score": c["credit_score"],
@@ -213,14 +213,14 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
 
 
 def _application_rows(rng: np.random.Generator, pop: Population, users: np.ndarray, ts_ms: np.ndarray,
-                      pattern: int, policy: LendingPolicy) -> dict[str, np.ndarray]:
+                      pattern: int, rules: FraudRules) -> dict[str, np.ndarray]:
     n = len(users)
     scores = np.clip(pop.base_score[users] + np.round(rng.normal(0, 12, n)).astype(np.int64), 300, 850)
     loan = np.round(np.clip(pop.income[users] * rng.uniform(0.05, 0.45, n), 500, 250_000), 2)
     if pattern != 0:
         # Only the injected case asks for a large loan with a poor score.
-        poor = scores < policy.fraud_low_credit_score
-        loan = np.where(poor, np.minimum(loan, float(policy.fraud_large_loan_amount)), loan)
+        poor = scores < rules.low_credit_score
+        loan = np.where(poor, np.minimum(loan, float(rules.large_loan_amount)), loan)
     return {
         "ts_ms": np.asarray(ts_ms, dtype=np.int64),
         "user": np.asarray(users, dtype=np.int64),
@@ -234,7 +234,7 @@ def _application_rows(rng: np.random.Generator, pop: Population, users: np.ndarr
     }
 
 
-def _drift(rng: np.random.Generator, c: dict[str, np.ndarray], from_ms: int, policy: LendingPolicy) -> None:
+def _drift(rng: np.random.Generator, c: dict[str, np.ndarray], from_ms: int, rules: FraudRules) -> None:
     """Applicants from `from_ms` on: bureau scores ~45 points lower, loans ~1.5x larger, more of them
     through partners; normal traffic still keeps off the seed rule's pattern."""
     drifted = c["ts_ms"] >= from_ms
@@ -243,8 +243,8 @@ def _drift(rng: np.random.Generator, c: dict[str, np.ndarray], from_ms: int, pol
     c["loan_amount"][drifted] = np.round(np.clip(c["loan_amount"][drifted] * rng.uniform(1.3, 1.7, n), 500,
                                                  250_000), 2)
     c["channel"][drifted] = np.where(rng.random(n) < 0.3, CHANNELS.index("partner"), c["channel"][drifted])
-    normal_poor = drifted & (c["pattern"] != 0) & (c["credit_score"] < policy.fraud_low_credit_score)
-    c["loan_amount"][normal_poor] = np.minimum(c["loan_amount"][normal_poor], float(policy.fraud_large_loan_amount))
+    normal_poor = drifted & (c["pattern"] != 0) & (c["credit_score"] < rules.low_credit_score)
+    c["loan_amount"][normal_poor] = np.minimum(c["loan_amount"][normal_poor], float(rules.large_loan_amount))
 
 
 APPLICATION_COLUMNS = [

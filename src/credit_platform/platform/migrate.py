@@ -12,8 +12,10 @@ from credit_platform.contracts.names import (
     ALL_TOPICS,
     FERRETDB_DB,
     FRAUD_GROUP,
+    FRAUD_RULES_TOPIC,
     INPUT_TOPICS,
     KAFKA_ADMIN,
+    KAFKA_GOVERNANCE,
     KAFKA_LANDER,
     KAFKA_MONITOR,
     KAFKA_PRODUCER,
@@ -27,12 +29,13 @@ from credit_platform.contracts.names import (
     ROLE_MONGO_APP,
     ROLE_SUPERUSER,
     STREAM_DLQ_TOPIC,
+    STREAM_LATE_TOPIC,
     STREAM_TOPICS,
     WAREHOUSE_DB,
     dlq_topic,
 )
 from credit_platform.errors import PlatformError
-from credit_platform.rules.lending import DEFAULT_POLICY
+from credit_platform.rules.lending import DEFAULT_POLICY, LEGACY_FRAUD_THRESHOLDS
 
 SQL_DIR = REPO_ROOT / "sql"
 _DDL_LOCK = 7_001_002  # advisory lock id: two `up`s at once apply the DDL one after the other
@@ -139,7 +142,6 @@ def ensure_document_store_database(settings: Settings) -> None:
 def ensure_kafka_topics(settings: Settings) -> list[str]:
     """Create the input topics and their dead-letter topics if missing; returns those created."""
     from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN), client_id="credit-platform-setup",
@@ -148,13 +150,20 @@ def ensure_kafka_topics(settings: Settings) -> list[str]:
         missing = [t for t in ALL_TOPICS if t not in set(admin.list_topics())]
         if missing:
             try:
-                admin.create_topics([NewTopic(t, num_partitions=settings.kafka_partitions, replication_factor=1)
-                                     for t in missing])
+                admin.create_topics([_new_topic(settings, t) for t in missing])
             except TopicAlreadyExistsError:
                 pass  # created concurrently by another `up`
         return missing
     finally:
         admin.close()
+
+
+def _new_topic(settings: Settings, topic: str):  # noqa: ANN202 (a kafka-python NewTopic)
+    from kafka.admin import NewTopic
+
+    if topic == FRAUD_RULES_TOPIC:  # one partition, compacted: every version, in order (contracts.names)
+        return NewTopic(topic, num_partitions=1, replication_factor=1, topic_configs={"cleanup.policy": "compact"})
+    return NewTopic(topic, num_partitions=settings.kafka_partitions, replication_factor=1)
 
 
 def kafka_acls() -> list:
@@ -180,6 +189,12 @@ def kafka_acls() -> list:
     # the stream's dead letters (and those of tests' jobs, named after it)
     acls += allow(KAFKA_STREAM, ResourceType.TOPIC, STREAM_DLQ_TOPIC, True, write, describe)
     acls += allow(KAFKA_MONITOR, ResourceType.TOPIC, STREAM_DLQ_TOPIC, True, describe)
+    acls += allow(KAFKA_STREAM, ResourceType.TOPIC, STREAM_LATE_TOPIC, True, write, describe)
+    acls += allow(KAFKA_MONITOR, ResourceType.TOPIC, STREAM_LATE_TOPIC, True, describe)
+    # the governed fraud rules: published by governance only, read by the stream
+    acls += allow(KAFKA_GOVERNANCE, ResourceType.TOPIC, FRAUD_RULES_TOPIC, True, write, describe)
+    acls += allow(KAFKA_STREAM, ResourceType.TOPIC, FRAUD_RULES_TOPIC, True, read, describe)
+    acls += allow(KAFKA_MONITOR, ResourceType.TOPIC, FRAUD_RULES_TOPIC, True, describe)
     acls += allow(KAFKA_STREAM, ResourceType.GROUP, FRAUD_GROUP, True, read, describe)
     acls += allow(KAFKA_LANDER, ResourceType.GROUP, LANDING_GROUP, False, read, describe)
     acls += allow(KAFKA_MONITOR, ResourceType.GROUP, FRAUD_GROUP, True, describe)
@@ -237,3 +252,14 @@ def ensure_mongo_collections(settings: Settings) -> None:
                                     "thresholds": DEFAULT_POLICY.to_document(), "exceptions": [], "version": 1})
         except DuplicateKeyError:
             pass
+        lending = db.policies.find_one({"_id": names.LENDING_POLICY_ID})
+    # The fraud rules' first version; the seed rule's thresholds move there from a lending policy
+    # document that still holds them (edited by operators before the fraud rules were governed apart).
+    from credit_platform.rules.fraud_store import RulesStore
+
+    RulesStore(settings).seed(lending)
+    legacy = {f"thresholds.{k}": "" for k in LEGACY_FRAUD_THRESHOLDS if k in (lending or {}).get("thresholds", {})}
+    if legacy:
+        with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+            client[MONGO_DB][names.POLICIES_COLLECTION].update_one({"_id": names.LENDING_POLICY_ID},
+                                                                   {"$unset": legacy})

@@ -1,26 +1,33 @@
 """The fraud rules, stated once, each with its engine twins beside it.
 
-- Settings: `FraudRules` (the windowed rules' thresholds) and the seed rule's two thresholds in the
-  lending policy (`LendingPolicy.fraud_large_loan_amount`, `fraud_low_credit_score`), which the
-  governed policy document may override.
-- Flink SQL twin: `rule_queries` renders one SELECT per rule over the views `applications` and
-  `transactions` (columns `APPLICATION_COLUMNS` / `TRANSACTION_COLUMNS`; `source_ddl` declares them,
-  holding only the records that keep the event contract). The fraud job runs it over Kafka; the
-  parity test runs it over bounded files of the same rows.
+- Settings: `FraudRules`, every rule's on/off switch and thresholds, and `SETTINGS`, what each is
+  called (`RULE.KEY`), its SQL type, its bounds and whether the running job takes a change live
+  (from the version's `effective_from` event time on) or only on a redeploy (a window's length:
+  SQL fixes it when the job is planned). The governed versions live in MongoDB `policies` and
+  reach the stream through the compacted topic `fraud_rules` (`rules/fraud_store.py`).
+- Flink SQL twin: `rules_ddl` declares the rules' versions as an event-time versioned table and
+  joins every event with the version in force at its event time (`applications_ruled`,
+  `transactions_ruled`); `rule_queries` renders one SELECT per rule over those views. The fraud job
+  runs it over Kafka, the parity test over bounded files of the same rows (`source_ddl` declares
+  the event tables, holding only the records that keep the event contract).
+- Whole bursts: when a windowed rule fires on an event, every event of the same customer (or
+  device) inside that window is alerted, each with its own id, not only the events from the
+  threshold on.
 - Python reference: `is_large_loan_low_score` (one application) and `reference_alerts` (every
-  rule over whole frames, with polars and numpy), which the parity test and the fraud job's
-  integration tests compare the job's alerts with, alert id for alert id.
+  rule over whole frames, with polars and numpy, under a list of versions), which the parity test
+  and the fraud job's integration tests compare the job's alerts with, alert id for alert id.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from credit_platform.contracts.events import EVENT_TIME_MAX_AHEAD, contract_json
 from credit_platform.contracts.names import APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC
-from credit_platform.rules.lending import DEFAULT_POLICY, LendingPolicy
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,24 +38,165 @@ EARTH_RADIUS_KM = 6371.0
 
 @dataclass(frozen=True)
 class FraudRules:
+    # the seed rule: a large loan asked for with a poor bureau score
+    large_loan_low_score_enabled: bool = True
+    large_loan_amount: Decimal = Decimal("15000")  # loan amount strictly greater than this
+    low_credit_score: int = 450  # credit score strictly less than this
     # application velocity: this many applications by one user within the window
+    application_velocity_enabled: bool = True
     velocity_window_minutes: int = 10
     velocity_min_applications: int = 4
     # one device used by this many distinct users within the window
+    shared_device_enabled: bool = True
     device_window_minutes: int = 60
     device_min_users: int = 4
     # impossible travel: consecutive card transactions farther apart than a plane could fly
+    impossible_travel_enabled: bool = True
     travel_max_speed_kmh: float = 900.0
     travel_min_distance_km: float = 500.0
     # amount spike: this many times the user's average of their recent transactions
+    amount_spike_enabled: bool = True
     spike_factor: float = 5.0
     spike_min_amount: float = 500.0
     spike_history: int = 5
+
+    def windows(self) -> dict[str, object]:
+        """The settings only a redeploy changes (a window's length is fixed when the job is planned)."""
+        return {s.field: getattr(self, s.field) for s in SETTINGS if not s.live}
 
 
 DEFAULT_FRAUD_RULES = FraudRules()
 
 RULES = ("large_loan_low_score", "application_velocity", "shared_device", "impossible_travel", "amount_spike")
+RULE_SET = "fraud"  # the key of the rules' versioned table (one set of rules, versioned as a whole)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of one rule: `RULE.KEY` to people, `field` of FraudRules and column of the rules table."""
+
+    rule: str
+    key: str
+    field: str
+    sql_type: str
+    live: bool  # True: the running job applies a change from its effective time; False: on redeploy
+    minimum: float | None = None
+    maximum: float | None = None
+    meaning: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.rule}.{self.key}"
+
+    def parse(self, raw: object) -> object:
+        """The value of this setting from text or a document, checked against its type and bounds."""
+        if self.sql_type == "BOOLEAN":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text not in ("true", "false", "on", "off", "1", "0", "yes", "no"):
+                raise ValueError(f"{self.name}: {raw!r} is not true or false")
+            return text in ("true", "on", "1", "yes")
+        try:
+            if isinstance(raw, bool):
+                raise ValueError
+            number = Decimal(str(raw).strip())
+        except (InvalidOperation, ValueError):
+            raise ValueError(f"{self.name}: {raw!r} is not a number") from None
+        if not number.is_finite():
+            raise ValueError(f"{self.name}: {raw!r} is not a finite number")
+        if (self.minimum is not None and number < Decimal(str(self.minimum))) or (
+                self.maximum is not None and number > Decimal(str(self.maximum))):
+            raise ValueError(f"{self.name}: {raw} is outside {self.minimum}..{self.maximum}")
+        if self.sql_type == "INT":
+            if number != number.to_integral_value():
+                raise ValueError(f"{self.name}: {raw} is not a whole number")
+            return int(number)
+        if self.sql_type.startswith("DECIMAL"):
+            if number != number.quantize(Decimal("0.01")):
+                raise ValueError(f"{self.name}: {raw} has more than 2 decimals")
+            return number.quantize(Decimal("0.01"))
+        return float(number)
+
+
+SETTINGS = (
+    Setting("large_loan_low_score", "enabled", "large_loan_low_score_enabled", "BOOLEAN", True,
+            meaning="the rule raises alerts"),
+    Setting("large_loan_low_score", "loan_amount_above", "large_loan_amount", "DECIMAL(14, 2)", True, 0, 10_000_000,
+            "alert when the loan amount is strictly greater than this ..."),
+    Setting("large_loan_low_score", "credit_score_below", "low_credit_score", "INT", True, 300, 851,
+            "... and the bureau score strictly less than this"),
+    Setting("application_velocity", "enabled", "application_velocity_enabled", "BOOLEAN", True,
+            meaning="the rule raises alerts"),
+    Setting("application_velocity", "window_minutes", "velocity_window_minutes", "INT", False, 1, 1440,
+            "how far back applications by one customer are counted"),
+    Setting("application_velocity", "min_applications", "velocity_min_applications", "INT", True, 2, 1000,
+            "alert (the whole burst) once a customer has this many applications in the window"),
+    Setting("shared_device", "enabled", "shared_device_enabled", "BOOLEAN", True, meaning="the rule raises alerts"),
+    Setting("shared_device", "window_minutes", "device_window_minutes", "INT", False, 1, 1440,
+            "how far back the customers on one device are counted"),
+    Setting("shared_device", "min_users", "device_min_users", "INT", True, 2, 1000,
+            "alert (every application of the burst) once this many different customers used one device"),
+    Setting("impossible_travel", "enabled", "impossible_travel_enabled", "BOOLEAN", True,
+            meaning="the rule raises alerts"),
+    Setting("impossible_travel", "max_speed_kmh", "travel_max_speed_kmh", "DOUBLE", True, 1, 20_000,
+            "alert when two consecutive purchases imply a speed above this ..."),
+    Setting("impossible_travel", "min_distance_km", "travel_min_distance_km", "DOUBLE", True, 0, 20_100,
+            "... and are at least this far apart"),
+    Setting("amount_spike", "enabled", "amount_spike_enabled", "BOOLEAN", True, meaning="the rule raises alerts"),
+    Setting("amount_spike", "factor", "spike_factor", "DOUBLE", True, 1, 1000,
+            "alert when a purchase is at least this many times the average of the customer's previous ones ..."),
+    Setting("amount_spike", "min_amount", "spike_min_amount", "DOUBLE", True, 0, 10_000_000,
+            "... and at least this amount"),
+    Setting("amount_spike", "history", "spike_history", "INT", False, 1, 100,
+            "how many previous purchases the average is over"),
+)
+SETTING_BY_NAME = {s.name: s for s in SETTINGS}
+assert [s.field for s in SETTINGS] == [f.name for f in dataclasses.fields(FraudRules)], "one setting per field"
+
+
+def rules_from_settings(values: dict[str, object], base: FraudRules = DEFAULT_FRAUD_RULES) -> FraudRules:
+    """`base` with some settings changed (`RULE.KEY` -> value, text or typed), each checked."""
+    changes = {}
+    for name, raw in values.items():
+        setting = SETTING_BY_NAME.get(name)
+        if setting is None:
+            raise ValueError(f"unknown setting {name!r}; known: {', '.join(SETTING_BY_NAME)}")
+        changes[setting.field] = setting.parse(raw)
+    return dataclasses.replace(base, **changes)
+
+
+def rules_to_document(rules: FraudRules) -> dict[str, dict[str, object]]:
+    """{rule: {key: value}}, as the governed document and `rules show` hold them."""
+    doc: dict[str, dict[str, object]] = {r: {} for r in RULES}
+    for s in SETTINGS:
+        value = getattr(rules, s.field)
+        doc[s.rule][s.key] = str(value) if isinstance(value, Decimal) else value
+    return doc
+
+
+def rules_from_document(doc: dict[str, dict[str, object]]) -> FraudRules:
+    """The inverse of `rules_to_document` (every setting checked; a missing one keeps its default)."""
+    unknown = set(doc) - set(RULES)
+    if unknown:
+        raise ValueError(f"unknown rules {sorted(unknown)}; known: {list(RULES)}")
+    return rules_from_settings({f"{rule}.{key}": v for rule, keys in doc.items() for key, v in keys.items()})
+
+
+def rules_record(rules: FraudRules, version: int, effective_from: datetime) -> dict[str, object]:
+    """One version as a row of the stream's rules table (the value published to `fraud_rules`)."""
+    row: dict[str, object] = {"rule_set": RULE_SET, "version": version,
+                              "effective_from": iso_millis(effective_from)}
+    for s in SETTINGS:
+        value = getattr(rules, s.field)
+        row[s.field] = float(value) if isinstance(value, Decimal) else value
+    return row
+
+
+def iso_millis(t: datetime) -> str:
+    t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
 
 # What each rule reads: the columns of the stream's source tables (never the labels).
 APPLICATION_COLUMNS = (("application_id", "STRING"), ("user_id", "STRING"), ("credit_score", "INT"),
@@ -57,7 +205,7 @@ APPLICATION_COLUMNS = (("application_id", "STRING"), ("user_id", "STRING"), ("cr
 TRANSACTION_COLUMNS = (("transaction_id", "STRING"), ("user_id", "STRING"), ("amount", "DECIMAL(14, 2)"),
                        ("timestamp", "TIMESTAMP_LTZ(3)"), ("location", "STRING"), ("latitude", "DOUBLE"),
                        ("longitude", "DOUBLE"), ("device_id", "STRING"))
-ALERT_COLUMNS = "alert_id, rule, severity, reason, user_id, event_type, event_id, event_time"
+ALERT_COLUMNS = "alert_id, rule, severity, reason, user_id, event_type, event_id, event_time, rule_version"
 # The stream's tables: what each reads, and the contract its records are checked against.
 STREAM_TABLES = {"applications": (APPLICATIONS_TOPIC, APPLICATION_COLUMNS),
                  "transactions": (TRANSACTIONS_TOPIC, TRANSACTION_COLUMNS)}
@@ -89,8 +237,8 @@ def source_ddl(options: dict[str, str], out_of_orderness_ms: int, metadata: str 
                plain_json: bool = False) -> list[str]:
     """DDL of the stream's tables. `<table>_in` reads every record with the contract-json format
     (`options[table]`: connector and location); a record it cannot read, or that breaks the contract,
-    keeps `_error` (what is wrong) and `_raw` (the payload). The view `<table>`, which the rules read,
-    holds the others. `metadata`: extra connector metadata columns (e.g. Kafka partition and offset)."""
+    keeps `_error` (what is wrong) and `_raw` (the payload). The view `<table>` holds the others.
+    `metadata`: extra connector metadata columns (e.g. Kafka partition and offset)."""
     ddl = []
     for table, (topic, columns) in STREAM_TABLES.items():
         rules = contract_json(topic, (name for name, _ in columns)).replace("'", "''")
@@ -104,11 +252,56 @@ def source_ddl(options: dict[str, str], out_of_orderness_ms: int, metadata: str 
     return ddl
 
 
+def rules_ddl(options: str, rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> list[str]:
+    """DDL of the rules' versions and of the events joined with the version in force at their event time.
+
+    `fraud_rules_log` reads every published version (`options`: connector and location; JSON rows of
+    `rules_record`); the view `fraud_rules` keeps the latest row per version's effective time, which
+    makes it an event-time versioned table. `<table>_ruled` is each event table with every setting of
+    the version in force at the event's time (LEFT JOIN ... FOR SYSTEM_TIME AS OF), and `rule_version`.
+    An event no version covers (an empty or unreadable topic) is judged by `rules`, the settings the
+    job was deployed with, as version 0: nothing published can switch detection off by its absence.
+    A version row whose time or number is missing counts as the epoch and is left out, so it can
+    neither stop the job nor carry the rules' watermark. `variant`: a suffix of every name declared,
+    so one job can judge the same events under two sets of versions (a backtest's live and proposed)."""
+    fields = ", ".join(f"`{s.field}` {s.sql_type}" for s in SETTINGS)
+    ddl = [f"""CREATE TABLE fraud_rules_log{variant} (
+            rule_set STRING, version INT, effective_from TIMESTAMP_LTZ(3), {fields},
+            effective_time AS COALESCE(effective_from, TO_TIMESTAMP_LTZ(0, 3)),
+            WATERMARK FOR effective_time AS effective_time
+        ) WITH ({options}, 'format' = 'json', 'json.timestamp-format.standard' = 'ISO-8601',
+                'json.fail-on-missing-field' = 'false', 'json.ignore-parse-errors' = 'true')""",
+           f"""CREATE TEMPORARY VIEW fraud_rules{variant} AS
+            SELECT rule_set, version, effective_time, {", ".join(f"`{s.field}`" for s in SETTINGS)}
+            FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY rule_set ORDER BY effective_time DESC) AS rn
+                  FROM fraud_rules_log{variant} WHERE version IS NOT NULL AND effective_from IS NOT NULL)
+            WHERE rn = 1"""]
+    for table, (_, columns) in STREAM_TABLES.items():
+        settings = ", ".join(f"COALESCE(r.`{s.field}`, {_sql_literal(getattr(rules, s.field), s.sql_type)}) "
+                             f"AS `{s.field}`" for s in SETTINGS)
+        event_columns = ", ".join(f"e.`{name}`" for name, _ in columns)
+        # The join key is the one rule set; derived from a column so the planner does not fold it away.
+        ddl.append(f"""CREATE TEMPORARY VIEW {table}_ruled{variant} AS
+            SELECT {event_columns}, e.event_time, COALESCE(r.version, 0) AS rule_version, {settings}
+            FROM (SELECT *, CONCAT('{RULE_SET}', SUBSTR(user_id, 1, 0)) AS rule_set FROM {table}) AS e
+            LEFT JOIN fraud_rules{variant} FOR SYSTEM_TIME AS OF e.event_time AS r ON e.rule_set = r.rule_set""")
+    return ddl
+
+
+def _sql_literal(value: object, sql_type: str) -> str:
+    if sql_type == "BOOLEAN":
+        return "TRUE" if value else "FALSE"
+    if sql_type == "DOUBLE":
+        return f"CAST({float(value)!r} AS DOUBLE)"
+    return f"CAST({value} AS {sql_type})"
+
+
 # ---- the seed rule ----------------------------------------------------------------------------
 def is_large_loan_low_score(loan_amount: Decimal | float, credit_score: int,
-                            policy: LendingPolicy = DEFAULT_POLICY) -> bool:
+                            rules: FraudRules = DEFAULT_FRAUD_RULES) -> bool:
     """The seed's fraud rule (Python reference): loan_amount > 15000 and credit_score < 450."""
-    return Decimal(str(loan_amount)) > policy.fraud_large_loan_amount and credit_score < policy.fraud_low_credit_score
+    return (rules.large_loan_low_score_enabled and Decimal(str(loan_amount)) > rules.large_loan_amount
+            and credit_score < rules.low_credit_score)
 
 
 # ---- great-circle distance: numpy reference and its Flink SQL twin -------------------------------
@@ -126,101 +319,136 @@ def _haversine_sql(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
 
 
 # ---- Flink SQL twins ------------------------------------------------------------------------------
-def alert_select(rule: str, severity: str, reason: str, event_type: str, event_id: str) -> str:
-    return (f"CONCAT('{rule}:', {event_id}) AS alert_id, '{rule}' AS rule, '{severity}' AS severity, "
-            f"{reason} AS reason, user_id, '{event_type}' AS event_type, {event_id} AS event_id, "
-            "event_time")
+def alert_select(rule: str, severity: str, reason: str, event_type: str, event_id: str, event: str = "",
+                 version: str = "rule_version") -> str:
+    """ALERT_COLUMNS of one rule. `event`: the alias of the alerted event's row (none: the only row);
+    `version`: the rule version that raised it."""
+    e = f"{event}." if event else ""
+    return (f"CONCAT('{rule}:', {e}{event_id}) AS alert_id, '{rule}' AS rule, '{severity}' AS severity, "
+            f"{reason} AS reason, {e}user_id, '{event_type}' AS event_type, {e}{event_id} AS event_id, "
+            f"{e}event_time, {version} AS rule_version")
 
 
-def _count_in_window(rule: str, severity: str, count: str, key: str, minutes: int, threshold: int,
-                     says: str) -> str:
-    """Alert on an application once `count` over its `key`'s last `minutes` reaches `threshold`."""
-    reason = f"CONCAT(CAST(n AS STRING), {says} {minutes} minutes')"
+def _burst(rule: str, severity: str, count: str, key: str, minutes: int, threshold: str, says: str,
+           variant: str) -> str:
+    """Alert every application of a burst: once `count` over the `key`'s last `minutes` reaches the
+    version's `threshold` at an application (the trigger), each application of that key inside the
+    trigger's window, the trigger and those before it, is alerted (an interval join back to the events)."""
     return f"""
-            SELECT {alert_select(rule, severity, reason, "application", "application_id")}
-            FROM (SELECT application_id, user_id, device_id, event_time, {count} OVER (
-                      PARTITION BY {key} ORDER BY event_time
-                      RANGE BETWEEN INTERVAL '{minutes}' MINUTE PRECEDING AND CURRENT ROW) AS n
-                  FROM applications)
-            WHERE n >= {threshold}"""
+            SELECT {alert_select(rule, severity, f"CONCAT('one of ', CAST(t.n AS STRING), {says} {minutes} minutes "
+                                                 "(threshold ', CAST(t.threshold AS STRING), ')')",
+                                 "application", "application_id", event="m", version="t.rule_version")}
+            FROM (SELECT application_id, {key}, event_time, rule_version, {threshold} AS threshold, n
+                  FROM (SELECT *, {count} OVER (
+                            PARTITION BY {key} ORDER BY event_time
+                            RANGE BETWEEN INTERVAL '{minutes}' MINUTE PRECEDING AND CURRENT ROW) AS n
+                        FROM applications_ruled{variant})
+                  WHERE {rule}_enabled AND n >= {threshold}) AS t
+            JOIN applications AS m ON m.{key} = t.{key}
+             AND m.event_time BETWEEN t.event_time - INTERVAL '{minutes}' MINUTE AND t.event_time"""
 
 
-def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, policy: LendingPolicy = DEFAULT_POLICY) -> dict[str, str]:
-    """One SELECT per rule (Flink SQL), each yielding ALERT_COLUMNS."""
-    large, low = policy.fraud_large_loan_amount, policy.fraud_low_credit_score
+def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> dict[str, str]:
+    """One SELECT per rule (Flink SQL over `rules_ddl`'s views), each yielding ALERT_COLUMNS. Thresholds
+    and switches come from the version in force at each event's time; `rules` gives the window lengths
+    (and, in `rules_ddl`, the settings of events no version covers). `variant`: as in `rules_ddl`."""
     km = _haversine_sql("prev_lat", "prev_lon", "latitude", "longitude")
     return {
         "large_loan_low_score": f"""
             SELECT {alert_select("large_loan_low_score", "high",
-                           f"CONCAT('loan amount ', CAST(loan_amount AS STRING), ' > {large} with credit score ', "
-                           f"CAST(credit_score AS STRING), ' < {low}')", "application", "application_id")}
-            FROM applications WHERE loan_amount > {large} AND credit_score < {low}""",
-        "application_velocity": _count_in_window(
+                           "CONCAT('loan amount ', CAST(loan_amount AS STRING), ' > ', CAST(large_loan_amount AS "
+                           "STRING), ' with credit score ', CAST(credit_score AS STRING), ' < ', "
+                           "CAST(low_credit_score AS STRING))", "application", "application_id")}
+            FROM applications_ruled{variant}
+            WHERE large_loan_low_score_enabled AND loan_amount > large_loan_amount
+              AND credit_score < low_credit_score""",
+        "application_velocity": _burst(
             "application_velocity", "medium", "COUNT(*)", "user_id", rules.velocity_window_minutes,
-            rules.velocity_min_applications, "' applications by this customer within"),
-        "shared_device": _count_in_window(
+            "velocity_min_applications", "' applications by this customer within", variant),
+        "shared_device": _burst(
             "shared_device", "high", "COUNT(DISTINCT user_id)", "device_id", rules.device_window_minutes,
-            rules.device_min_users, "' different customers on device ', device_id, ' within"),
+            "device_min_users", "' different customers on device ', t.device_id, ' within", variant),
         "impossible_travel": f"""
             SELECT {alert_select("impossible_travel", "high",
                            "CONCAT(CAST(CAST(km AS INT) AS STRING), ' km from ', prev_location, ' to ', location, "
                            "' in ', CAST(seconds AS STRING), ' s')", "transaction", "transaction_id")}
             FROM (SELECT *, {km} AS km, TIMESTAMPDIFF(SECOND, prev_ts, event_time) AS seconds
-                  FROM (SELECT transaction_id, user_id, event_time, location, latitude, longitude,
+                  FROM (SELECT transaction_id, user_id, event_time, location, latitude, longitude, rule_version,
+                               impossible_travel_enabled, travel_min_distance_km, travel_max_speed_kmh,
                                LAG(latitude) OVER w AS prev_lat, LAG(longitude) OVER w AS prev_lon,
                                LAG(event_time) OVER w AS prev_ts, LAG(location) OVER w AS prev_location
-                        FROM transactions
+                        FROM transactions_ruled{variant}
                         WINDOW w AS (PARTITION BY user_id ORDER BY event_time)))
-            WHERE prev_lat IS NOT NULL AND km >= {rules.travel_min_distance_km}
-              AND km * 3600 > {rules.travel_max_speed_kmh} * GREATEST(seconds, 1)""",
+            WHERE impossible_travel_enabled AND prev_lat IS NOT NULL AND km >= travel_min_distance_km
+              AND km * 3600 > travel_max_speed_kmh * GREATEST(seconds, 1)""",
         "amount_spike": f"""
             SELECT {alert_select("amount_spike", "medium",
                            "CONCAT('amount ', CAST(amount AS STRING), ' is ', CAST(CAST(amount / prev_avg AS INT) "
                            f"AS STRING), 'x the average of the previous {rules.spike_history} purchases')",
                            "transaction", "transaction_id")}
             FROM (SELECT *, (total - amount) / (n - 1) AS prev_avg
-                  FROM (SELECT transaction_id, user_id, event_time, amount,
+                  FROM (SELECT transaction_id, user_id, event_time, amount, rule_version, amount_spike_enabled,
+                               spike_min_amount, spike_factor,
                                SUM(amount) OVER w AS total, COUNT(*) OVER w AS n
-                        FROM transactions
+                        FROM transactions_ruled{variant}
                         WINDOW w AS (PARTITION BY user_id ORDER BY event_time
                                      ROWS BETWEEN {rules.spike_history} PRECEDING AND CURRENT ROW)))
-            WHERE n = {rules.spike_history + 1} AND amount >= {rules.spike_min_amount}
-              AND amount >= {rules.spike_factor} * prev_avg""",
+            WHERE amount_spike_enabled AND n = {rules.spike_history + 1} AND amount >= spike_min_amount
+              AND amount >= spike_factor * prev_avg""",
     }
 
 
 # ---- Python reference over whole frames (polars + numpy) -------------------------------------------
+RuleVersion = tuple[datetime, int, FraudRules]  # effective from, version number, settings
+
+
 def reference_alerts(apps: pl.DataFrame, txs: pl.DataFrame, rules: FraudRules = DEFAULT_FRAUD_RULES,
-                     policy: LendingPolicy = DEFAULT_POLICY) -> set[str]:
+                     versions: tuple[RuleVersion, ...] | list[RuleVersion] = ()) -> set[str]:
     """The alert ids every rule raises over these events (frames with the generator's columns,
-    `timestamp` as ISO-8601 text or a datetime), computed independently of Flink."""
+    `timestamp` as ISO-8601 text or a datetime), computed independently of Flink. Each event is
+    judged by the version in force at its time (the latest whose effective time is not after it;
+    `rules` where none is); `rules` gives the window lengths, as the deployed job does."""
     import numpy as np
     import polars as pl
 
-    def with_ts(frame: pl.DataFrame) -> pl.DataFrame:
+    table = [(datetime(1, 1, 1), 0, rules)] + sorted(
+        ((t.astimezone(UTC).replace(tzinfo=None), v, r) for t, v, r in versions), key=lambda x: x[0])
+    settings = pl.DataFrame(
+        {"effective": [t for t, _, _ in table], "rule_version": [v for _, v, _ in table],
+         **{s.field: [float(getattr(r, s.field)) if isinstance(getattr(r, s.field), Decimal)
+                      else getattr(r, s.field) for _, _, r in table] for s in SETTINGS}},
+    ).with_columns(pl.col("effective").cast(pl.Datetime("ms")))
+
+    def ruled(frame: pl.DataFrame) -> pl.DataFrame:
         ts = pl.col("timestamp")
         if frame.schema["timestamp"] == pl.String:
             ts = ts.str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ")
-        return frame.with_columns(ts.alias("ts"))
+        frame = frame.with_columns(ts.cast(pl.Datetime("ms")).alias("ts")).sort("ts")
+        return frame.join_asof(settings, left_on="ts", right_on="effective", strategy="backward")
 
     alerts: set[str] = set()
-    apps = with_ts(apps)
-    seed = apps.filter((pl.col("loan_amount") > float(policy.fraud_large_loan_amount))
-                       & (pl.col("credit_score") < policy.fraud_low_credit_score))
+    apps = ruled(apps)
+    seed = apps.filter(pl.col("large_loan_low_score_enabled") & (pl.col("loan_amount") > pl.col("large_loan_amount"))
+                       & (pl.col("credit_score") < pl.col("low_credit_score")))
     alerts |= {f"large_loan_low_score:{i}" for i in seed["application_id"]}
 
-    # rolling windows ending at each event, [t - window, t] inclusive, as Flink's RANGE frame
-    ordered = apps.sort("ts")
+    # rolling windows ending at each event, [t - window, t] inclusive, as Flink's RANGE frame; each
+    # trigger alerts every event of its key inside its window
     for rule, by, minutes, value, threshold in (
-        ("application_velocity", "user_id", rules.velocity_window_minutes, pl.len(), rules.velocity_min_applications),
-        ("shared_device", "device_id", rules.device_window_minutes, pl.col("user_id").n_unique(),
-         rules.device_min_users),
+        ("application_velocity", "user_id", rules.velocity_window_minutes, pl.len(), "velocity_min_applications"),
+        ("shared_device", "device_id", rules.device_window_minutes, pl.col("user_id").n_unique(), "device_min_users"),
     ):
-        counts = (ordered.rolling("ts", period=f"{minutes}m", closed="both", group_by=by)
+        counts = (apps.rolling("ts", period=f"{minutes}m", closed="both", group_by=by)
                   .agg(value.alias("n"), pl.col("application_id").last()))
-        alerts |= {f"{rule}:{i}" for i in counts.filter(pl.col("n") >= threshold)["application_id"]}
+        triggers = (counts.join(apps.select("application_id", f"{rule}_enabled", threshold), on="application_id")
+                    .filter(pl.col(f"{rule}_enabled") & (pl.col("n") >= pl.col(threshold)))
+                    .select(by, pl.col("ts").alias("trigger_ts")))
+        start = pl.col("trigger_ts") - pl.duration(minutes=minutes)
+        members = apps.select(by, "ts", "application_id").join(triggers, on=by).filter(
+            pl.col("ts").is_between(start, pl.col("trigger_ts")))
+        alerts |= {f"{rule}:{i}" for i in members["application_id"].unique()}
 
-    txs = with_ts(txs).sort("ts")
+    txs = ruled(txs)
     prev = txs.with_columns(
         pl.col("latitude").shift().over("user_id").alias("plat"),
         pl.col("longitude").shift().over("user_id").alias("plon"),
@@ -228,16 +456,16 @@ def reference_alerts(apps: pl.DataFrame, txs: pl.DataFrame, rules: FraudRules = 
         pl.col("amount").rolling_sum(rules.spike_history + 1).over("user_id").alias("total"),
         pl.int_range(pl.len()).over("user_id").alias("position"),
     )
-    travel = prev.filter(pl.col("plat").is_not_null())
+    travel = prev.filter(pl.col("plat").is_not_null() & pl.col("impossible_travel_enabled"))
     km = haversine_km(travel["plat"].to_numpy(), travel["plon"].to_numpy(), travel["latitude"].to_numpy(),
                       travel["longitude"].to_numpy())
-    fast = (km >= rules.travel_min_distance_km) & (km * 3600 > rules.travel_max_speed_kmh
-                                                    * np.maximum(travel["seconds"].to_numpy(), 1))
+    fast = (km >= travel["travel_min_distance_km"].to_numpy()) & (
+        km * 3600 > travel["travel_max_speed_kmh"].to_numpy() * np.maximum(travel["seconds"].to_numpy(), 1))
     alerts |= {f"impossible_travel:{i}" for i in travel["transaction_id"].to_numpy()[fast]}
 
-    spikes = prev.filter(pl.col("position") >= rules.spike_history).with_columns(
+    spikes = prev.filter((pl.col("position") >= rules.spike_history) & pl.col("amount_spike_enabled")).with_columns(
         ((pl.col("total") - pl.col("amount")) / rules.spike_history).alias("prev_avg"))
-    spikes = spikes.filter((pl.col("amount") >= rules.spike_min_amount)
-                           & (pl.col("amount") >= rules.spike_factor * pl.col("prev_avg")))
+    spikes = spikes.filter((pl.col("amount") >= pl.col("spike_min_amount"))
+                           & (pl.col("amount") >= pl.col("spike_factor") * pl.col("prev_avg")))
     alerts |= {f"amount_spike:{i}" for i in spikes["transaction_id"]}
     return alerts

@@ -5,7 +5,8 @@ exceptions and the decision, each with its engine twins beside it.
 - Spark twin: `risk_level_column`, `decision_columns` (column expressions of the nightly job).
 - numpy twin: `risk_level_codes` (the generator's vectorised risk level).
 - The policy store: `load_policy` reads the governed document in MongoDB `policies` (seeded from
-  these defaults), which both the Spark job and the Flink job take their thresholds from.
+  these defaults), which the Spark job takes its thresholds from. (The fraud rules' thresholds
+  are governed beside it, in versions of their own: `rules/fraud_store.py`.)
 
 `tests/unit/test_rule_parity.py` runs every twin on boundary values against the reference.
 """
@@ -30,14 +31,17 @@ RISK_LEVELS = ("Low", "Medium", "High")
 CARD_TYPES = ("VISA", "MASTERCARD", "AMEX")
 
 
+# What the lending policy document held of the seed fraud rule before the fraud rules were governed
+# on their own: policy key -> setting of the fraud rules.
+LEGACY_FRAUD_THRESHOLDS = {"fraud_large_loan_amount": "large_loan_low_score.loan_amount_above",
+                           "fraud_low_credit_score": "large_loan_low_score.credit_score_below"}
+
+
 @dataclass(frozen=True)
 class LendingPolicy:
     low_risk_min_score: int = 700  # score >= this -> Low
     medium_risk_min_score: int = 500  # score >= this -> Medium, else High
     instant_approval_max_amount: Decimal = Decimal("15000")  # inclusive
-    # Seed fraud rule: a large loan asked for with a poor score.
-    fraud_large_loan_amount: Decimal = Decimal("15000")  # strictly greater than this
-    fraud_low_credit_score: int = 450  # strictly less than this
     # Credit decisions on the champion scorecard's probability of default (PD, 6 decimals):
     approve_max_pd: Decimal = Decimal("0.100000")  # PD <= this: approve (instantly when the loan is small)
     decline_min_pd: Decimal = Decimal("0.200000")  # PD >= this: decline; between the two: manual review
@@ -62,6 +66,9 @@ class LendingPolicy:
     def from_document(cls, thresholds: dict[str, object]) -> LendingPolicy:
         """The policy stored in MongoDB `policies` (unknown keys are refused, missing ones default)."""
         known = {f.name: f.type for f in fields(cls)}
+        # the seed fraud rule's thresholds moved to the governed fraud rules (`rules/fraud_store.py`,
+        # which takes them over from a policy document that still has them)
+        thresholds = {k: v for k, v in thresholds.items() if k not in LEGACY_FRAUD_THRESHOLDS}
         unknown = set(thresholds) - set(known)
         if unknown:
             raise ValueError(f"policy has unknown thresholds {sorted(unknown)}; known: {sorted(known)}")
@@ -338,7 +345,7 @@ def policy_from_document(doc: dict | None) -> Policy:
 
 def load_policy(mongo_uri: str) -> Policy:
     """The lending policy from MongoDB `policies` (governance); the defaults if the document is absent.
-    The Spark job reads it for every run, the Flink job when it is submitted."""
+    The Spark job reads it for every run."""
     from pymongo import MongoClient
 
     with MongoClient(mongo_uri, serverSelectionTimeoutMS=10_000) as client:

@@ -1,0 +1,35 @@
+"""Fraud alerts as MongoDB `fraud_alerts` documents, written once per id by the stream and by the
+nightly replay alike: the first write of an `_id` wins, and a replayed alert changes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def alert_document(alert_id: str, rule: str, severity: str, reason: str, user_id: str, event_type: str,
+                   event_id: str, event_time: datetime, rule_version: int, detected_at: datetime,
+                   detected_by: str) -> dict[str, object]:
+    """One alert (`rules.fraud.ALERT_COLUMNS`), with when and by what (`stream`, `replay`) it was found."""
+    return {"_id": alert_id, "rule": rule, "severity": severity, "reason": reason, "user_id": user_id,
+            "event_type": event_type, "event_id": event_id, "event_time": event_time, "rule_version": int(rule_version),
+            "detected_at": detected_at, "detected_by": detected_by}
+
+
+def insert_if_absent(collection, docs: list[dict]) -> int:  # noqa: ANN001 (a pymongo collection)
+    """Insert the documents whose `_id` is not there yet; returns how many were new.
+
+    Insert-if-absent, as an upsert with $setOnInsert would be; but FerretDB (SQLite) inserts by
+    primary key while each upsert scans the collection (measured: 27-30k inserts/s against 165
+    upserts/s at 1,000 documents). Only "duplicate key" (11000) means "already written"; any other
+    error is raised."""
+    from pymongo.errors import BulkWriteError
+
+    if not docs:
+        return 0
+    try:
+        return len(collection.insert_many(docs, ordered=False).inserted_ids)
+    except BulkWriteError as exc:
+        other = [e for e in exc.details.get("writeErrors", []) if e.get("code") != 11000]
+        if other or exc.details.get("writeConcernErrors"):
+            raise
+        return int(exc.details.get("nInserted", 0))
