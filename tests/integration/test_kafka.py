@@ -8,19 +8,25 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError
 
-from credit_platform.contracts.names import ALL_TOPICS, KAFKA_ADMIN
+from credit_platform.contracts.names import ALL_TOPICS, FRAUD_RULES_TOPIC, KAFKA_ADMIN
 
 pytestmark = pytest.mark.integration
 
 
 def test_contract_topics_exist_with_partitions(platform):
+    """Every contract topic; the governed fraud rules' in one compacted partition (every version, in order)."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
     admin = KafkaAdminClient(**platform.kafka(KAFKA_ADMIN))
     try:
         described = {d["name"]: d for d in admin.describe_topics(list(ALL_TOPICS))}
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, FRAUD_RULES_TOPIC)])
     finally:
         admin.close()
     for topic in ALL_TOPICS:
-        assert len(described[topic]["partitions"]) == platform.kafka_partitions, topic
+        want = 1 if topic == FRAUD_RULES_TOPIC else platform.kafka_partitions
+        assert len(described[topic]["partitions"]) == want, topic
+    assert configs["topic"][FRAUD_RULES_TOPIC]["cleanup.policy"]["value"] == "compact"
 
 
 def test_produce_and_consume_round_trip(platform):
