@@ -2,8 +2,11 @@
 then precision and recall per rule and per injected pattern.
 
 Needs a running platform (`credit-platform up`). Uses its own topics and alert collection.
+`--reference`: the rules' Python reference instead of the job (no platform; the parity test holds
+the job's SQL to it alert for alert), for a quick look at larger days.
 
     .venv/bin/python bench/detection_quality.py [--events 20000] [--fraud-share 0.02] [--seed 42]
+        [--lookalike-share 0.005] [--days 1] [--reference]
 """
 
 from __future__ import annotations
@@ -26,12 +29,26 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000, help="per stream")
     parser.add_argument("--fraud-share", type=float, default=0.02)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--lookalike-share", type=float, default=GeneratorConfig.lookalike_share)
+    parser.add_argument("--days", type=float, default=0, help="spread the events over this many days "
+                        "(default: the generator's 50 events/s)")
+    parser.add_argument("--reference", action="store_true", help="score the rules' reference, no platform")
     args = parser.parse_args()
-    settings = config.load()
-    cfg = GeneratorConfig(seed=args.seed, fraud_share=args.fraud_share)
+    rate = args.events / (args.days * 86_400) if args.days else GeneratorConfig.rate_per_second
+    cfg = GeneratorConfig(seed=args.seed, fraud_share=args.fraud_share, lookalike_share=args.lookalike_share,
+                          rate_per_second=rate)
     frames = {"credit_applications": generator.generate("applications", args.events, cfg),
               "transactions": generator.generate("transactions", args.events, cfg)}
-    want = len(reference_alerts(frames["credit_applications"], frames["transactions"]))
+    expected = reference_alerts(frames["credit_applications"], frames["transactions"])
+    truth = detection_report.labels(frames["credit_applications"], frames["transactions"])
+    if args.reference:
+        alerts = detection_report.alerts_frame(expected)
+        print(f"{args.events:,} applications + {args.events:,} transactions, fraud share {args.fraud_share}, "
+              f"look-alikes {args.lookalike_share}, seed {args.seed}: {len(expected):,} alerts (the reference)\n")
+        print(detection_report.score(truth, alerts).render())
+        return
+    settings = config.load()
+    want = len(expected)
     phase = Phase(settings, "quality")
     job = phase.submit()
     started = time.monotonic()
@@ -44,10 +61,9 @@ def main() -> None:
     finally:
         phase.close(job)
     alerts = pl.DataFrame({"event_id": [d["event_id"] for d in docs], "rule": [d["rule"] for d in docs]})
-    truth = detection_report.labels(frames["credit_applications"], frames["transactions"])
     print(f"{args.events:,} applications + {args.events:,} transactions, fraud share {args.fraud_share}, seed "
           f"{args.seed}: {len(docs):,} alerts in {time.monotonic() - started:.0f}s\n")
-    print(detection_report.render(*detection_report.score(truth, alerts)))
+    print(detection_report.score(truth, alerts).render())
 
 
 if __name__ == "__main__":

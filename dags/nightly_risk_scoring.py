@@ -11,7 +11,9 @@ At 02:30 UTC, scores the **previous day** (or the `business_date` given in the t
    late, a past-dated replay, a window an idle stream has not closed yet) is written as the stream
    would have written it (same id, `detected_by: replay`). The lineage row says how many came from
    the stream and how many the replay added, and how far the stream's event time had got, so a
-   rerun of the day (which adds nothing) never changes a decision;
+   rerun of the day (which adds nothing) never changes a decision. Then the day's detection report
+   (per rule and pattern: precision, recall, false positives, alerts per 1,000 events; card
+   precision@100) against the labels, in `fraud_detection_report` (view `bi.fraud_detection`);
 2. `risk_scoring`: `spark-submit jobs/risk_scoring.py` (as the CLI's `score` runs it: master from
    `SPARK_MASTER`, `local[2]` here, a cluster in a deployment; only the job's own secrets in its
    environment; as the unprivileged `credit-spark` user when Airflow runs as root) validates the
@@ -95,6 +97,7 @@ def nightly_risk_scoring() -> None:
         from platform_operators import record_lineage as record
 
         from credit_platform.batch import load
+        from credit_platform.quality import detection_report
         from credit_platform.stream.backtest import replay_day
 
         settings = config.load()
@@ -103,6 +106,13 @@ def nightly_risk_scoring() -> None:
         count = load.sync_fraud_alerts(settings, date.fromisoformat(business_date))
         record(context, source="mongo:credit.fraud_alerts (stream + replay of the landed day)", target="fraud_alerts",
                rows_in=count, rows_out=count, details=replay.summary())
+        report = detection_report.day_report(settings, date.fromisoformat(business_date))
+        print(f"detection report of {business_date}:\n{report.render()}")
+        cards = [c for c in report.cards if str(c.day) == business_date]
+        record(context, source="landing labels + mongo:credit.fraud_alerts", target="fraud_detection_report",
+               rows_out=len(report.rules) + len(report.patterns) + len(cards),
+               details={"card_precision_at_100": cards[0].precision if cards else None,
+                        "precision": {s.rule: s.precision for s in report.rules}})
         return count
 
     land_latest() >> sync_fraud_alerts(BUSINESS_DATE) >> score >> check >> record_lineage(BUSINESS_DATE)

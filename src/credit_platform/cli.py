@@ -372,6 +372,17 @@ def cmd_fraud_report(args: argparse.Namespace) -> int:
     from credit_platform.quality import detection_report
 
     settings = _settings()
+    if args.date:
+        if args.applications or args.transactions:
+            raise SystemExit("fraud-report: give --date, or --applications/--transactions, not both")
+        from datetime import date
+
+        print(detection_report.day_report(settings, date.fromisoformat(args.date),
+                                          collection=args.collection).render())
+        print(f"(stored in fraud_detection_report for {args.date}; view bi.fraud_detection)")
+        return 0
+    if not (args.applications or args.transactions):
+        raise SystemExit("fraud-report: give --date D, or --applications/--transactions files")
     print(detection_report.report_from_files(settings.mongo_uri, args.applications, args.transactions,
                                           collection=args.collection))
     return 0
@@ -560,8 +571,12 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
     p.set_defaults(func=cmd_rules)
 
     p = sub.add_parser("fraud-report", help="precision and recall of the fraud alerts against generated labels",
-                       description="Score the alerts in MongoDB against the ground-truth labels of generated "
-                                   "files: per rule precision and recall, per injected pattern recall.")
+                       description="Score the alerts in MongoDB against the ground-truth labels: per rule "
+                                   "alerts, precision, recall, false positives (and of them on benign look-alikes), "
+                                   "alerts per 1,000 events; per pattern the share alerted; card precision@100 per "
+                                   "day. --date: the landed day, stored in fraud_detection_report (as the nightly "
+                                   "DAG does); or the events of generated files, printed only.")
+    p.add_argument("--date", type=business_date, help="a landed business date (YYYY-MM-DD)")
     p.add_argument("--applications", type=Path, help="generated applications (JSON lines)")
     p.add_argument("--transactions", type=Path, help="generated transactions (JSON lines)")
     p.add_argument("--collection", default=names.FRAUD_ALERTS_COLLECTION)

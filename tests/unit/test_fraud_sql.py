@@ -15,6 +15,7 @@ import fraud_detection  # noqa: E402
 
 from credit_platform.rules.fraud import (  # noqa: E402
     DEFAULT_FRAUD_RULES,
+    RULES,
     SETTINGS,
     FraudRules,
     rules_ddl,
@@ -27,13 +28,16 @@ from credit_platform.rules.fraud_store import PAST_SLACK, RulesVersion, propose,
 def test_windows_come_from_the_deployed_rules_and_thresholds_from_the_versioned_table():
     rules = FraudRules(velocity_window_minutes=7, velocity_min_applications=9, device_min_users=11,
                        travel_max_speed_kmh=777, spike_factor=3.5, spike_history=4,
-                       large_loan_amount=Decimal("20000"), low_credit_score=480)
+                       large_loan_amount=Decimal("20000"), low_credit_score=480, merchant_window_minutes=2 * 1440 + 61)
     sql = fraud_detection.rule_queries(rules)
-    assert "INTERVAL '7' MINUTE" in sql["application_velocity"] and "n >= velocity_min_applications" in sql[
-        "application_velocity"]
+    velocity = sql["application_velocity"]
+    assert "INTERVAL '0 00:07:00' DAY TO SECOND" in velocity and "n >= velocity_min_applications" in velocity
     assert "ROWS BETWEEN 4 PRECEDING" in sql["amount_spike"] and "spike_factor * prev_avg" in sql["amount_spike"]
     assert "loan_amount > large_loan_amount AND" in " ".join(sql["large_loan_low_score"].split())
-    for rule in ("application_velocity", "shared_device", "impossible_travel", "amount_spike"):
+    assert "INTERVAL '2 01:01:00' DAY TO SECOND" in sql["compromised_merchant"]  # windows longer than 99 minutes
+    assert "ROWS BETWEEN 4 PRECEDING" in sql["account_takeover"] and "ROWS BETWEEN 4 PRECEDING" in sql[
+        "compromised_merchant"]
+    for rule in RULES:
         assert f"{rule}_enabled" in sql[rule]
     # an event no version covers is judged by the deployed settings
     views = " ".join(rules_ddl("'connector' = 'datagen'", rules))
@@ -51,8 +55,9 @@ def test_job_never_reads_the_labels():
 def test_rules_document_round_trip_and_every_setting_is_named_once():
     assert len({s.name for s in SETTINGS}) == len(SETTINGS)
     assert rules_from_document(rules_to_document(DEFAULT_FRAUD_RULES)) == DEFAULT_FRAUD_RULES
-    assert {s.name for s in SETTINGS if not s.live} == {"application_velocity.window_minutes",
-                                                       "shared_device.window_minutes", "amount_spike.history"}
+    assert {s.name for s in SETTINGS if not s.live} == {
+        "application_velocity.window_minutes", "shared_device.window_minutes", "amount_spike.history",
+        "card_testing.window_minutes", "account_takeover.window_minutes", "compromised_merchant.window_minutes"}
 
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)

@@ -1,5 +1,6 @@
 """The generator: reproducible, contract-valid, and every injected pattern present, labelled and
-distinguishable from normal traffic by the rule it is meant to break."""
+distinguishable from normal traffic by the rule it is meant to break; the benign look-alikes present,
+labelled, and like the patterns they resemble."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ import pytest
 
 from credit_platform.contracts.events import LoanApplication, LoanOutcome, Transaction
 from credit_platform.ingest import generator
-from credit_platform.ingest.generator import APPLICATION_PATTERNS, TRANSACTION_PATTERNS
+from credit_platform.ingest.generator import (
+    APPLICATION_LOOKALIKES,
+    APPLICATION_PATTERNS,
+    TRANSACTION_LOOKALIKES,
+    TRANSACTION_PATTERNS,
+)
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES as RULES
 from credit_platform.rules.fraud import haversine_km, is_large_loan_low_score
@@ -49,14 +55,18 @@ def test_every_event_satisfies_the_contract(kind, model):
         model.model_validate_json(line)
 
 
-@pytest.mark.parametrize(("fixture", "patterns"), [("apps", APPLICATION_PATTERNS), ("txs", TRANSACTION_PATTERNS)])
-def test_patterns_present_in_expected_share_with_labels(fixture, patterns, request):
+@pytest.mark.parametrize(("fixture", "patterns", "lookalikes"), [("apps", APPLICATION_PATTERNS, APPLICATION_LOOKALIKES),
+                                                                ("txs", TRANSACTION_PATTERNS, TRANSACTION_LOOKALIKES)])
+def test_patterns_present_in_expected_share_with_labels(fixture, patterns, lookalikes, request):
     frame = request.getfixturevalue(fixture)
     assert frame.height == COUNT
     counts = dict(frame["fraud_pattern"].drop_nulls().value_counts().rows())
     expected = generator._pattern_counts(round(COUNT * CONFIG.fraud_share), patterns)
-    assert counts == expected
-    assert (frame["is_fraud"] == frame["fraud_pattern"].is_not_null()).all()
+    assert {p: counts.get(p) for p in patterns} == expected
+    # the look-alikes: their share in all (a stream of minutes has no travellers: big tickets instead)
+    assert sum(counts.get(p, 0) for p in lookalikes) == round(COUNT * CONFIG.lookalike_share)
+    assert set(counts) <= set(patterns) | set(lookalikes)
+    assert (frame["is_fraud"] == frame["fraud_pattern"].is_in(list(patterns)).fill_null(False)).all()
     ids = frame[frame.columns[1]]
     assert ids.n_unique() == COUNT
     assert frame["timestamp"].is_sorted()
@@ -89,6 +99,11 @@ def test_velocity_bursts_exceed_threshold_and_normal_users_never_do(apps):
 def test_shared_devices_have_many_users_and_normal_devices_one(apps):
     normal = apps.filter(pl.col("fraud_pattern").is_null()).group_by("device_id").agg(pl.col("user_id").n_unique())
     assert normal["user_id"].max() == 1
+    # households: two to four people of one city on one device, within the hour, mostly two
+    homes = apps.filter(pl.col("fraud_pattern") == "benign_household").group_by("device_id").agg(
+        pl.col("user_id").n_unique().alias("people"), pl.col("city").n_unique().alias("cities"))
+    assert homes["people"].is_between(2, 4).all() and (homes["cities"] == 1).all()
+    assert (homes["people"] == 2).mean() > 0.5 and (homes["people"] == 4).any()
     shared = _max_in_window(apps.filter(pl.col("fraud_pattern") == "shared_device"), "device_id",
                             RULES.device_window_minutes, distinct="user_id")
     assert shared["n"].min() >= RULES.device_min_users
@@ -127,10 +142,11 @@ def test_amount_spikes_dwarf_recent_spend_and_normal_purchases_do_not(txs):
 
 
 def test_customers_are_consistent_across_events(txs):
-    per_user = txs.group_by("user_id").agg(pl.col("card_type").n_unique(), pl.col("credit_score").n_unique(),
-                                           pl.col("device_id").n_unique())
+    per_user = txs.group_by("user_id").agg(pl.col("card_type").n_unique(), pl.col("credit_score").n_unique())
     assert (per_user["card_type"] == 1).all() and (per_user["credit_score"] == 1).all()
-    assert (per_user["device_id"] == 1).all()
+    # a customer's own device on every purchase but the fraudsters' (card testing, account takeover)
+    own = txs.filter(~pl.col("fraud_pattern").is_in(["card_testing", "account_takeover"]).fill_null(False))
+    assert (own.group_by("user_id").agg(pl.col("device_id").n_unique())["device_id"] == 1).all()
     levels = [risk_level(s, POLICY) for s in txs["credit_score"].to_list()]
     assert levels == txs["risk_level"].to_list()
 
@@ -238,3 +254,57 @@ def test_drift_shifts_the_applicants_after_its_date_only():
     normal = drifted.filter(~pl.col("is_fraud"))  # still off the seed rule's pattern
     assert not any(is_large_loan_low_score(a, s)
                    for a, s in normal.select("loan_amount", "credit_score").rows())
+
+
+def test_card_testing_is_a_run_of_tiny_purchases_then_a_large_one_on_another_device(txs):
+    runs = txs.filter(pl.col("fraud_pattern") == "card_testing").sort("timestamp").group_by("user_id").agg(
+        pl.col("amount"), pl.col("device_id").n_unique().alias("devices"), pl.col("timestamp").first().alias("t0"),
+        pl.col("timestamp").last().alias("t1"))
+    small = RULES.testing_max_amount
+    for amounts in runs["amount"]:
+        assert len(amounts) >= RULES.testing_min_small + 1
+        assert all(a <= small for a in amounts[:-1]) and amounts[-1] > 10 * small
+    ts = [pl.col(c).str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ") for c in ("t1", "t0")]
+    minutes = runs.select((ts[0] - ts[1]).dt.total_minutes().alias("m"))["m"]
+    assert (minutes <= RULES.testing_window_minutes).all()
+    owners = txs.filter(pl.col("fraud_pattern").is_null()).group_by("user_id").agg(pl.col("device_id").first())
+    assert runs.join(owners, on="user_id").filter(pl.col("devices") == 1).height == runs.height
+    # normal purchases are never that small
+    assert (txs.filter(pl.col("fraud_pattern").is_null())["amount"] > small).all()
+
+
+def test_account_takeover_comes_from_a_new_device_in_another_city_far_above_the_usual(txs):
+    prev = _previous_per_user(txs).with_columns(pl.col("device_id").shift().over("user_id").alias("prev_device"),
+                                                pl.col("location").shift().over("user_id").alias("prev_location"))
+    first = prev.filter((pl.col("fraud_pattern") == "account_takeover")
+                        & (pl.col("prev_device") != pl.col("device_id")))
+    assert first.height == first["user_id"].n_unique() > 0
+    assert (first["location"] != first["prev_location"]).all()
+    assert ((first["amount"] / first["recent_mean"]) >= RULES.takeover_factor).mean() > 0.9
+    normal = prev.filter(pl.col("fraud_pattern").is_null() & pl.col("prev_device").is_not_null())
+    assert (normal["device_id"] == normal["prev_device"]).all()
+
+
+def test_a_compromised_merchant_sees_many_cards_with_unusual_purchases_then_none(txs):
+    fraud = txs.filter(pl.col("fraud_pattern") == "compromised_merchant")
+    per_merchant = fraud.group_by("merchant").agg(pl.col("user_id").n_unique().alias("cards"), pl.len())
+    assert (per_merchant["cards"] == per_merchant["len"]).all()  # one defrauded purchase per card
+    assert (per_merchant["cards"] > RULES.merchant_min_cards).all()
+    unusual = _previous_per_user(txs).filter(pl.col("fraud_pattern") == "compromised_merchant")
+    assert ((unusual["amount"] / unusual["recent_mean"]) >= RULES.merchant_unusual_factor).mean() > 0.95
+
+
+def test_travellers_fly_at_a_planes_speed_and_big_tickets_are_big():
+    day = generator.transactions(60_000, GeneratorConfig(seed=8, rate_per_second=60_000 / 86_400,
+                                                         lookalike_share=0.01))
+    prev = _previous_per_user(day).filter(pl.col("prev_lat").is_not_null())
+    km = haversine_km(prev["prev_lat"].to_numpy(), prev["prev_lon"].to_numpy(), prev["latitude"].to_numpy(),
+                      prev["longitude"].to_numpy())
+    hours = prev["gap"].dt.total_milliseconds().to_numpy() / 3_600_000
+    flights = (prev["fraud_pattern"] == "benign_travel").fill_null(False).to_numpy() & (km > 0)
+    assert flights.sum() > 50 and (km[flights] >= RULES.travel_min_distance_km).all()
+    speed = km[flights] / hours[flights]
+    assert 150 < np.median(speed) < 600 and (speed > RULES.travel_max_speed_kmh).mean() < 0.1
+    big = prev.filter(pl.col("fraud_pattern") == "benign_big_ticket")
+    assert big.height > 100 and (big["amount"] / big["recent_mean"]).median() > RULES.spike_factor
+    assert not big["is_fraud"].any() and not day.filter(pl.col("fraud_pattern") == "benign_travel")["is_fraud"].any()

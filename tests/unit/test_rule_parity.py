@@ -33,6 +33,7 @@ from credit_platform.ingest import generator
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.rules.fraud import (
     DEFAULT_FRAUD_RULES,
+    RULES,
     FraudRules,
     is_large_loan_low_score,
     reference_alerts,
@@ -209,9 +210,10 @@ def _edge_events(rules: FraudRules = DEFAULT_FRAUD_RULES) -> tuple[list[dict], l
         app(base + timedelta(hours=10, minutes=k), f"D9-{k % (need - 1)}", "DD9")
 
     def tx(t: datetime, user: str, amount: float, lat: float = 52.52, lon: float = 13.40,
-           where: str = "Berlin") -> None:
+           where: str = "Berlin", device: str | None = None, merchant: str = "Corner Shop") -> None:
         txs.append({"transaction_id": f"T{len(txs):04d}", "user_id": user, "amount": amount, "timestamp": _iso(t),
-                    "location": where, "latitude": lat, "longitude": lon, "device_id": f"TD-{user}"})
+                    "location": where, "latitude": lat, "longitude": lon, "device_id": device or f"TD-{user}",
+                    "merchant": merchant})
 
     # impossible travel: Berlin -> Madrid (~1,870 km) in 2 h (935 km/h: too fast) and in 3 h (a plane could);
     # 506 km and 490 km due south within a minute (only the first is far enough to count)
@@ -230,6 +232,51 @@ def _edge_events(rules: FraudRules = DEFAULT_FRAUD_RULES) -> tuple[list[dict], l
         for k in range(h):
             tx(tbase + timedelta(days=1, hours=g, minutes=k), f"SP{g}", history)
         tx(tbase + timedelta(days=1, hours=g, minutes=h), f"SP{g}", last)
+    # card testing: tests of exactly the maximum amount, the third exactly at the window's end (alerted,
+    # a purchase between them is not), then a purchase whose window has lost the first test; a run with one
+    # purchase just above the maximum; a run of three tests and the large purchase right after (all alerted)
+    cbase = tbase + timedelta(days=2)
+    small, window = rules.testing_max_amount, timedelta(minutes=rules.testing_window_minutes)
+    for offset, amount in ((timedelta(0), small), (window / 6, 50.0), (window / 3, 1.0), (window, 0.5),
+                           (window + timedelta(milliseconds=500), 400.0)):
+        tx(cbase + offset, "CT0", amount)
+    for k, amount in enumerate((small + 0.01, 1.0, 1.0, 300.0)):
+        tx(cbase + timedelta(hours=2, minutes=k), "CT1", amount)
+    for k, amount in enumerate((1.0, 1.0, 1.0, 250.0)):
+        tx(cbase + timedelta(hours=4, minutes=k), "CT2", amount)
+    # account takeover: after `spike_history` purchases of 100 at home, one of exactly factor x on a new
+    # device in another city (alerted, and that device's purchases up to the window's end, not 1 ms later);
+    # just under the factor; a new device in the home city
+    abase = tbase + timedelta(days=3)
+    after = timedelta(minutes=rules.takeover_window_minutes)
+    for g, (amount, where) in enumerate(((100.0 * rules.takeover_factor, "Potsdam"),
+                                         (100.0 * rules.takeover_factor - 0.01, "Potsdam"), (400.0, "Berlin"))):
+        start = abase + timedelta(hours=6 * g)
+        for k in range(h):
+            tx(start + timedelta(minutes=k), f"AT{g}", 100.0)
+        taken = start + timedelta(minutes=h)
+        tx(taken, f"AT{g}", amount, 52.39, 13.06, where, device=f"NEW{g}")
+        tx(taken + after, f"AT{g}", 80.0, 52.39, 13.06, where, device=f"NEW{g}")
+        tx(taken + after + timedelta(milliseconds=1), f"AT{g}", 80.0, 52.39, 13.06, where, device=f"NEW{g}")
+    # compromised merchant: `min_cards` cards, each after a history of 100s elsewhere, with a purchase of
+    # exactly the unusual factor x at one merchant, spanning exactly the window (alerted); one of them just
+    # under the factor; spanning 1 ms more; and one card twice, which counts once
+    mbase = tbase + timedelta(days=4)
+    need, window = rules.merchant_min_cards, timedelta(minutes=rules.merchant_window_minutes)
+    unusual = 100.0 * rules.merchant_unusual_factor
+    groups = (("M0", window, [unusual] * need), ("M1", window, [unusual] * (need - 1) + [unusual - 0.01]),
+              ("M2", window + timedelta(milliseconds=1), [unusual] * need))
+    for g, (merchant, span, amounts) in enumerate(groups):
+        for k, amount in enumerate(amounts):
+            user, at = f"MC{g}-{k}", mbase + timedelta(days=3 * g) + span * k / (need - 1)
+            for j in range(h):
+                tx(at - timedelta(hours=1) + timedelta(minutes=j), user, 100.0, merchant="Elsewhere")
+            tx(at, user, amount, merchant=merchant)
+    for k in range(need):
+        user = f"MC9-{k % (need - 1)}"
+        for j in range(h):
+            tx(mbase + timedelta(days=9, hours=k, minutes=j), user, 100.0, merchant="Elsewhere")
+        tx(mbase + timedelta(days=9, hours=k, minutes=30), user, unusual, merchant="M9")
     return apps, txs
 
 
@@ -258,6 +305,16 @@ def test_flink_rules_equal_the_reference_at_every_edge(edge_run):
         assert len(burst) == 4 and burst <= flink, rule
     assert {u for r, u in fired if r == "impossible_travel"} == {"TR0", "TR2"}
     assert {u for r, u in fired if r == "amount_spike"} == {"SP0"}
+    by_id = {t["transaction_id"]: t for t in txs}
+    alerted = {rule: sorted((by_id[i]["user_id"], by_id[i]["amount"]) for r, i in (a.split(":") for a in flink)
+                            if r == rule and i in by_id) for rule in ("card_testing", "account_takeover")}
+    small = DEFAULT_FRAUD_RULES.testing_max_amount
+    assert alerted["card_testing"] == [("CT0", 0.5), ("CT0", 1.0), ("CT0", small), ("CT2", 1.0), ("CT2", 1.0),
+                                       ("CT2", 1.0), ("CT2", 250.0)]
+    assert alerted["account_takeover"] == [("AT0", 80.0), ("AT0", 100.0 * DEFAULT_FRAUD_RULES.takeover_factor)]
+    merchants = {by_id[i]["merchant"] for r, i in (a.split(":") for a in flink) if r == "compromised_merchant"}
+    assert merchants == {"M0"}
+    assert sum(1 for a in flink if a.startswith("compromised_merchant")) == DEFAULT_FRAUD_RULES.merchant_min_cards
 
 
 def test_flink_rules_equal_the_reference_on_a_generated_day(tmp_path):
@@ -267,8 +324,7 @@ def test_flink_rules_equal_the_reference_on_a_generated_day(tmp_path):
     reference = reference_alerts(apps, txs)
     flink = set(run_rules(tmp_path, apps.to_dicts(), txs.to_dicts()))
     assert flink == reference
-    assert {a.split(":")[0] for a in reference} >= {"large_loan_low_score", "application_velocity", "shared_device",
-                                                     "impossible_travel", "amount_spike"}
+    assert {a.split(":")[0] for a in reference} == set(RULES)
 
 
 FRAUD_SHIFTS = (
@@ -277,6 +333,9 @@ FRAUD_SHIFTS = (
     ("device_window_minutes", -1), ("device_min_users", 1),
     ("travel_max_speed_kmh", 400.0), ("travel_min_distance_km", -30.0),
     ("spike_factor", 0.01), ("spike_min_amount", -0.02), ("spike_history", 1),
+    ("testing_window_minutes", -1), ("testing_max_amount", -0.01), ("testing_min_small", 1),
+    ("takeover_factor", 0.01), ("takeover_window_minutes", -1),
+    ("merchant_window_minutes", -1), ("merchant_unusual_factor", 0.01), ("merchant_min_cards", 1),
 )
 
 
@@ -323,7 +382,8 @@ def test_each_event_is_judged_by_the_rule_version_in_force_at_its_time(tmp_path)
 
 
 _TX_SCHEMA = {"transaction_id": pl.String, "user_id": pl.String, "amount": pl.Float64, "timestamp": pl.String,
-              "location": pl.String, "latitude": pl.Float64, "longitude": pl.Float64, "device_id": pl.String}
+              "location": pl.String, "latitude": pl.Float64, "longitude": pl.Float64, "device_id": pl.String,
+              "merchant": pl.String}
 
 
 # ---- the event contract: the stream's contract-json format against the producer's validation ---------

@@ -9,9 +9,15 @@ byte-identical output.
 
 Injected patterns (label `is_fraud`, pattern name in `fraud_pattern`):
   applications: large_loan_low_score (the seed rule), application_velocity, shared_device
-  transactions: impossible_travel, amount_spike
-Normal traffic is generated so that it does not match these patterns (see each function), which
-is what makes per-rule precision and recall measurable.
+  transactions: impossible_travel, amount_spike, card_testing (a run of tiny purchases, then a large
+  one, on another device), account_takeover (an established customer's card on a new device in
+  another city, large amounts), compromised_merchant (many customers' cards defrauded at one
+  merchant over hours to days, then quiet)
+Benign look-alikes (`is_fraud` false, `fraud_pattern` benign_*), `GeneratorConfig.lookalike_share`
+of the events: households applying from one device (benign_household), customers who really fly to
+a distant city (benign_travel: their purchases there), occasional big-ticket purchases
+(benign_big_ticket). They look like fraud to some rules, so the rules' false positives are real and
+measured. Other normal traffic keeps off the patterns (see each function). No stage reads a label.
 
 Loan outcomes: every application's loan defaults or not, drawn from a hidden probability of
 default of the applicant's characteristics, with interactions and an unobserved per-applicant
@@ -41,7 +47,11 @@ from credit_platform.rules.fraud import FraudRules, haversine_km
 from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS, risk_level_codes
 
 APPLICATION_PATTERNS = ("large_loan_low_score", "application_velocity", "shared_device")
-TRANSACTION_PATTERNS = ("impossible_travel", "amount_spike")
+TRANSACTION_PATTERNS = ("impossible_travel", "amount_spike", "card_testing", "account_takeover",
+                        "compromised_merchant")
+APPLICATION_LOOKALIKES = ("benign_household",)
+TRANSACTION_LOOKALIKES = ("benign_travel", "benign_big_ticket")
+TRAVEL_MIN_SPAN_HOURS = 12  # a stream shorter than this has no travellers (a flight takes hours)
 MERCHANT_CATEGORIES = ("grocery", "restaurant", "fuel", "electronics", "travel", "fashion", "online", "pharmacy")
 NO_PATTERN = -1
 
@@ -130,15 +140,16 @@ def _ids(prefix: str, n: int) -> pl.Expr:
 
 
 def _frame(columns: dict[str, object], users: np.ndarray, codes: np.ndarray, patterns: tuple[str, ...],
-           id_column: str, id_prefix: str, order: list[str]) -> pl.DataFrame:
-    """The finished events: contract version, ids in time order, user ids, ground-truth labels."""
+           lookalikes: tuple[str, ...], id_column: str, id_prefix: str, order: list[str]) -> pl.DataFrame:
+    """The finished events: contract version, ids in time order, user ids, ground-truth labels (codes
+    index patterns, then look-alikes)."""
     n = len(codes)
     return pl.DataFrame({
         **columns,
         "schema_version": np.full(n, SCHEMA_VERSION),
         "user_id": pl.Series(users).cast(pl.String).str.zfill(7),
-        "is_fraud": codes >= 0,
-        "fraud_pattern": _patterns(patterns, codes),
+        "is_fraud": (codes >= 0) & (codes < len(patterns)),
+        "fraud_pattern": _patterns(patterns + lookalikes, codes),
     }).with_columns(
         _ids(id_prefix, n).alias(id_column),
         pl.format("U{}", pl.col("user_id")).alias("user_id"),
@@ -155,7 +166,8 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
     rng = np.random.default_rng([config.seed, 2])
     rules = config.rules
     wanted = _pattern_counts(round(count * config.fraud_share), APPLICATION_PATTERNS)
-    n_normal = count - sum(wanted.values())
+    households = round(count * config.lookalike_share)
+    n_normal = count - sum(wanted.values()) - households
     times = _timeline(rng, count, config)
     span = (int(times[0]), int(times[-1]) + 1) if count else (0, 1)
 
@@ -186,6 +198,16 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
     rows = _application_rows(rng, pop, users, ts, 2, rules)
     rows["device"] = pop.size + np.repeat(np.arange(len(sizes)), sizes)  # a device no customer owns
     parts.append(rows)
+
+    # look-alike: a household (two people, sometimes three or four, of one city) applying from one
+    # member's device within the hour
+    lookalike = np.random.default_rng([config.seed, 5])
+    homes = _household_sizes(lookalike, households)
+    users = _households(lookalike, pop, homes)
+    ts = _burst_times(lookalike, span, homes, int(rules.device_window_minutes * 60_000 * 0.75))
+    rows = _application_rows(lookalike, pop, users, ts, len(APPLICATION_PATTERNS), rules)
+    rows["device"] = np.repeat(users[np.cumsum(homes) - homes], homes)
+    parts.append(rows)
     shared_devices = pl.Series(np.char.mod("DS%011x", rng.integers(0, 2**44, len(sizes)))).cast(pl.String)
     devices = pl.concat([pop.device_ids, shared_devices])
 
@@ -208,8 +230,33 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
         "city": _strings(pop.city_names, city),
         "latitude": pop.city_lat[city],
         "longitude": pop.city_lon[city],
-    }, c["user"], c["pattern"], APPLICATION_PATTERNS, "application_id", id_prefix("APP", config),
-        APPLICATION_COLUMNS)
+    }, c["user"], c["pattern"], APPLICATION_PATTERNS, APPLICATION_LOOKALIKES, "application_id",
+        id_prefix("APP", config), APPLICATION_COLUMNS)
+
+
+def _household_sizes(rng: np.random.Generator, total: int) -> np.ndarray:
+    """Household sizes adding up to `total`: two people mostly, three or four now and then."""
+    sizes: list[int] = []
+    while sum(sizes) < total:
+        sizes.append(min(int(rng.choice([2, 3, 4], p=[0.7, 0.2, 0.1])), total - sum(sizes)))
+    if len(sizes) > 1 and sizes[-1] < 2:
+        sizes[-2] += sizes.pop()
+    return np.array(sizes, dtype=np.int64)
+
+
+def _households(rng: np.random.Generator, pop: Population, sizes: np.ndarray) -> np.ndarray:
+    """The members of each household (the first one's device is theirs): customers of one home city."""
+    by_city = np.argsort(pop.home_city, kind="stable")
+    bounds = np.searchsorted(pop.home_city[by_city], np.arange(len(pop.city_names) + 1))
+    members = []
+    for size, first in zip(sizes, rng.choice(pop.size, len(sizes), replace=False), strict=True):
+        city = pop.home_city[first]
+        neighbours = by_city[bounds[city]:bounds[city + 1]]
+        neighbours = neighbours[neighbours != first]
+        if len(neighbours) < size - 1:  # a city of too few customers: others join from anywhere
+            neighbours = np.setdiff1d(np.arange(pop.size), [first])
+        members.append(np.concatenate([[first], rng.choice(neighbours, size - 1, replace=False)]))
+    return np.concatenate(members).astype(np.int64) if members else np.zeros(0, np.int64)
 
 
 def _application_rows(rng: np.random.Generator, pop: Population, users: np.ndarray, ts_ms: np.ndarray,
@@ -260,19 +307,34 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     rng = np.random.default_rng([config.seed, 3])
     rules = config.rules
     wanted = _pattern_counts(round(count * config.fraud_share), TRANSACTION_PATTERNS)
-    n_normal = count - sum(wanted.values())
+    benign = _pattern_counts(round(count * config.lookalike_share), TRANSACTION_LOOKALIKES)
     times = _timeline(rng, count, config)
+    span = (int(times[0]), int(times[-1]) + 1) if count else (0, 1)
+    travel = _travellers(rng, pop, benign["benign_travel"], span, rules) if benign["benign_travel"] else None
+    if travel is None or not len(travel["ts_ms"]):
+        travel, benign["benign_big_ticket"] = None, sum(benign.values())  # no room for a flight
+    n_normal = count - sum(wanted.values()) - (len(travel["ts_ms"]) if travel else 0)
 
     # Normal traffic: as many card holders as give each ~25 purchases, some far more active than
-    # others; every normal purchase happens in the customer's home city, below 2.5x their usual spend.
+    # others; every normal purchase happens in the customer's home city, on their own device, below
+    # 2.5x their usual spend (a travellers' customers are others: see _travellers).
     # (and enough of them that every injected pattern finds a customer with a purchase history)
-    active = rng.permutation(pop.size)[: min(pop.size, max(100, count // 25, 4 * sum(wanted.values())))]
+    pool = rng.permutation(pop.size)
+    if travel:
+        pool = pool[~np.isin(pool, travel["user"])]
+    active = pool[: min(len(pool), max(100, count // 25, 4 * sum(wanted.values())))]
     activity = rng.gamma(0.8, 1.0, len(active))
     users = active[rng.choice(len(active), n_normal, p=activity / activity.sum())]
     normal = _transaction_rows(rng, pop, users, times[:n_normal], pop.home_city[users], NO_PATTERN)
     normal["amount"] = np.round(np.minimum(pop.usual_spend[users] * rng.lognormal(0, 0.35, n_normal),
                                            pop.usual_spend[users] * 2.5), 2).clip(0.5)
-    parts = [normal]
+    # look-alike: a big-ticket purchase now and then (4-15x the customer's usual spend), where big
+    # tickets are bought
+    big = rng.choice(n_normal, min(benign["benign_big_ticket"], n_normal), replace=False)
+    normal["amount"][big] = np.round(pop.usual_spend[users[big]] * rng.uniform(4, 15, len(big)), 2)
+    normal["category"][big] = rng.choice([MERCHANT_CATEGORIES.index(c) for c in ("electronics", "travel")], len(big))
+    normal["pattern"][big] = len(TRANSACTION_PATTERNS) + TRANSACTION_LOOKALIKES.index("benign_big_ticket")
+    parts = [normal] + ([travel] if travel else [])
 
     # Patterns are placed after a customer's last normal purchase, so no later normal purchase of
     # theirs is compared against the fraudulent one; only customers with a history are used.
@@ -283,13 +345,18 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     room = int(times[-1]) - last if count else last
     experienced = rng.permutation(np.flatnonzero((seen >= rules.spike_history) & (room > 1_000)))
     k_travel, k_spike = wanted["impossible_travel"], wanted["amount_spike"]
-    if k_travel + k_spike > len(experienced):
-        raise ValueError(f"{k_travel + k_spike} injected transactions need as many customers with at least "
+    testing = _bursts(rng, wanted["card_testing"], rules.testing_min_small + 2, rules.testing_min_small + 4)
+    takeovers = _bursts(rng, wanted["account_takeover"], 1, 3)
+    campaigns = _bursts(rng, wanted["compromised_merchant"], rules.merchant_min_cards + 5,
+                        rules.merchant_min_cards + 20)
+    need = k_travel + k_spike + len(testing) + len(takeovers) + wanted["compromised_merchant"]
+    if need > len(experienced):
+        raise ValueError(f"{need} injected fraud cases need as many customers with at least "
                          f"{rules.spike_history} purchases, but only {len(experienced)} of {pop.size} have them; "
                          "lower the fraud share or raise the number of customers")
 
     # (d) impossible travel: a purchase in a distant city minutes after one at home
-    u = experienced[:k_travel]
+    u, experienced = experienced[:k_travel], experienced[k_travel:]
     far = np.array([_far_city(rng, pop, h, 2 * rules.travel_min_distance_km) for h in pop.home_city[u]],
                    dtype=np.int64)
     gap = rng.integers(1_000, np.minimum(30 * 60_000, room[u]) + 1)
@@ -298,12 +365,66 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     parts.append(rows)
 
     # (e) amount spike: a purchase many times the customer's usual spend
-    u = experienced[k_travel:k_travel + k_spike]
+    u, experienced = experienced[:k_spike], experienced[k_spike:]
     gap = rng.integers(1_000, np.minimum(120 * 60_000, room[u]) + 1)
     rows = _transaction_rows(rng, pop, u, last[u] + gap, pop.home_city[u], 1)
     spike = pop.usual_spend[u] * rng.uniform(3 * rules.spike_factor, 6 * rules.spike_factor, len(u))
     rows["amount"] = np.round(np.maximum(spike, 2 * rules.spike_min_amount), 2)
     parts.append(rows)
+
+    # (f) card testing: the card's details tried out on another device, in the fraudster's city, with
+    # tiny purchases within a few minutes, then a large one
+    u, experienced = experienced[:len(testing)], experienced[len(testing):]
+    n = int(testing.sum())
+    runs = np.repeat(np.arange(len(u)), testing)
+    first = np.cumsum(testing) - testing
+    is_large = np.zeros(n, dtype=bool)
+    is_large[first + testing - 1] = True
+    width = np.minimum(int(rules.testing_window_minutes * 60_000 * 0.9), np.maximum(room[u] - 1_000, 1))
+    start = last[u] + rng.integers(1_000, np.maximum(np.minimum(120 * 60_000, room[u] - width), 1_000) + 1)
+    offset = np.where(is_large, width[runs], np.sort(rng.uniform(0, 0.6, n)) * width[runs]).astype(np.int64)
+    order = np.lexsort((offset, runs))
+    rows = _transaction_rows(rng, pop, u[runs], (start[runs] + offset)[order],
+                             rng.integers(0, len(pop.city_names), len(u))[runs], 2)
+    rows["amount"] = np.where(is_large, np.round(pop.usual_spend[u[runs]] * rng.uniform(3, 10, n), 2),
+                              np.round(rng.uniform(0.5, rules.testing_max_amount, n), 2))
+    rows["category"][:] = MERCHANT_CATEGORIES.index("online")
+    rows["device"] = pop.size + runs  # the fraudster's device, one per run
+    parts.append(rows)
+
+    # (g) account takeover: an established customer's account used from a new device in another city,
+    # for one to three large purchases within the next hours
+    u, experienced = experienced[:len(takeovers)], experienced[len(takeovers):]
+    n = int(takeovers.sum())
+    cases = np.repeat(np.arange(len(u)), takeovers)
+    first = np.cumsum(takeovers) - takeovers
+    is_first = np.zeros(n, dtype=bool)
+    is_first[first] = True
+    width = np.minimum(int(rules.takeover_window_minutes * 60_000 * 0.8), np.maximum(room[u] - 1_000, 1))
+    start = last[u] + rng.integers(1_000, np.maximum(np.minimum(360 * 60_000, room[u] - width), 1_000) + 1)
+    offset = np.where(is_first, 0, rng.integers(1, width[cases] + 1))
+    order = np.lexsort((offset, cases))
+    city = (pop.home_city[u] + rng.integers(1, len(pop.city_names), len(u))) % len(pop.city_names)  # not home
+    rows = _transaction_rows(rng, pop, u[cases], (start[cases] + offset)[order], city[cases], 3)
+    rows["amount"] = np.round(pop.usual_spend[u[cases]] * np.where(is_first, rng.uniform(4, 12, n),
+                                                                   rng.uniform(2, 8, n)), 2)
+    rows["device"] = pop.size + len(testing) + cases
+    parts.append(rows)
+
+    # (h) compromised merchant: over a campaign of hours to days, many cards (each with a history that
+    # ended before the campaign began) defrauded at one merchant, each for several times its usual spend
+    width = int(min(rules.merchant_window_minutes * 60_000 * 0.75, span[1] - span[0]))
+    merchants = rng.choice(len(pop.merchants), len(campaigns), replace=False)
+    for size, merchant in zip(campaigns, merchants, strict=True):
+        begin = int(rng.integers(span[0] + (span[1] - span[0] - width) // 2, max(span[1] - width, span[0] + 1) + 1))
+        eligible = experienced[last[experienced] < begin - 1_000]
+        u = eligible[:size] if len(eligible) >= size else experienced[:size]
+        experienced = experienced[~np.isin(experienced, u)]
+        at = np.maximum(begin + rng.integers(0, width + 1, len(u)), last[u] + 1_000)
+        rows = _transaction_rows(rng, pop, u, at, pop.home_city[u], 4)
+        rows["merchant"][:] = merchant
+        rows["amount"] = np.round(pop.usual_spend[u] * rng.uniform(4, 10, len(u)), 2)
+        parts.append(rows)
 
     cols = _concat(parts)
     order = np.argsort(cols["ts_ms"], kind="stable")
@@ -311,6 +432,7 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     scores = pop.base_score[c["user"]]
     policy = config.policy
     risk = risk_level_codes(scores, policy)
+    fraud_devices = pl.Series(np.char.mod("DX%011x", rng.integers(0, 2**44, len(testing) + len(takeovers))))
     return _frame({
         "amount": c["amount"],
         "timestamp": _timestamps(c["ts_ms"]),
@@ -320,11 +442,43 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
         "merchant": _strings(pop.merchants, c["merchant"]),
         "merchant_category": _strings(MERCHANT_CATEGORIES, c["category"]),
         "card_type": _strings(CARD_TYPES, pop.card[c["user"]]),
-        "device_id": pop.device_ids.gather(c["user"]),
+        "device_id": pl.concat([pop.device_ids, fraud_devices.cast(pl.String)]).gather(c["device"]),
         "credit_score": scores,
         "risk_level": _strings(RISK_LEVELS, risk),
-    }, c["user"], c["pattern"], TRANSACTION_PATTERNS, "transaction_id", id_prefix("TX", config),
-        TRANSACTION_COLUMNS)
+    }, c["user"], c["pattern"], TRANSACTION_PATTERNS, TRANSACTION_LOOKALIKES, "transaction_id",
+        id_prefix("TX", config), TRANSACTION_COLUMNS)
+
+
+def _travellers(rng: np.random.Generator, pop: Population, wanted: int, span: tuple[int, int],
+                rules: FraudRules) -> dict[str, np.ndarray] | None:
+    """Look-alike: customers who really fly. Each makes three purchases at home over the hours before
+    a flight to a city at least `travel_min_distance_km` away, then one to three there after landing
+    (those are labelled benign_travel). The flight takes the distance at a door-to-door speed of about
+    450 km/h (lognormal, a few faster than the travel rule's plane): some of them do alert. None in a
+    stream shorter than TRAVEL_MIN_SPAN_HOURS."""
+    hour = 3_600_000
+    if span[1] - span[0] < TRAVEL_MIN_SPAN_HOURS * hour:
+        return None
+    rng = np.random.default_rng(rng.integers(0, 2**63))
+    away = _bursts(rng, wanted, 1, 3)
+    u = rng.choice(pop.size, len(away), replace=False)
+    far = np.array([_far_city(rng, pop, h, rules.travel_min_distance_km) for h in pop.home_city[u]], dtype=np.int64)
+    km = haversine_km(pop.city_lat[pop.home_city[u]], pop.city_lon[pop.home_city[u]], pop.city_lat[far],
+                      pop.city_lon[far])
+    flight = (km / rng.lognormal(np.log(450), 0.35, len(u)) * hour).astype(np.int64)
+    trip = 4 * hour + flight + 4 * hour  # three purchases at home, the flight, the purchases there
+    ok = trip < span[1] - span[0]
+    u, away, far, flight, trip = u[ok], away[ok], far[ok], flight[ok], trip[ok]
+    departure = rng.integers(span[0] + 4 * hour, span[1] - trip + 4 * hour)
+    home_ts = departure[:, None] - np.sort(rng.integers(0, 4 * hour, (len(u), 3)), axis=1)[:, ::-1]
+    cases = np.repeat(np.arange(len(u)), away)
+    there = departure[cases] + flight[cases] + rng.integers(0, 4 * hour, len(cases))
+    users = np.concatenate([np.repeat(u, 3), u[cases]])
+    rows = _transaction_rows(rng, pop, users, np.concatenate([home_ts.ravel(), there]),
+                             np.concatenate([np.repeat(pop.home_city[u], 3), far[cases]]), NO_PATTERN)
+    rows["amount"] = np.round(pop.usual_spend[users] * rng.lognormal(0, 0.35, len(users)), 2).clip(0.5)
+    rows["pattern"][3 * len(u):] = len(TRANSACTION_PATTERNS) + TRANSACTION_LOOKALIKES.index("benign_travel")
+    return rows
 
 
 TRANSACTION_COLUMNS = [
@@ -349,6 +503,7 @@ def _transaction_rows(rng: np.random.Generator, pop: Population, users: np.ndarr
         "city": np.asarray(city, dtype=np.int64),
         "merchant": rng.integers(0, len(pop.merchants), n),
         "category": rng.integers(0, len(MERCHANT_CATEGORIES), n),
+        "device": np.asarray(users, dtype=np.int64),  # index into the device pool: customer i owns device i
         "pattern": np.full(n, pattern, dtype=np.int64),
     }
 

@@ -20,6 +20,8 @@ class GeneratorConfig:
     seed: int = 42
     customers: int = 100_000  # one population for both kinds: same seed, same people
     fraud_share: float = 0.02  # share of events that belong to an injected pattern
+    # share of events that are benign look-alikes of a pattern (travellers, big tickets, households)
+    lookalike_share: float = 0.005
     rate_per_second: float = 50.0  # mean event rate of the simulated stream
     start: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
     policy: LendingPolicy = DEFAULT_POLICY
@@ -33,6 +35,8 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.fraud_share <= 0.5:
             raise ValueError("fraud_share must be between 0 and 0.5")
+        if not 0 <= self.lookalike_share <= 0.2:
+            raise ValueError("lookalike_share must be between 0 and 0.2")
         if self.rate_per_second <= 0 or self.customers < 100:
             raise ValueError("rate_per_second must be > 0 and customers >= 100")
         if self.start.tzinfo is None or (self.drift_from is not None and self.drift_from.tzinfo is None):

@@ -59,6 +59,21 @@ class FraudRules:
     spike_factor: float = 5.0
     spike_min_amount: float = 500.0
     spike_history: int = 5
+    # card testing: a run of tiny purchases on one card (a stolen card tried out), then the real one
+    card_testing_enabled: bool = True
+    testing_window_minutes: int = 30
+    testing_max_amount: float = 2.0  # a purchase of at most this counts as a test
+    testing_min_small: int = 3
+    # account takeover: an established customer's purchase on another device, in another city than
+    # their previous one, far above their average; then every purchase on that device for a while
+    account_takeover_enabled: bool = True
+    takeover_factor: float = 3.0
+    takeover_window_minutes: int = 120
+    # compromised merchant: many cards, each with a purchase unusual for it, at one merchant
+    compromised_merchant_enabled: bool = True
+    merchant_window_minutes: int = 1440
+    merchant_unusual_factor: float = 3.0
+    merchant_min_cards: int = 5
 
     def windows(self) -> dict[str, object]:
         """The settings only a redeploy changes (a window's length is fixed when the job is planned)."""
@@ -67,7 +82,8 @@ class FraudRules:
 
 DEFAULT_FRAUD_RULES = FraudRules()
 
-RULES = ("large_loan_low_score", "application_velocity", "shared_device", "impossible_travel", "amount_spike")
+RULES = ("large_loan_low_score", "application_velocity", "shared_device", "impossible_travel", "amount_spike",
+         "card_testing", "account_takeover", "compromised_merchant")
 RULE_SET = "fraud"  # the key of the rules' versioned table (one set of rules, versioned as a whole)
 
 
@@ -149,7 +165,29 @@ SETTINGS = (
     Setting("amount_spike", "min_amount", "spike_min_amount", "DOUBLE", True, 0, 10_000_000,
             "... and at least this amount"),
     Setting("amount_spike", "history", "spike_history", "INT", False, 1, 100,
-            "how many previous purchases the average is over"),
+            "how many previous purchases the average is over (also for account_takeover and compromised_merchant)"),
+    Setting("card_testing", "enabled", "card_testing_enabled", "BOOLEAN", True, meaning="the rule raises alerts"),
+    Setting("card_testing", "window_minutes", "testing_window_minutes", "INT", False, 1, 1440,
+            "how far back one card's small purchases are counted"),
+    Setting("card_testing", "max_amount", "testing_max_amount", "DOUBLE", True, 0, 1000,
+            "a purchase of at most this amount counts as a test"),
+    Setting("card_testing", "min_small", "testing_min_small", "INT", True, 2, 1000,
+            "alert (every test and each purchase after them) once a card has this many tests in the window"),
+    Setting("account_takeover", "enabled", "account_takeover_enabled", "BOOLEAN", True,
+            meaning="the rule raises alerts"),
+    Setting("account_takeover", "factor", "takeover_factor", "DOUBLE", True, 1, 1000,
+            "alert a purchase on another device, in another city than the customer's previous one, of at least "
+            "this many times the average of their previous purchases ..."),
+    Setting("account_takeover", "window_minutes", "takeover_window_minutes", "INT", False, 1, 10080,
+            "... and every purchase on that device for this long after it"),
+    Setting("compromised_merchant", "enabled", "compromised_merchant_enabled", "BOOLEAN", True,
+            meaning="the rule raises alerts"),
+    Setting("compromised_merchant", "window_minutes", "merchant_window_minutes", "INT", False, 1, 10080,
+            "how far back the unusual purchases at one merchant are counted"),
+    Setting("compromised_merchant", "unusual_factor", "merchant_unusual_factor", "DOUBLE", True, 1, 1000,
+            "a purchase of at least this many times the average of the card's previous ones is unusual ..."),
+    Setting("compromised_merchant", "min_cards", "merchant_min_cards", "INT", True, 2, 100_000,
+            "... alert (every unusual purchase there in the window) once this many cards made one at the merchant"),
 )
 SETTING_BY_NAME = {s.name: s for s in SETTINGS}
 assert [s.field for s in SETTINGS] == [f.name for f in dataclasses.fields(FraudRules)], "one setting per field"
@@ -204,7 +242,7 @@ APPLICATION_COLUMNS = (("application_id", "STRING"), ("user_id", "STRING"), ("cr
                        ("device_id", "STRING"), ("city", "STRING"))
 TRANSACTION_COLUMNS = (("transaction_id", "STRING"), ("user_id", "STRING"), ("amount", "DECIMAL(14, 2)"),
                        ("timestamp", "TIMESTAMP_LTZ(3)"), ("location", "STRING"), ("latitude", "DOUBLE"),
-                       ("longitude", "DOUBLE"), ("device_id", "STRING"))
+                       ("longitude", "DOUBLE"), ("device_id", "STRING"), ("merchant", "STRING"))
 ALERT_COLUMNS = "alert_id, rule, severity, reason, user_id, event_type, event_id, event_time, rule_version"
 # The stream's tables: what each reads, and the contract its records are checked against.
 STREAM_TABLES = {"applications": (APPLICATIONS_TOPIC, APPLICATION_COLUMNS),
@@ -329,23 +367,88 @@ def alert_select(rule: str, severity: str, reason: str, event_type: str, event_i
             f"{e}event_time, {version} AS rule_version")
 
 
+def _interval(minutes: int) -> str:
+    """A window's length as Flink SQL (a MINUTE literal holds two digits only)."""
+    days, rest = divmod(minutes, 1440)
+    return f"INTERVAL '{days} {rest // 60:02d}:{rest % 60:02d}:00' DAY TO SECOND"
+
+
 def _burst(rule: str, severity: str, count: str, key: str, minutes: int, threshold: str, says: str,
-           variant: str) -> str:
-    """Alert every application of a burst: once `count` over the `key`'s last `minutes` reaches the
-    version's `threshold` at an application (the trigger), each application of that key inside the
-    trigger's window, the trigger and those before it, is alerted (an interval join back to the events)."""
+           variant: str, table: str = "applications", member: str = "", carry: str = "") -> str:
+    """Alert every event of a burst: once `count` over the `key`'s last `minutes` reaches the version's
+    `threshold` at an event (the trigger), each event of that key inside the trigger's window, the
+    trigger and those before it, is alerted (an interval join back to the events). `member`: a further
+    condition on the alerted event `m` (against the trigger `t`); `carry`: further columns of `t`."""
+    event_type, event_id = table[:-1], f"{table[:-1]}_id"
     return f"""
             SELECT {alert_select(rule, severity, f"CONCAT('one of ', CAST(t.n AS STRING), {says} {minutes} minutes "
                                                  "(threshold ', CAST(t.threshold AS STRING), ')')",
-                                 "application", "application_id", event="m", version="t.rule_version")}
-            FROM (SELECT application_id, {key}, event_time, rule_version, {threshold} AS threshold, n
+                                 event_type, event_id, event="m", version="t.rule_version")}
+            FROM (SELECT {event_id}, {key}, event_time, rule_version, {threshold} AS threshold, n{carry}
                   FROM (SELECT *, {count} OVER (
                             PARTITION BY {key} ORDER BY event_time
-                            RANGE BETWEEN INTERVAL '{minutes}' MINUTE PRECEDING AND CURRENT ROW) AS n
-                        FROM applications_ruled{variant})
+                            RANGE BETWEEN {_interval(minutes)} PRECEDING AND CURRENT ROW) AS n
+                        FROM {table}_ruled{variant})
                   WHERE {rule}_enabled AND n >= {threshold}) AS t
-            JOIN applications AS m ON m.{key} = t.{key}
-             AND m.event_time BETWEEN t.event_time - INTERVAL '{minutes}' MINUTE AND t.event_time"""
+            JOIN {table} AS m ON m.{key} = t.{key}
+             AND m.event_time BETWEEN t.event_time - {_interval(minutes)} AND t.event_time{member}"""
+
+
+def _with_history(columns: str, history: int, variant: str) -> str:
+    """Each purchase with its card's previous one (`prev_*`) and the average of the card's previous
+    `history` purchases (`prev_avg`, null until there are that many)."""
+    return f"""(SELECT *, CASE WHEN n = {history + 1} THEN (total - amount) / (n - 1) END AS prev_avg
+                  FROM (SELECT *, SUM(amount) OVER w AS total, COUNT(*) OVER w AS n
+                        FROM (SELECT {columns}, LAG(device_id) OVER v AS prev_device,
+                                     LAG(location) OVER v AS prev_location
+                              FROM transactions_ruled{variant}
+                              WINDOW v AS (PARTITION BY user_id ORDER BY event_time))
+                        WINDOW w AS (PARTITION BY user_id ORDER BY event_time
+                                     ROWS BETWEEN {history} PRECEDING AND CURRENT ROW)))"""
+
+
+def _takeover(rules: FraudRules, variant: str) -> str:
+    """The trigger: a purchase on another device and in another city than the card's previous one, of
+    at least `factor` times its previous average; alerted with it, every purchase of the customer on
+    that device in the window after it (the new device's spending spree)."""
+    minutes = rules.takeover_window_minutes
+    history = _with_history("transaction_id, user_id, device_id, location, event_time, amount, rule_version, "
+                            "account_takeover_enabled, takeover_factor", rules.spike_history, variant)
+    return f"""
+            SELECT {alert_select("account_takeover", "high",
+                                 "CONCAT('on device ', t.device_id, ' in ', t.location, ' (previous purchase: ', "
+                                 "t.prev_location, '), ', CAST(CAST(t.amount / t.prev_avg AS INT) AS STRING), "
+                                 f"'x the average; or a purchase on that device within {minutes} minutes after')",
+                                 "transaction", "transaction_id", event="m", version="t.rule_version")}
+            FROM (SELECT * FROM {history}
+                  WHERE account_takeover_enabled AND prev_avg IS NOT NULL AND device_id <> prev_device
+                    AND location <> prev_location AND amount >= takeover_factor * prev_avg) AS t
+            JOIN transactions AS m ON m.user_id = t.user_id AND m.device_id = t.device_id
+             AND m.event_time BETWEEN t.event_time AND t.event_time + {_interval(minutes)}"""
+
+
+def _merchant(rules: FraudRules, variant: str) -> str:
+    """Unusual purchases (at least `unusual_factor` times the card's previous average); the trigger: an
+    unusual purchase at a merchant where `min_cards` different cards made one within the window;
+    alerted, every unusual purchase at that merchant in the window up to the trigger."""
+    minutes = rules.merchant_window_minutes
+    history = _with_history("transaction_id, user_id, merchant, device_id, location, event_time, amount, "
+                            "rule_version, compromised_merchant_enabled, merchant_unusual_factor, merchant_min_cards",
+                            rules.spike_history, variant)
+    unusual = f"(SELECT * FROM {history} WHERE amount >= merchant_unusual_factor * prev_avg)"
+    return f"""
+            SELECT {alert_select("compromised_merchant", "high",
+                                 "CONCAT('one of ', CAST(t.k AS STRING), ' cards with an unusual purchase at ', "
+                                 f"t.merchant, ' within {minutes} minutes (threshold ', "
+                                 "CAST(t.merchant_min_cards AS STRING), ')')",
+                                 "transaction", "transaction_id", event="m", version="t.rule_version")}
+            FROM (SELECT * FROM (SELECT *, COUNT(DISTINCT user_id) OVER (
+                                     PARTITION BY merchant ORDER BY event_time
+                                     RANGE BETWEEN {_interval(minutes)} PRECEDING AND CURRENT ROW) AS k
+                                 FROM {unusual})
+                  WHERE compromised_merchant_enabled AND k >= merchant_min_cards) AS t
+            JOIN {unusual} AS m ON m.merchant = t.merchant
+             AND m.event_time BETWEEN t.event_time - {_interval(minutes)} AND t.event_time"""
 
 
 def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> dict[str, str]:
@@ -395,6 +498,13 @@ def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> 
                                      ROWS BETWEEN {rules.spike_history} PRECEDING AND CURRENT ROW)))
             WHERE amount_spike_enabled AND n = {rules.spike_history + 1} AND amount >= spike_min_amount
               AND amount >= spike_factor * prev_avg""",
+        "card_testing": _burst(
+            "card_testing", "high", "SUM(CASE WHEN amount <= testing_max_amount THEN 1 ELSE 0 END)", "user_id",
+            rules.testing_window_minutes, "testing_min_small", "' purchases of at most ', CAST(t.small AS STRING), "
+            "' on this card within", variant, table="transactions", carry=", testing_max_amount AS small",
+            member=" AND (m.amount <= t.small OR m.transaction_id = t.transaction_id)"),
+        "account_takeover": _takeover(rules, variant),
+        "compromised_merchant": _merchant(rules, variant),
     }
 
 
@@ -468,4 +578,52 @@ def reference_alerts(apps: pl.DataFrame, txs: pl.DataFrame, rules: FraudRules = 
     spikes = spikes.filter((pl.col("amount") >= pl.col("spike_min_amount"))
                            & (pl.col("amount") >= pl.col("spike_factor") * pl.col("prev_avg")))
     alerts |= {f"amount_spike:{i}" for i in spikes["transaction_id"]}
+
+    # card testing: small purchases counted over the window ending at each purchase (each judged small
+    # by its own version); a trigger alerts itself and the small purchases of its window
+    minutes = rules.testing_window_minutes
+    small = txs.with_columns((pl.col("amount") <= pl.col("testing_max_amount")).cast(pl.Int64).alias("small"))
+    counts = (small.rolling("ts", period=f"{minutes}m", closed="both", group_by="user_id")
+              .agg(pl.col("small").sum().alias("n"), pl.col("transaction_id").last()))
+    triggers = (counts.join(txs.select("transaction_id", "card_testing_enabled", "testing_min_small",
+                                       "testing_max_amount"), on="transaction_id")
+                .filter(pl.col("card_testing_enabled") & (pl.col("n") >= pl.col("testing_min_small")))
+                .select("user_id", pl.col("ts").alias("trigger_ts"), pl.col("transaction_id").alias("trigger_id"),
+                        pl.col("testing_max_amount").alias("limit")))
+    members = txs.select("user_id", "ts", "transaction_id", "amount").join(triggers, on="user_id").filter(
+        pl.col("ts").is_between(pl.col("trigger_ts") - pl.duration(minutes=minutes), pl.col("trigger_ts"))
+        & ((pl.col("amount") <= pl.col("limit")) | (pl.col("transaction_id") == pl.col("trigger_id"))))
+    alerts |= {f"card_testing:{i}" for i in members["transaction_id"].unique()}
+
+    # the card's previous purchase and the average of its previous `spike_history`
+    history = prev.with_columns(
+        pl.col("device_id").shift().over("user_id").alias("prev_device"),
+        pl.col("location").shift().over("user_id").alias("prev_location"),
+        pl.when(pl.col("position") >= rules.spike_history)
+        .then((pl.col("total") - pl.col("amount")) / rules.spike_history).alias("prev_avg"))
+
+    # account takeover: the trigger and every purchase on its device in the window after it
+    minutes = rules.takeover_window_minutes
+    triggers = history.filter(
+        pl.col("account_takeover_enabled") & pl.col("prev_avg").is_not_null()
+        & (pl.col("device_id") != pl.col("prev_device")) & (pl.col("location") != pl.col("prev_location"))
+        & (pl.col("amount") >= pl.col("takeover_factor") * pl.col("prev_avg"))
+    ).select("user_id", "device_id", pl.col("ts").alias("trigger_ts"))
+    members = txs.select("user_id", "device_id", "ts", "transaction_id").join(
+        triggers, on=["user_id", "device_id"]).filter(
+        pl.col("ts").is_between(pl.col("trigger_ts"), pl.col("trigger_ts") + pl.duration(minutes=minutes)))
+    alerts |= {f"account_takeover:{i}" for i in members["transaction_id"].unique()}
+
+    # compromised merchant: distinct cards with an unusual purchase at the merchant, over the window
+    minutes = rules.merchant_window_minutes
+    unusual = history.filter(pl.col("amount") >= pl.col("merchant_unusual_factor") * pl.col("prev_avg")).sort("ts")
+    counts = (unusual.rolling("ts", period=f"{minutes}m", closed="both", group_by="merchant")
+              .agg(pl.col("user_id").n_unique().alias("k"), pl.col("transaction_id").last()))
+    triggers = (counts.join(unusual.select("transaction_id", "compromised_merchant_enabled", "merchant_min_cards"),
+                            on="transaction_id")
+                .filter(pl.col("compromised_merchant_enabled") & (pl.col("k") >= pl.col("merchant_min_cards")))
+                .select("merchant", pl.col("ts").alias("trigger_ts")))
+    members = unusual.select("merchant", "ts", "transaction_id").join(triggers, on="merchant").filter(
+        pl.col("ts").is_between(pl.col("trigger_ts") - pl.duration(minutes=minutes), pl.col("trigger_ts")))
+    alerts |= {f"compromised_merchant:{i}" for i in members["transaction_id"].unique()}
     return alerts

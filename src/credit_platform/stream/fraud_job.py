@@ -30,7 +30,8 @@ JOB_NAME = names.FRAUD_JOB
 # 3: rules order by the bounded `event_time` column (a far-future record cannot move the watermark).
 # 4: sources read with the contract-json format; refused records go to the dead-letter topic.
 # 5: the rules' versioned table (topic fraud_rules) joined with every event; whole bursts alerted.
-JOB_GRAPH = 5
+# 6: the rules card_testing, account_takeover, compromised_merchant (transactions read the merchant).
+JOB_GRAPH = 6
 
 
 @dataclass
