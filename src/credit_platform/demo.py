@@ -166,6 +166,16 @@ def summary(settings: Settings, dates: list[date], runs: dict[str, str]) -> dict
         result["dq_issues"] = {f"{s} / {r}": n for s, r, n in conn.execute(
             "SELECT source, rule, count(*) FROM data_quality_issues WHERE data_date = ANY(%s) OR run_id = ANY(%s) "
             "GROUP BY 1, 2 ORDER BY 1, 2", (dates, list(runs.values()))).fetchall()}
+        result["detection"] = {name: {"alerted": alerted, "false_positives": fp, "on_lookalikes": look,
+                                      "precision": prec, "recall": rec}
+                               for name, alerted, fp, look, prec, rec in conn.execute(
+            "SELECT name, sum(alerted), sum(false_positives), sum(on_lookalikes), "
+            "sum(on_fraud)::float / nullif(sum(alerted), 0), sum(caught)::float / nullif(sum(labelled), 0) "
+            "FROM fraud_detection_report WHERE kind = 'rule' AND business_date = ANY(%s) GROUP BY name ORDER BY name",
+            (dates,)).fetchall()}
+        result["card_precision_at_100"] = {str(d): (p, b) for d, p, b in conn.execute(
+            "SELECT business_date, precision, best FROM fraud_detection_report WHERE kind = 'cards' "
+            "AND business_date = ANY(%s) ORDER BY 1", (dates,)).fetchall()}
         result["lineage_rows"] = dict(conn.execute(
             "SELECT job, count(*) FROM metadata_table WHERE run_id = ANY(%s) OR run_id LIKE ANY(%s) GROUP BY 1 "
             "ORDER BY 1", (list(runs.values()), [f"{r}:%" for r in runs.values()])).fetchall())
@@ -194,6 +204,17 @@ def render(result: dict) -> str:
             lines.append(f"  {topic:<30} read {row['read']:>8,}  sent {row['sent']:>8,}  invalid {row['invalid']:>6,}")
     lines.append("fraud alerts in MongoDB (credit.fraud_alerts) by rule:")
     lines += [f"  {rule:<22} {n:>8,}" for rule, n in result["alerts_by_rule"].items()] or ["  (none)"]
+    if result.get("detection"):
+        def f(x: float | None) -> str:
+            return "    -" if x is None else f"{x:.3f}"
+
+        lines.append("detection report (fraud_detection_report, against the labels; false positives: of them on "
+                     "benign look-alikes):")
+        lines += [f"  {rule:<22} alerted {d['alerted']:>6,}  precision {f(d['precision'])}  recall {f(d['recall'])}  "
+                  f"false positives {d['false_positives']:>4,} ({d['on_lookalikes'] or 0:,})"
+                  for rule, d in result["detection"].items()]
+        lines += [f"  card precision@100 on {day}: {p:.3f} (best achievable {b:.3f})"
+                  for day, (p, b) in result.get("card_precision_at_100", {}).items()]
     lines.append("warehouse rows:")
     lines += [f"  {table:<22} {n:>8,}" for table, n in result["warehouse"].items()]
     for m in result.get("models", []):

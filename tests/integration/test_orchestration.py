@@ -22,6 +22,7 @@ from credit_platform.contracts.names import MONGO_DB, ROLE_ETL
 from credit_platform.ingest import generator
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.orchestration.airflow_client import AirflowClient
+from credit_platform.rules.fraud import RULES
 from credit_platform.rules.lending import lending_decision, risk_level
 from credit_platform.stream import flink, fraud_job
 
@@ -86,17 +87,27 @@ def test_demo_replay_yields_the_expected_alerts_and_scores(platform, demo_run):
             assert decision == "fraud_review" and "large_loan_low_score" in rules
     assert result["lineage_rows"].get("generate_data") == 2
     assert result["lineage_rows"].get("risk_scoring") == 3  # credit_scores, processed_transactions, loan_outcomes
+    # the nightly detection report of the day: the seed rule caught its three, nothing else (no fraud
+    # injected) but what the look-alikes set off
+    seed = result["detection"]["large_loan_low_score"]
+    assert seed["alerted"] == 3 and seed["precision"] == 0.0 and seed["recall"] is None  # labels say normal
+    assert set(result["detection"]) == set(RULES) and str(day) in result["card_precision_at_100"]
+    assert "detection report (fraud_detection_report" in demo.render(result)
 
 
 def test_rerunning_nightly_scoring_for_the_date_changes_nothing(platform, demo_run):
     day = demo_run["day"]
+    report = ("SELECT kind, name, events, alerted, on_fraud, caught FROM fraud_detection_report "
+              "WHERE business_date = %s ORDER BY 1, 2")
     with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
         before = conn.execute(CHECKSUM, (day,)).fetchone()
+        report_before = conn.execute(report, (day,)).fetchall()
     client = AirflowClient(platform)
     run_id = client.trigger("nightly_risk_scoring", {"business_date": str(day)})
     assert client.wait_for_run("nightly_risk_scoring", run_id, timeout=900) == "success"
     with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
         after = conn.execute(CHECKSUM, (day,)).fetchone()
+        assert conn.execute(report, (day,)).fetchall() == report_before and len(report_before) > 8
     assert before == after and before[0] == 300
     log = client.task_log("nightly_risk_scoring", run_id, "risk_scoring")
     assert "spark-submit --master local[2]" in log  # the task ran spark-submit

@@ -70,6 +70,8 @@ def test_patterns_present_in_expected_share_with_labels(fixture, patterns, looka
     ids = frame[frame.columns[1]]
     assert ids.n_unique() == COUNT
     assert frame["timestamp"].is_sorted()
+    # one order of each customer's events in every engine: never two in the same millisecond
+    assert frame.select("user_id", "timestamp").n_unique() == COUNT
 
 
 def test_seed_rule_fires_on_its_pattern_only(apps):

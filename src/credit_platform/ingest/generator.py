@@ -120,6 +120,24 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def _in_time_order(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The events in time order, no two of one customer in the same millisecond (a later one moves on
+    by a millisecond): each customer's events have one order, in every engine."""
+    order = np.lexsort((cols["ts_ms"], cols["user"]))
+    ts, user = cols["ts_ms"][order], cols["user"][order]
+    first = np.r_[True, user[1:] != user[:-1]]
+    rank = np.arange(len(ts)) - np.maximum.accumulate(np.where(first, np.arange(len(ts)), 0))
+    shifted = ts - rank
+    starts = np.flatnonzero(first)
+    for a, b in zip(starts, np.r_[starts[1:], len(ts)], strict=True):  # running max within each customer
+        shifted[a:b] = np.maximum.accumulate(shifted[a:b])
+    fixed = np.empty_like(ts)
+    fixed[order] = shifted + rank
+    cols = {**cols, "ts_ms": fixed}
+    order = np.argsort(fixed, kind="stable")
+    return {k: v[order] for k, v in cols.items()}
+
+
 def _strings(pool: tuple[str, ...] | pl.Series, index: np.ndarray) -> pl.Series:
     series = pool if isinstance(pool, pl.Series) else pl.Series(list(pool), dtype=pl.String)
     return series.gather(index)
@@ -211,9 +229,7 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
     shared_devices = pl.Series(np.char.mod("DS%011x", rng.integers(0, 2**44, len(sizes)))).cast(pl.String)
     devices = pl.concat([pop.device_ids, shared_devices])
 
-    cols = _concat(parts)
-    order = np.argsort(cols["ts_ms"], kind="stable")
-    c = {k: v[order] for k, v in cols.items()}
+    c = _in_time_order(_concat(parts))
     if config.drift_from is not None:
         _drift(rng, c, int(config.drift_from.timestamp() * 1000), rules)
     city = pop.home_city[c["user"]]
@@ -426,9 +442,7 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
         rows["amount"] = np.round(pop.usual_spend[u] * rng.uniform(4, 10, len(u)), 2)
         parts.append(rows)
 
-    cols = _concat(parts)
-    order = np.argsort(cols["ts_ms"], kind="stable")
-    c = {k: v[order] for k, v in cols.items()}
+    c = _in_time_order(_concat(parts))
     scores = pop.base_score[c["user"]]
     policy = config.policy
     risk = risk_level_codes(scores, policy)

@@ -394,17 +394,24 @@ def _burst(rule: str, severity: str, count: str, key: str, minutes: int, thresho
              AND m.event_time BETWEEN t.event_time - {_interval(minutes)} AND t.event_time{member}"""
 
 
-def _with_history(columns: str, history: int, variant: str) -> str:
-    """Each purchase with its card's previous one (`prev_*`) and the average of the card's previous
-    `history` purchases (`prev_avg`, null until there are that many)."""
+def _with_history(history: int, variant: str) -> str:
+    """Each purchase with its card's previous one (`prev_device`, `prev_location`) and the average of the
+    card's previous `history` purchases (`prev_avg`, null until there are that many). The same text in
+    every rule that reads it, so the planner computes it once for all of them."""
     return f"""(SELECT *, CASE WHEN n = {history + 1} THEN (total - amount) / (n - 1) END AS prev_avg
                   FROM (SELECT *, SUM(amount) OVER w AS total, COUNT(*) OVER w AS n
-                        FROM (SELECT {columns}, LAG(device_id) OVER v AS prev_device,
-                                     LAG(location) OVER v AS prev_location
-                              FROM transactions_ruled{variant}
-                              WINDOW v AS (PARTITION BY user_id ORDER BY event_time))
+                        FROM {_previous(variant)}
                         WINDOW w AS (PARTITION BY user_id ORDER BY event_time
                                      ROWS BETWEEN {history} PRECEDING AND CURRENT ROW)))"""
+
+
+def _previous(variant: str) -> str:
+    """Each purchase with what its card's previous purchase was: where, when, on which device."""
+    return f"""(SELECT *, LAG(latitude) OVER v AS prev_lat, LAG(longitude) OVER v AS prev_lon,
+                       LAG(event_time) OVER v AS prev_ts, LAG(location) OVER v AS prev_location,
+                       LAG(device_id) OVER v AS prev_device
+                FROM transactions_ruled{variant}
+                WINDOW v AS (PARTITION BY user_id ORDER BY event_time))"""
 
 
 def _takeover(rules: FraudRules, variant: str) -> str:
@@ -412,8 +419,7 @@ def _takeover(rules: FraudRules, variant: str) -> str:
     at least `factor` times its previous average; alerted with it, every purchase of the customer on
     that device in the window after it (the new device's spending spree)."""
     minutes = rules.takeover_window_minutes
-    history = _with_history("transaction_id, user_id, device_id, location, event_time, amount, rule_version, "
-                            "account_takeover_enabled, takeover_factor", rules.spike_history, variant)
+    history = _with_history(rules.spike_history, variant)
     return f"""
             SELECT {alert_select("account_takeover", "high",
                                  "CONCAT('on device ', t.device_id, ' in ', t.location, ' (previous purchase: ', "
@@ -432,9 +438,7 @@ def _merchant(rules: FraudRules, variant: str) -> str:
     unusual purchase at a merchant where `min_cards` different cards made one within the window;
     alerted, every unusual purchase at that merchant in the window up to the trigger."""
     minutes = rules.merchant_window_minutes
-    history = _with_history("transaction_id, user_id, merchant, device_id, location, event_time, amount, "
-                            "rule_version, compromised_merchant_enabled, merchant_unusual_factor, merchant_min_cards",
-                            rules.spike_history, variant)
+    history = _with_history(rules.spike_history, variant)
     unusual = f"(SELECT * FROM {history} WHERE amount >= merchant_unusual_factor * prev_avg)"
     return f"""
             SELECT {alert_select("compromised_merchant", "high",
@@ -476,12 +480,7 @@ def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> 
                            "CONCAT(CAST(CAST(km AS INT) AS STRING), ' km from ', prev_location, ' to ', location, "
                            "' in ', CAST(seconds AS STRING), ' s')", "transaction", "transaction_id")}
             FROM (SELECT *, {km} AS km, TIMESTAMPDIFF(SECOND, prev_ts, event_time) AS seconds
-                  FROM (SELECT transaction_id, user_id, event_time, location, latitude, longitude, rule_version,
-                               impossible_travel_enabled, travel_min_distance_km, travel_max_speed_kmh,
-                               LAG(latitude) OVER w AS prev_lat, LAG(longitude) OVER w AS prev_lon,
-                               LAG(event_time) OVER w AS prev_ts, LAG(location) OVER w AS prev_location
-                        FROM transactions_ruled{variant}
-                        WINDOW w AS (PARTITION BY user_id ORDER BY event_time)))
+                  FROM {_with_history(rules.spike_history, variant)})
             WHERE impossible_travel_enabled AND prev_lat IS NOT NULL AND km >= travel_min_distance_km
               AND km * 3600 > travel_max_speed_kmh * GREATEST(seconds, 1)""",
         "amount_spike": f"""
@@ -489,14 +488,8 @@ def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> 
                            "CONCAT('amount ', CAST(amount AS STRING), ' is ', CAST(CAST(amount / prev_avg AS INT) "
                            f"AS STRING), 'x the average of the previous {rules.spike_history} purchases')",
                            "transaction", "transaction_id")}
-            FROM (SELECT *, (total - amount) / (n - 1) AS prev_avg
-                  FROM (SELECT transaction_id, user_id, event_time, amount, rule_version, amount_spike_enabled,
-                               spike_min_amount, spike_factor,
-                               SUM(amount) OVER w AS total, COUNT(*) OVER w AS n
-                        FROM transactions_ruled{variant}
-                        WINDOW w AS (PARTITION BY user_id ORDER BY event_time
-                                     ROWS BETWEEN {rules.spike_history} PRECEDING AND CURRENT ROW)))
-            WHERE amount_spike_enabled AND n = {rules.spike_history + 1} AND amount >= spike_min_amount
+            FROM {_with_history(rules.spike_history, variant)}
+            WHERE amount_spike_enabled AND prev_avg IS NOT NULL AND amount >= spike_min_amount
               AND amount >= spike_factor * prev_avg""",
         "card_testing": _burst(
             "card_testing", "high", "SUM(CASE WHEN amount <= testing_max_amount THEN 1 ELSE 0 END)", "user_id",
