@@ -310,3 +310,10 @@ def test_travellers_fly_at_a_planes_speed_and_big_tickets_are_big():
     big = prev.filter(pl.col("fraud_pattern") == "benign_big_ticket")
     assert big.height > 100 and (big["amount"] / big["recent_mean"]).median() > RULES.spike_factor
     assert not big["is_fraud"].any() and not day.filter(pl.col("fraud_pattern") == "benign_travel")["is_fraud"].any()
+
+
+def test_household_sizes_add_up_for_any_total():
+    rng = np.random.default_rng(1)
+    for total in range(0, 40):
+        sizes = generator._household_sizes(rng, total)
+        assert sizes.sum() == total and (sizes <= 5).all() and (total < 2 or (sizes >= 2).all())

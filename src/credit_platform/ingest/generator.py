@@ -255,8 +255,9 @@ def _household_sizes(rng: np.random.Generator, total: int) -> np.ndarray:
     sizes: list[int] = []
     while sum(sizes) < total:
         sizes.append(min(int(rng.choice([2, 3, 4], p=[0.7, 0.2, 0.1])), total - sum(sizes)))
-    if len(sizes) > 1 and sizes[-1] < 2:
-        sizes[-2] += sizes.pop()
+    if len(sizes) > 1 and sizes[-1] < 2:  # one left over joins the household before
+        tail = sizes.pop()
+        sizes[-1] += tail
     return np.array(sizes, dtype=np.int64)
 
 
