@@ -7,6 +7,7 @@ address is `FLINK_REST_URL`.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 import urllib.request
@@ -16,6 +17,8 @@ from credit_platform.config import Settings
 from credit_platform.errors import PlatformError, run_checked
 from credit_platform.stream.flink_config import flink_env, flink_runtime_dir, prepare_flink, pyflink_home
 
+_log = logging.getLogger(__name__)
+PLANNER_NPE = b"NullPointerException: metadataHandlerProvider"
 ACTIVE_STATES = {"CREATED", "INITIALIZING", "RUNNING", "RESTARTING", "RECONCILING", "CANCELLING", "FAILING"}
 
 
@@ -36,12 +39,27 @@ def submit_python_job(settings: Settings, script: Path, *args: str, restore_from
         prepare_flink(settings)  # a client host apart from the cluster (an Airflow container)
     rest = settings.flink_rest_url.removeprefix("http://").removeprefix("https://")
     restore = ["-s", restore_from] if restore_from else []
-    out = run_checked(
-        ["bash", str(pyflink_home() / "bin" / "flink"), "run", "-m", rest, "-d", *restore, "-py", str(script),
-         "-pyexec", sys.executable, "-pyclientexec", sys.executable, *args],
-        step=f"flink: submit {script.name}", env=flink_env(settings),
-        log_path=settings.logs_dir / "flink-submit.log", timeout=300, private=True,
-    ).stdout
+    log_path = settings.logs_dir / "flink-submit.log"
+    for attempt in (1, 2):
+        start = log_path.stat().st_size if log_path.exists() else 0
+        try:
+            out = run_checked(
+                ["bash", str(pyflink_home() / "bin" / "flink"), "run", "-m", rest, "-d", *restore, "-py",
+                 str(script), "-pyexec", sys.executable, "-pyclientexec", sys.executable, *args],
+                step=f"flink: submit {script.name}", env=flink_env(settings), log_path=log_path, timeout=300,
+                private=True,
+            ).stdout
+            break
+        except PlatformError:
+            # Planning the job now and then fails inside Calcite (a NullPointerException for its
+            # metadata handler provider) and succeeds when planned again; nothing was submitted then.
+            with open(log_path, "rb") as written:
+                written.seek(start)
+                transient = PLANNER_NPE in written.read()
+            if attempt == 2 or not transient:
+                raise
+            _log.warning("flink: planning %s failed in the planner (%s); planning it once more", script.name,
+                        PLANNER_NPE.decode())
     match = re.search(r"JobID ([0-9a-f]{32})", out)
     if not match:
         raise PlatformError(f"flink: submitted {script.name} but found no job id in the output:\n{out[-2000:]}")
