@@ -5,9 +5,10 @@ application velocity and shared devices (OVER windows counting per user / distin
 device), impossible travel (LAG over each customer's purchases), amount spikes (a ROWS OVER
 window), card testing (small purchases counted over a card's window), account takeover (LAG device
 and city, a ROWS OVER average, a forward interval join to the new device's purchases) and a
-compromised merchant (distinct cards with unusual purchases OVER a merchant's window). Only alerts cross into Python, in one operator after the union of the rules: a vectorised
-UDF inserts each batch into MongoDB with a deterministic `_id` (rule + event id), ignoring the ids
-already there, so a replay after a restart or from a savepoint never duplicates or changes one.
+compromised merchant (distinct cards with unusual purchases OVER a merchant's window). Only
+alerts cross into Python, in one operator after the union of the rules: a vectorised UDF inserts
+each batch into MongoDB with a deterministic `_id` (rule + event id), ignoring the ids already
+there, so a replay after a restart or from a savepoint never duplicates or changes one.
 The ground-truth fields `is_fraud`/`fraud_pattern` are not even declared in the source tables.
 Nothing is dropped unseen: the sources read with the `contract-json` format, which checks every
 record against the event contract; what it cannot read or what breaks the contract goes, with the
