@@ -5,7 +5,7 @@ Needs a running platform (`credit-platform up`). Uses its own topics and alert c
 `--reference`: the rules' Python reference instead of the job (no platform; the parity test holds
 the job's SQL to it alert for alert), for a quick look at larger days.
 
-    .venv/bin/python bench/detection_quality.py [--events 20000] [--fraud-share 0.02] [--seed 42]
+    .venv/bin/python -m bench.detection_quality [--events 20000] [--fraud-share 0.02] [--seed 42]
         [--lookalike-share 0.005] [--days 1] [--reference]
 """
 

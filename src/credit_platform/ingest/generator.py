@@ -393,12 +393,8 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     # tiny purchases within a few minutes, then a large one
     u, experienced = experienced[:len(testing)], experienced[len(testing):]
     n = int(testing.sum())
-    runs = np.repeat(np.arange(len(u)), testing)
-    first = np.cumsum(testing) - testing
-    is_large = np.zeros(n, dtype=bool)
-    is_large[first + testing - 1] = True
-    width = np.minimum(int(rules.testing_window_minutes * 60_000 * 0.9), np.maximum(room[u] - 1_000, 1))
-    start = last[u] + rng.integers(1_000, np.maximum(np.minimum(120 * 60_000, room[u] - width), 1_000) + 1)
+    runs, _, is_large, width, start = _runs_after(rng, testing, last[u], room[u],
+                                                  int(rules.testing_window_minutes * 60_000 * 0.9), 120 * 60_000)
     offset = np.where(is_large, width[runs], np.sort(rng.uniform(0, 0.6, n)) * width[runs]).astype(np.int64)
     order = np.lexsort((offset, runs))
     rows = _transaction_rows(rng, pop, u[runs], (start[runs] + offset)[order],
@@ -413,12 +409,8 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     # for one to three large purchases within the next hours
     u, experienced = experienced[:len(takeovers)], experienced[len(takeovers):]
     n = int(takeovers.sum())
-    cases = np.repeat(np.arange(len(u)), takeovers)
-    first = np.cumsum(takeovers) - takeovers
-    is_first = np.zeros(n, dtype=bool)
-    is_first[first] = True
-    width = np.minimum(int(rules.takeover_window_minutes * 60_000 * 0.8), np.maximum(room[u] - 1_000, 1))
-    start = last[u] + rng.integers(1_000, np.maximum(np.minimum(360 * 60_000, room[u] - width), 1_000) + 1)
+    cases, is_first, _, width, start = _runs_after(rng, takeovers, last[u], room[u],
+                                                   int(rules.takeover_window_minutes * 60_000 * 0.8), 360 * 60_000)
     offset = np.where(is_first, 0, rng.integers(1, width[cases] + 1))
     order = np.lexsort((offset, cases))
     city = (pop.home_city[u] + rng.integers(1, len(pop.city_names), len(u))) % len(pop.city_names)  # not home
@@ -462,6 +454,22 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
         "risk_level": _strings(RISK_LEVELS, risk),
     }, c["user"], c["pattern"], TRANSACTION_PATTERNS, TRANSACTION_LOOKALIKES, "transaction_id",
         id_prefix("TX", config), TRANSACTION_COLUMNS)
+
+
+def _runs_after(rng: np.random.Generator, sizes: np.ndarray, last: np.ndarray, room: np.ndarray, width_ms: int,
+                max_gap_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of `sizes` events, one per customer, each after the customer's last purchase (`last`) and
+    inside the stream (`room` left after it): per event its run and whether it is the run's first or
+    last; per run the width it may span (`width_ms`, squeezed into the room) and its start, at most
+    `max_gap_ms` after the last purchase."""
+    n = int(sizes.sum())
+    runs = np.repeat(np.arange(len(sizes)), sizes)
+    first = np.cumsum(sizes) - sizes
+    is_first, is_last = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    is_first[first], is_last[first + sizes - 1] = True, True
+    width = np.minimum(width_ms, np.maximum(room - 1_000, 1))
+    start = last + rng.integers(1_000, np.maximum(np.minimum(max_gap_ms, room - width), 1_000) + 1)
+    return runs, is_first, is_last, width, start
 
 
 def _travellers(rng: np.random.Generator, pop: Population, wanted: int, span: tuple[int, int],
