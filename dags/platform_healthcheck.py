@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import dag, task
 
 SERVICES = ["postgres", "kafka", "mongo", "pushgateway", "lag-exporter", "statsd-exporter", "flink-jobmanager",
-            "flink-taskmanager", "prometheus"]
+            "flink-taskmanager", "alertmanager", "prometheus", "superset"]
 
 
 @dag(

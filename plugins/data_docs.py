@@ -12,6 +12,8 @@ itself, behind Airflow's login.
   `/plugin/data-docs`.
 - The credit model reports (`CP_MODEL_REPORTS_DIR`, written by the train_credit_model DAG) are
   served the same way at `/model-reports/`, Browse > Credit Model Reports.
+- The alerts firing now (Alertmanager's API, as `credit-platform alerts` lists them) at
+  `/platform-alerts/`, Browse > Platform Alerts.
 
 Workers and the dag-processor import plugins too, so Airflow's API-server modules are imported
 only inside the request handler.
@@ -99,10 +101,45 @@ async def serve_report(request: Request, path: str) -> Response:
     return await _reports.get_response(_reports.get_path(request.scope), request.scope)
 
 
+ALERTS_PREFIX = "/platform-alerts"
+alerts_app = FastAPI(title="Platform alerts", docs_url=None, redoc_url=None, openapi_url=None)
+alerts_app.add_exception_handler(HTTPException, _to_login)
+
+
+@alerts_app.get("/", dependencies=[Depends(require_login)])
+async def firing_alerts() -> Response:
+    """What Prometheus fired and Alertmanager holds now (credit_platform.alerting), and where it goes."""
+    from html import escape
+
+    from credit_platform import alerting, config
+    from credit_platform.errors import PlatformError
+
+    settings = config.load()
+    try:
+        found = alerting.alerts(settings, suppressed=True)
+    except PlatformError as exc:
+        return HTMLResponse(f"<p>{escape(str(exc))}</p>", status_code=503)
+    receivers = alerting.local_receiver_summary(settings) or "the receivers of this deployment's configuration"
+    rows = "".join(
+        f"<tr><td>{escape(a['startsAt'][:19].replace('T', ' '))}</td><td>{escape(a['labels'].get('severity', '-'))}"
+        f"</td><td>{escape(a['labels'].get('alertname', '?'))}</td><td>{escape(a['status']['state'])}</td><td>"
+        f"{escape(' '.join(f'{k}={v}' for k, v in sorted(a['labels'].items()) if k not in ('alertname', 'severity')))}"
+        f"</td><td>{escape(a.get('annotations', {}).get('summary', ''))}</td></tr>" for a in found)
+    return HTMLResponse(
+        "<!doctype html><meta charset=utf-8><title>Platform alerts</title>"
+        "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style>"
+        f"<h2>Platform alerts</h2><p>{len(found)} alert(s) at Alertmanager; notifications go to "
+        f"{escape(receivers)}.</p>"
+        + (f"<table><tr><th>since (UTC)</th><th>severity</th><th>alert</th><th>state</th><th>labels</th>"
+           f"<th>summary</th></tr>{rows}</table>" if found else "<p>No alert is firing.</p>"))
+
+
 class DataDocsPlugin(AirflowPlugin):
     name = "data_docs"
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "Great Expectations Data Docs"},
-                    {"app": reports, "url_prefix": REPORTS_PREFIX, "name": "Credit model reports"}]
+                    {"app": reports, "url_prefix": REPORTS_PREFIX, "name": "Credit model reports"},
+                    {"app": alerts_app, "url_prefix": ALERTS_PREFIX, "name": "Platform alerts"}]
     external_views = [{
         "name": "Data Docs",
         "href": "data-docs/",  # relative: follows the UI's <base href>, also under a sub-path
@@ -115,4 +152,10 @@ class DataDocsPlugin(AirflowPlugin):
         "destination": "nav",
         "category": "browse",
         "url_route": "model-reports",
+    }, {
+        "name": "Platform Alerts",
+        "href": "platform-alerts/",
+        "destination": "nav",
+        "category": "browse",
+        "url_route": "platform-alerts",
     }]

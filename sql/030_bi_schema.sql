@@ -59,7 +59,8 @@ SELECT t.transaction_id    AS "Transaction ID",
        t.is_fraud          AS "Is Fraud",
        CASE WHEN t.is_fraud THEN 'Fraud' ELSE 'Normal' END AS "Fraud Label",
        coalesce(t.fraud_alert, false) AS "Fraud Alert",
-       t.fraud_alert_rules AS "Fraud Rules"
+       t.fraud_alert_rules AS "Fraud Rules",
+       t.device_id         AS "Device ID"
 FROM public.processed_transactions t;
 
 CREATE OR REPLACE VIEW bi.fraud_alerts AS

@@ -109,6 +109,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         ("warehouse", lambda: f"applied {len(migrate.apply_warehouse(settings))} SQL files, role passwords set"),
         ("airflow database", lambda: (migrate.ensure_airflow_database(settings), "ready")[1]),
         ("airflow db migrate", lambda: services.AirflowDatabase(settings).start()),
+        ("superset database", lambda: (migrate.ensure_superset_database(settings), "ready")[1]),
+        ("superset init", lambda: services.SupersetInit(settings).start()),
         ("kafka topics", lambda: f"created {migrate.ensure_kafka_topics(settings) or 'none (all present)'}"),
         ("kafka users and ACLs", lambda: (migrate.ensure_kafka_users(settings),
                                           "set" if settings.kafka_sasl else "skipped (CP_KAFKA_SASL off)")[1]),
@@ -199,6 +201,55 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print(manager.format_status(report))
     return 0 if report["healthy"] else 3
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """The alerts Alertmanager holds (what Prometheus fired), from its API v2."""
+    from credit_platform import alerting
+
+    settings = _settings()
+    found = alerting.alerts(settings, suppressed=args.all)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    print(alerting.format_alerts(found))
+    receivers = alerting.local_receiver_summary(settings)
+    print(f"\n{len(found)} alert(s) at {settings.alertmanager_url}" + (f"; sent to {receivers}" if receivers else ""))
+    return 0
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    """Superset's business dashboards as code: import dashboards/superset/ (what `up` does), or export
+    what Superset holds now back into it (a reviewable diff of what an analyst changed in the UI)."""
+    from credit_platform.platform import superset
+
+    settings = _settings()
+    if args.action == "import":
+        count = superset.import_dashboards(settings)
+        print(f"imported {len(superset.asset_files())} asset files into {settings.superset_url}: {count} dashboards")
+    else:
+        written = superset.export_dashboards(settings)
+        print(f"exported {len(written)} asset files into {superset.ASSETS_DIR}")
+    return 0
+
+
+def cmd_alertmanager_config(args: argparse.Namespace) -> int:
+    import os
+
+    from credit_platform import alerting
+    from credit_platform.platform.process import private_file
+
+    environ = {} if args.defaults else os.environ
+    text = alerting.render_alertmanager_config(environ, "compose" if args.compose else "local")
+    if args.out is None:
+        print(text, end="")
+        return 0
+    receivers = alerting.receiver_summary(alerting.alertmanager_config(environ))
+    if not args.defaults:  # receivers' URLs and passwords: the owner's only
+        private_file(args.out)
+    args.out.write_text(text)
+    print(f"wrote {args.out}: alerts go to {receivers}", file=sys.stderr)
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -468,7 +519,7 @@ def _add_date_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_lifecycle_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers action)
-    """setup, up, down, status, migrate, serve, health: the platform itself."""
+    """setup, up, down, status, migrate, serve, health, alerts, alertmanager-config: the platform itself."""
     p = sub.add_parser("setup", help="install what the local services need (idempotent; cached)")
     p.add_argument("--only", nargs="+", metavar="STEP", choices=SETUP_STEPS,
                    help=f"run only these steps ({', '.join(SETUP_STEPS)}); a container image needs jars, "
@@ -502,6 +553,32 @@ def _add_lifecycle_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers
     p = sub.add_parser("health", help="exit 0 if one service answers its health check (container healthchecks)")
     p.add_argument("service", metavar="SERVICE")
     p.set_defaults(func=cmd_health)
+
+    p = sub.add_parser("alerts", help="the alerts firing now (Alertmanager's API), and where they are sent",
+                       description="List the alerts Prometheus fired that Alertmanager holds (CP_ALERTMANAGER_URL, "
+                                   "default the local one, as the platform's Alertmanager user): since when, "
+                                   "severity, name, labels and summary. Receivers: the CP_ALERT_* variables, see "
+                                   "monitoring/alertmanager.yml.")
+    p.add_argument("--all", action="store_true", help="also the silenced and inhibited ones")
+    p.add_argument("--json", action="store_true", help="Alertmanager's JSON as it is")
+    p.set_defaults(func=cmd_alerts)
+
+    p = sub.add_parser("dashboards", help="import the Superset dashboards of dashboards/superset/, or export "
+                       "Superset's current ones into it",
+                       description="The business dashboards as code (Superset's export format, one YAML file per "
+                                   "database, dataset, chart and dashboard). `up` imports them; `export` writes what "
+                                   "Superset holds back into dashboards/superset/ (the warehouse password is never "
+                                   "written).")
+    p.add_argument("action", choices=("import", "export"))
+    p.set_defaults(func=cmd_dashboards)
+
+    p = sub.add_parser("alertmanager-config", help="render Alertmanager's configuration from the CP_ALERT_* "
+                       "variables (what `up` writes; docker-compose's monitoring/alertmanager.yml)")
+    p.add_argument("--compose", action="store_true", help="for docker-compose (its header)")
+    p.add_argument("--defaults", action="store_true", help="ignore the environment: no receiver (the committed "
+                   "monitoring/alertmanager.yml)")
+    p.add_argument("--out", type=output_file, help="write it here (mode 0600 unless --defaults) instead of stdout")
+    p.set_defaults(func=cmd_alertmanager_config)
 
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from credit_platform.contracts.names import (
+    ALERTMANAGER_USER,
     KAFKA_ADMIN,
     KAFKA_GOVERNANCE,
     KAFKA_LANDER,
@@ -30,6 +31,7 @@ from credit_platform.contracts.names import (
     ROLE_BI,
     ROLE_ETL,
     ROLE_MONGO_APP,
+    ROLE_SUPERSET,
     ROLE_SUPERUSER,
     WAREHOUSE_DB,
 )
@@ -45,6 +47,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "mongo": 27017,
     "ferretdb_debug": 8088,
     "flink_rest": 8081,
+    "superset": 8089,  # Apache Superset, the business dashboards (its usual 8088 is FerretDB's debug port here)
     "flink_rpc": 6123,
     "airflow": 8080,
     "prometheus": 9090,
@@ -53,6 +56,10 @@ DEFAULT_PORTS: dict[str, int] = {
     "lag_exporter": 9308,  # Kafka consumer lag (credit_platform.lag_exporter)
     "statsd": 9125,  # Airflow's StatsD metrics in (UDP), to the statsd exporter
     "statsd_exporter": 9102,  # ... and out as Prometheus metrics
+    "alertmanager": 9094,  # Prometheus' alerts, grouped and routed to the CP_ALERT_* receivers (9093 is Kafka's)
+    # bound by no service: the integration tests' webhook receiver listens here (tests/conftest.py
+    # points CP_ALERT_WEBHOOK_URL at it)
+    "alert_webhook": 9095,
 }
 
 
@@ -72,6 +79,10 @@ SECRET_NAMES = (
     "kafka_monitor_password",
     "kafka_governance_password",
     "pushgateway_password",
+    "alertmanager_password",
+    "superset_db_password",
+    "superset_secret_key",
+    "superset_admin_password",
 )
 KAFKA_SECRET = {KAFKA_ADMIN: "kafka_admin_password", KAFKA_PRODUCER: "kafka_producer_password",
                 KAFKA_STREAM: "kafka_stream_password", KAFKA_LANDER: "kafka_lander_password",
@@ -179,7 +190,8 @@ class Settings:
     # ---- connection URIs -----------------------------------------------------------------
     def postgres_uri(self, role: str = ROLE_ETL, database: str = WAREHOUSE_DB) -> str:
         password = self.secrets[{ROLE_SUPERUSER: "postgres_password", ROLE_ETL: "etl_writer_password",
-                                 ROLE_BI: "bi_reader_password", ROLE_AIRFLOW: "airflow_db_password"}[role]]
+                                 ROLE_BI: "bi_reader_password", ROLE_AIRFLOW: "airflow_db_password",
+                                 ROLE_SUPERSET: "superset_db_password"}[role]]
         return (
             f"postgresql://{role}:{quote(password, safe='')}@{self.postgres_host}:{self.ports['postgres']}/{database}"
         )
@@ -233,6 +245,19 @@ class Settings:
         return (PUSHGATEWAY_USER, self.secrets["pushgateway_password"]) if on else None
 
     @property
+    def alertmanager_url(self) -> str:
+        """`CP_ALERTMANAGER_URL` when Alertmanager runs elsewhere (`http://alertmanager:9093` in docker-compose)."""
+        return os.environ.get("CP_ALERTMANAGER_URL") or f"http://{self.host}:{self.ports['alertmanager']}"
+
+    @property
+    def alertmanager_credentials(self) -> tuple[str, str] | None:
+        """Who sends (Prometheus) and reads (`credit-platform alerts`) alerts: the platform's own
+        Alertmanager always asks (basic auth); another (`CP_ALERTMANAGER_URL`) when `CP_ALERTMANAGER_AUTH=1`."""
+        raw = os.environ.get("CP_ALERTMANAGER_AUTH")
+        on = "CP_ALERTMANAGER_URL" not in os.environ if raw in (None, "") else raw.lower() in ("1", "true", "yes")
+        return (ALERTMANAGER_USER, self.secrets["alertmanager_password"]) if on else None
+
+    @property
     def external_mongo_uri(self) -> str | None:
         return os.environ.get("MONGO_URI") or None
 
@@ -253,6 +278,22 @@ class Settings:
     @property
     def airflow_url(self) -> str:
         return os.environ.get("CP_AIRFLOW_URL") or f"http://{self.host}:{self.ports['airflow']}"
+
+    @property
+    def superset_url(self) -> str:
+        """The business dashboards (`CP_SUPERSET_URL`: how browsers reach Superset in a deployment)."""
+        return os.environ.get("CP_SUPERSET_URL") or f"http://{self.host}:{self.ports['superset']}"
+
+    @property
+    def superset_public_url(self) -> str:
+        """Where browsers reach Superset (`CP_SUPERSET_PUBLIC_URL` when the servers reach it by another
+        name, as in docker-compose): the Airflow UI's link and the demo summary."""
+        return os.environ.get("CP_SUPERSET_PUBLIC_URL") or self.superset_url
+
+    @property
+    def superset_venv(self) -> Path:
+        """Superset's own virtualenv (its pins differ from Airflow's), built by `make setup`."""
+        return Path(os.environ.get("CP_SUPERSET_VENV") or self.cache_dir / "superset-venv")
 
     @property
     def prometheus_url(self) -> str:
@@ -313,13 +354,15 @@ def redact(uri: str) -> str:
 # none of the platform's secrets: the system basics and the platform's own non-secret settings.
 _BASICS = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "JAVA_HOME", "VIRTUAL_ENV",
            "PYTHONPATH", "KAFKA_BOOTSTRAP_SERVERS", "MONGO_URI", "FLINK_REST_URL", "PUSHGATEWAY_URL", "SPARK_MASTER")
+# Alertmanager's receivers (credit_platform.alerting): a chat or webhook URL is itself the key to post there
+ALERT_SECRET_ENV = ("CP_ALERT_WEBHOOK_URL", "CP_ALERT_SLACK_WEBHOOK_URL", "CP_ALERT_SMTP_PASSWORD")
 
 
 def environment_without_secrets() -> dict[str, str]:
     """The caller's environment less everything that may carry a secret (an Airflow task's
     connections, keys and passwords; `CP_<SECRET>` overrides): for processes that log their
     environment or command lines, such as Flink's client and cluster processes."""
-    secret = {f"CP_{name.upper()}" for name in SECRET_NAMES}
+    secret = {f"CP_{name.upper()}" for name in SECRET_NAMES} | set(ALERT_SECRET_ENV)
     return {k: v for k, v in os.environ.items()
             if k in _BASICS or (k.startswith(("LC_", "CP_")) and k not in secret
                                 and not _URI_WITH_PASSWORD.search(v))}  # e.g. CP_GX_POSTGRES_URL of a GX run

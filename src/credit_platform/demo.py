@@ -188,6 +188,9 @@ def summary(settings: Settings, dates: list[date], runs: dict[str, str]) -> dict
         "Airflow UI (user admin, password in "
         f"{settings.airflow_passwords_file})": f"{settings.airflow_url}/dags",
         "Data Docs (in Airflow: Browse > Data Docs)": f"{settings.airflow_url}/data-docs/",
+        "Business dashboards, Superset (user admin, password superset_admin_password in "
+        f"{settings.secrets_file}; in Airflow: Browse > Business Dashboards)":
+            f"{settings.superset_public_url}/dashboard/list/",
         "Flink UI": settings.flink_rest_url,
         "Prometheus": settings.prometheus_url,
         "Credit model reports (in Airflow: Browse > Credit Model Reports)": f"{settings.airflow_url}/model-reports/",

@@ -159,6 +159,46 @@ def test_headless_chromium_logs_in_and_screenshots_the_grid_and_data_docs(platfo
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000, path
 
 
+def test_superset_dashboards_draw_every_chart_from_the_warehouse_as_bi_reader(platform, demo_run):
+    """After the demo, headless Chromium logs in to Superset and opens both business dashboards; every
+    chart must draw without an error. Superset knows one database, the warehouse as bi_reader (schema
+    `bi` only), so every chart's query runs as bi_reader; nobody gets in without the login."""
+    from credit_platform.contracts.names import ROLE_BI, SUPERSET_ADMIN, WAREHOUSE_DB
+    from credit_platform.platform import superset
+    from tests.helpers import screenshots
+
+    anonymous = urllib.request.Request(f"{platform.superset_url}/api/v1/chart/")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(anonymous, timeout=10)
+    assert refused.value.code == 401
+    with urllib.request.urlopen(f"{platform.superset_url}/superset/dashboard/lending/", timeout=30) as page:
+        assert "/login/" in page.url  # a browser without a session is sent to the login page
+
+    client = superset.SupersetClient(platform)
+    (database,) = client.get("/api/v1/database/")["result"]
+    uri = client.get(f"/api/v1/database/{database['id']}/connection")["result"]["sqlalchemy_uri"]
+    assert uri.startswith(f"postgresql+psycopg2://{ROLE_BI}:") and uri.endswith(f"/{WAREHOUSE_DB}")
+    assets = superset.load_assets()
+    datasets = client.get("/api/v1/dataset/", q="(page_size:100)")["result"]
+    assert {d["table_name"] for d in datasets} == {d["table_name"] for d in assets["datasets"].values()}
+    assert {d["database"]["id"] for d in datasets} == {database["id"]}
+    # `up` imported the assets; importing again overwrites them (the same UUIDs), nothing doubles
+    assert superset.import_dashboards(platform, client) == len(assets["dashboards"])
+    assert client.get("/api/v1/chart/", q="(page_size:100)")["count"] == len(assets["charts"])
+
+    plugins = AirflowClient(platform)._call("GET", "/api/v2/plugins")["plugins"]
+    views = [v for p in plugins for v in p.get("external_views", [])]
+    assert {"name": "Business Dashboards", "href": f"{platform.superset_public_url}/dashboard/list/"}.items() <= next(
+        v for v in views if v["name"] == "Business Dashboards").items()
+
+    charts = superset.dashboard_charts()
+    shots = screenshots.capture_dashboards(platform, platform.home / "screenshots", charts, SUPERSET_ADMIN,
+                                           platform.secrets["superset_admin_password"])
+    assert set(shots) == {"lending", "fraud"}
+    for path in shots.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 50_000, path
+
+
 # Metrics each component exports, as Prometheus sees them after the demo.
 COMPONENT_SERIES = {
     "producer": "producer_records_sent_total",

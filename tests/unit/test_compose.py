@@ -20,8 +20,9 @@ from credit_platform.platform.setup import SETUP_STEPS
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 SECRETS = ("CP_POSTGRES_PASSWORD", "CP_ETL_WRITER_PASSWORD", "CP_BI_READER_PASSWORD", "CP_AIRFLOW_DB_PASSWORD",
            "CP_AIRFLOW_FERNET_KEY", "CP_AIRFLOW_JWT_SECRET", "CP_AIRFLOW_API_SECRET_KEY", "CP_MONGO_PASSWORD",
-           "CP_MONGO_APP_PASSWORD", "CP_GRAFANA_ADMIN_PASSWORD")
-ONESHOT = {"migrate"}
+           "CP_MONGO_APP_PASSWORD", "CP_GRAFANA_ADMIN_PASSWORD", "CP_SUPERSET_DB_PASSWORD", "CP_SUPERSET_SECRET_KEY",
+           "CP_SUPERSET_ADMIN_PASSWORD")
+ONESHOT = {"migrate", "superset-dashboards"}
 
 
 def compose_config(env_file: Path) -> subprocess.CompletedProcess[str]:
@@ -45,7 +46,8 @@ def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_compose_file_validates_with_every_service(resolved: dict) -> None:
     want = {"postgres", "kafka", "mongo", "migrate", "flink-jobmanager", "flink-taskmanager", "spark-master",
             "spark-worker", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer", "prometheus", "grafana", "pushgateway", "statsd-exporter", "lag-exporter"}
+            "airflow-triggerer", "prometheus", "alertmanager", "grafana", "pushgateway", "statsd-exporter",
+            "lag-exporter"}
     assert want <= set(resolved["services"])
 
 
@@ -139,7 +141,9 @@ def test_prometheus_compose_targets_name_compose_services(resolved: dict) -> Non
     import json
 
     prometheus = yaml.safe_load((REPO_ROOT / "monitoring" / "prometheus.yml").read_text())
-    files = {f for job in prometheus["scrape_configs"] for sd in job.get("file_sd_configs", []) for f in sd["files"]}
+    files = {f for job in prometheus["scrape_configs"] + prometheus["alerting"]["alertmanagers"]
+             for sd in job.get("file_sd_configs", []) for f in sd["files"]}
+    assert "targets/alertmanager.json" in files
     hosts = set(resolved["services"]) | {"localhost"}
     for name in files:
         path = REPO_ROOT / "monitoring" / "targets" / "compose" / Path(name).name

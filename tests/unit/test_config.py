@@ -48,7 +48,9 @@ def test_environment_without_secrets_drops_secrets_and_uris_that_carry_a_passwor
     monkeypatch.setenv("CP_GX_POSTGRES_URL", "postgresql+psycopg2://etl_writer:s3cret@127.0.0.1:5432/credit")
     monkeypatch.setenv("CP_PUBLIC_URL", "http://127.0.0.1:8080/dags")
     monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_CREDIT", "postgresql://etl_writer:s3cret@127.0.0.1/credit")
+    monkeypatch.setenv("CP_ALERT_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/s3cret")  # a key
     env = config.environment_without_secrets()
     assert env["CP_HOME"] == "/srv/credit" and env["CP_PUBLIC_URL"] == "http://127.0.0.1:8080/dags"
-    assert not {"CP_ETL_WRITER_PASSWORD", "CP_GX_POSTGRES_URL", "AIRFLOW_CONN_POSTGRES_CREDIT"} & set(env)
+    assert not {"CP_ETL_WRITER_PASSWORD", "CP_GX_POSTGRES_URL", "AIRFLOW_CONN_POSTGRES_CREDIT",
+                "CP_ALERT_SLACK_WEBHOOK_URL"} & set(env)
     assert not any("s3cret" in v for v in env.values())

@@ -42,6 +42,7 @@ KAFKA_MONITOR = "monitor"  # the lag exporter and the demo: describes topics and
 KAFKA_GOVERNANCE = "governance"  # publishes the governed fraud rules' versions (FRAUD_RULES_TOPIC) only
 KAFKA_USERS = (KAFKA_PRODUCER, KAFKA_STREAM, KAFKA_LANDER, KAFKA_MONITOR, KAFKA_GOVERNANCE)
 PUSHGATEWAY_USER = "pusher"  # every job that pushes metrics, and Prometheus scraping them
+ALERTMANAGER_USER = "alerting"  # Prometheus sending alerts to Alertmanager, and `credit-platform alerts` reading them
 
 FRAUD_GROUP = "fraud-detection"  # the fraud job's source (offsets live in its checkpoints)
 LANDING_GROUP = "credit-platform-landing"  # the lander commits its offsets only after the files are durable
@@ -61,6 +62,9 @@ ROLE_SUPERUSER = "postgres"
 ROLE_ETL = "etl_writer"
 ROLE_BI = "bi_reader"
 ROLE_AIRFLOW = "airflow"
+ROLE_SUPERSET = "superset"  # owns Superset's metadata database only; its dashboards read as bi_reader
+SUPERSET_DB = "superset"
+SUPERSET_ADMIN = "admin"  # Superset's login (password: superset_admin_password in the secrets file)
 # The platform's MongoDB user (compose: a MongoDB user; locally: the PostgreSQL role FerretDB logs in
 # as), allowed database `credit` only; FerretDB keeps its data in PostgreSQL database `ferretdb`.
 ROLE_MONGO_APP = "credit_app"

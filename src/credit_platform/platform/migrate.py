@@ -27,10 +27,12 @@ from credit_platform.contracts.names import (
     ROLE_BI,
     ROLE_ETL,
     ROLE_MONGO_APP,
+    ROLE_SUPERSET,
     ROLE_SUPERUSER,
     STREAM_DLQ_TOPIC,
     STREAM_LATE_TOPIC,
     STREAM_TOPICS,
+    SUPERSET_DB,
     WAREHOUSE_DB,
     dlq_topic,
 )
@@ -86,16 +88,26 @@ def apply_warehouse(settings: Settings) -> list[str]:
     return applied
 
 
-def ensure_airflow_database(settings: Settings) -> None:
-    """Airflow's metadata lives in its own database, owned by its own role."""
+def _ensure_own_database(settings: Settings, role: str, secret: str, database: str) -> None:
+    """A component's metadata in its own database, owned by its own role, closed to everyone else."""
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(settings.postgres_uri(ROLE_SUPERUSER, "postgres"), autocommit=True) as conn:
-        _set_login_password(conn, ROLE_AIRFLOW, settings.secrets["airflow_db_password"])
-    _create_database(settings, AIRFLOW_DB, owner=ROLE_AIRFLOW)
+        _set_login_password(conn, role, settings.secrets[secret])
+    _create_database(settings, database, owner=role)
     with psycopg.connect(settings.postgres_uri(ROLE_SUPERUSER, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(AIRFLOW_DB)))
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+
+
+def ensure_airflow_database(settings: Settings) -> None:
+    """Airflow's metadata lives in its own database, owned by its own role."""
+    _ensure_own_database(settings, ROLE_AIRFLOW, "airflow_db_password", AIRFLOW_DB)
+
+
+def ensure_superset_database(settings: Settings) -> None:
+    """Superset's metadata (users, charts, dashboards) in its own database, owned by its own role."""
+    _ensure_own_database(settings, ROLE_SUPERSET, "superset_db_password", SUPERSET_DB)
 
 
 # No schema (MongoDB database) but `credit` may be created by anyone but a superuser.

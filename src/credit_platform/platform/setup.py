@@ -1,7 +1,7 @@
 """Install what the local services need, idempotently: `credit-platform setup` (run by `make setup`).
 
 The Python environment itself is installed by the Makefile from requirements.txt before this
-runs. Here: Debian packages (PostgreSQL 15, Prometheus) when missing, Java jars from Maven Central
+runs. Here: Debian packages (PostgreSQL 15, Prometheus, Alertmanager) when missing, Java jars from Maven Central
 (Kafka broker, Flink connectors, JDBC driver) into the cache dir, and FerretDB built from its Go
 module. Every step is stamped, so a second run does no network work.
 """
@@ -33,6 +33,8 @@ DEBIAN_PACKAGES = {
     "postgresql-15": "/usr/lib/postgresql/15/bin/initdb",
     "prometheus": "/usr/bin/prometheus",
     "prometheus-pushgateway": "/usr/bin/prometheus-pushgateway",
+    # routes the alerts (ships amtool, which checks its configuration in the unit tests)
+    "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
     # headless browser for the Airflow UI screenshots the integration tests take
     "chromium": "/usr/bin/chromium",
     "chromium-driver": "/usr/bin/chromedriver",
@@ -196,6 +198,38 @@ def ensure_loopback_bind(settings: Settings, echo: Printer) -> None:
     echo("[ ok ] loopback-bind          built")
 
 
+SUPERSET_LOCK = REPO_ROOT / "deps" / "superset" / "requirements.txt"
+
+
+def ensure_superset(settings: Settings, echo: Printer) -> None:
+    """Apache Superset in its own virtualenv, from deps/superset/requirements.txt (pinned, hashed by
+    its stamp: a changed lock rebuilds it; the same lock does no network work)."""
+    import sys
+
+    venv = settings.superset_venv
+    stamp = venv / ".lock.sha256"
+    want = _sha256(SUPERSET_LOCK)
+    if stamp.exists() and stamp.read_text().strip() == want and (venv / "bin" / "gunicorn").exists():
+        echo("[ ok ] superset               cached")
+        return
+    echo("[ .. ] superset               installing its virtualenv from PyPI (first time: ~1 min) ...")
+    started = time.monotonic()
+    uv = Path(sys.executable).parent / "uv"
+    # built in place (console scripts name their interpreter's absolute path); the stamp, written last,
+    # tells a finished install from an interrupted one, which the next run starts over
+    shutil.rmtree(venv, ignore_errors=True)
+    run_checked([str(uv), "venv", "-q", "--python", sys.executable, str(venv)], step="setup: superset venv",
+                timeout=300)
+    run_checked([str(uv), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "--no-deps",
+                 "-r", str(SUPERSET_LOCK)], step="setup: install Superset from deps/superset/requirements.txt",
+                timeout=1800)
+    # byte-compiled once (Superset's start-up imports ~2,000 modules); a file that does not compile is not fatal
+    subprocess.run([str(venv / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", str(venv / "lib")],
+                   capture_output=True, timeout=900, check=False)
+    stamp.write_text(want + "\n")
+    echo(f"[ ok ] superset               installed in {time.monotonic() - started:.0f}s")
+
+
 def ensure_contract_format(settings: Settings, echo: Printer) -> None:
     """deps/flink: the fraud stream's `contract-json` source format (the event contract in Java)."""
     jar, built = build_contract_format(settings)
@@ -203,7 +237,7 @@ def ensure_contract_format(settings: Settings, echo: Printer) -> None:
 
 
 SETUP_STEPS = ("tools", "debian", "jars", "flink-format", "ferretdb", "statsd-exporter", "loopback-bind",
-               "datadocs")
+               "datadocs", "superset")
 
 
 def setup(settings: Settings, echo: Printer = print, only: list[str] | None = None) -> None:
@@ -218,6 +252,7 @@ def setup(settings: Settings, echo: Printer = print, only: list[str] | None = No
         "statsd-exporter": lambda: ensure_statsd_exporter(settings, echo),
         "loopback-bind": lambda: ensure_loopback_bind(settings, echo),
         "datadocs": lambda: datadocs_assets.ensure(settings.datadocs_vendor_dir, echo),
+        "superset": lambda: ensure_superset(settings, echo),
     }
     unknown = set(only or ()) - set(steps)
     if unknown:

@@ -19,8 +19,15 @@ from credit_platform.platform.services.base import Service
 from credit_platform.platform.services.flink import FlinkJobManager, FlinkTaskManager
 from credit_platform.platform.services.kafka import Kafka
 from credit_platform.platform.services.mongo import Mongo
-from credit_platform.platform.services.monitoring import LagExporter, Prometheus, Pushgateway, StatsdExporter
+from credit_platform.platform.services.monitoring import (
+    Alertmanager,
+    LagExporter,
+    Prometheus,
+    Pushgateway,
+    StatsdExporter,
+)
 from credit_platform.platform.services.postgres import Postgres
+from credit_platform.platform.services.superset import Superset, SupersetInit
 
 SERVICE_CLASSES: tuple[type[Service], ...] = (
     Postgres,
@@ -31,12 +38,15 @@ SERVICE_CLASSES: tuple[type[Service], ...] = (
     StatsdExporter,
     FlinkJobManager,
     FlinkTaskManager,
+    Alertmanager,
     Prometheus,
     AirflowDatabase,
     AirflowApiServer,
     AirflowScheduler,
     AirflowDagProcessor,
     AirflowTriggerer,
+    SupersetInit,
+    Superset,
 )
 
 

@@ -28,6 +28,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "CP_DATA_DOCS_DIR": str(s.data_docs_dir),  # served by plugins/data_docs.py, with the
         "CP_DATA_DOCS_VENDOR_DIR": str(s.datadocs_vendor_dir),  # scripts it loads (no CDN needed)
         "CP_MODEL_REPORTS_DIR": str(s.model_reports_dir),  # the credit model reports, served the same way
+        "CP_SUPERSET_PUBLIC_URL": s.superset_public_url,  # the UI's Browse > Business Dashboards link
         "AIRFLOW_HOME": str(s.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),

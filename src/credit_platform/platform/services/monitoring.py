@@ -1,26 +1,86 @@
-"""Prometheus, the Pushgateway, the Kafka lag exporter and the StatsD exporter."""
+"""Prometheus, Alertmanager, the Pushgateway, the Kafka lag exporter and the StatsD exporter."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
 from credit_platform.config import REPO_ROOT, Settings
 from credit_platform.errors import PlatformError
-from credit_platform.platform.process import private_file
+from credit_platform.platform.process import private_dir, private_file
 from credit_platform.platform.services.base import VENV_BIN, Launch, Service
 
 
 # ---------------------------------------------------------------------------------------------
-# Prometheus (Debian's package), same monitoring/prometheus.yml as the compose deployment
+# Alertmanager and Prometheus (Debian's packages), configured as in the compose deployment
 # ---------------------------------------------------------------------------------------------
+class Alertmanager(Service):
+    """Prometheus' alerts, grouped, deduplicated and sent to the CP_ALERT_* receivers (Debian's
+    prometheus-alertmanager; configuration: credit_platform.alerting)."""
+
+    name = "alertmanager"
+    ports = ("alertmanager",)
+    start_timeout = 60.0
+
+    @property
+    def root(self) -> Path:
+        return self.settings.service_dir("alertmanager")
+
+    def uri(self) -> str:
+        return self.settings.alertmanager_url
+
+    def prepare(self) -> None:
+        from credit_platform.alerting import local_config_path, receiver_summary, render_alertmanager_config
+
+        (self.root / "data").mkdir(parents=True, exist_ok=True)
+        text = render_alertmanager_config(os.environ, "local")
+        # receivers' URLs and passwords: private, like the login below
+        private_file(local_config_path(self.settings)).write_text(text)
+        user, password = self.settings.alertmanager_credentials or (None, None)
+        private_file(self.root / "web.yml").write_text(yaml.safe_dump({"basic_auth_users": {user: _bcrypt(password)}}))
+        self.receivers = receiver_summary(yaml.safe_load(text))  # no URL or password in it
+        private_dir(self.log_path.parent, 0o711)
+        with open(private_file(self.log_path), "a") as log:
+            log.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} alerts go to {self.receivers}\n")
+
+    def launch(self) -> Launch:
+        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+        if binary is None:
+            raise PlatformError("prometheus-alertmanager not found; run `make setup` (Debian's package)")
+        s = self.settings
+        return Launch(argv=[
+            binary, f"--config.file={self.root / 'alertmanager.yml'}", f"--storage.path={self.root / 'data'}",
+            f"--web.listen-address={s.host}:{s.ports['alertmanager']}", f"--web.config.file={self.root / 'web.yml'}",
+            f"--web.external-url={s.alertmanager_url}",
+            "--cluster.listen-address=",  # one instance: no gossip port
+        ])
+
+    def start(self) -> str:
+        note = super().start()
+        receivers = getattr(self, "receivers", None)
+        if receivers is None:  # adopted, not started: what its rendered file says
+            from credit_platform.alerting import local_receiver_summary
+
+            receivers = local_receiver_summary(self.settings)
+        return f"{note}; alerts go to {receivers}" if receivers else note
+
+    def healthy(self) -> bool:
+        from credit_platform.alerting import read_alertmanager
+
+        read_alertmanager(self.settings, "/-/ready", timeout=2)
+        return True
+
+
 class Prometheus(Service):
     name = "prometheus"
+    requires = ("alertmanager",)  # alerts have somewhere to go from the first evaluation
     ports = ("prometheus",)
     start_timeout = 60.0
 
@@ -152,6 +212,9 @@ def local_targets(settings: Settings) -> dict[str, list[dict[str, object]]]:
         "airflow": [{"targets": [f"{host}:{p['statsd_exporter']}"], "labels": {"service": "statsd-exporter"}}],
         "mongo": [] if settings.external_mongo_uri else [
             {"targets": [f"{host}:{p['ferretdb_debug']}"], "labels": {"service": "ferretdb"}}],
+        # where Prometheus sends its alerts (alerting.alertmanagers, not a scrape job)
+        "alertmanager": [{"targets": [urlsplit(settings.alertmanager_url).netloc],
+                          "labels": {"service": "alertmanager"}}],
     }
 
 
@@ -165,6 +228,13 @@ def write_local_prometheus_config(settings: Settings, root: Path) -> None:
         for job in config["scrape_configs"]:
             if job["job_name"] == "pushgateway":
                 job["basic_auth"] = {"username": credentials[0], "password_file": str(root / "pushgateway.password")}
+    alertmanager = urlsplit(settings.alertmanager_url)
+    for target in config["alerting"]["alertmanagers"]:
+        target.update(scheme=alertmanager.scheme, **({"path_prefix": alertmanager.path} if alertmanager.path else {}))
+        if settings.alertmanager_credentials:  # the local Alertmanager takes alerts from its user only
+            private_file(root / "alertmanager.password").write_text(settings.alertmanager_credentials[1])
+            target["basic_auth"] = {"username": settings.alertmanager_credentials[0],
+                                    "password_file": str(root / "alertmanager.password")}
     (root / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copytree(MONITORING_DIR / "rules", root / "rules", dirs_exist_ok=True)
     for name, groups in local_targets(settings).items():

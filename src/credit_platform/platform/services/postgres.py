@@ -93,6 +93,7 @@ class Postgres(Service):
 
         migrate.apply_warehouse(self.settings)
         migrate.ensure_airflow_database(self.settings)
+        migrate.ensure_superset_database(self.settings)
         if self.settings.external_mongo_uri is None:  # the local FerretDB stores its data here
             migrate.ensure_document_store_database(self.settings)
 
