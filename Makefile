@@ -48,9 +48,10 @@ test-unit: setup
 lint: setup
 	@$(VENV)/bin/ruff check src tests dags plugins jobs bench
 
-## lock: recompile requirements.txt from requirements.in (needs PyPI)
+## lock: recompile requirements.txt from requirements.in, and Superset's beside its .in (needs PyPI)
 lock: setup
 	@$(VENV)/bin/uv pip compile requirements.in -o requirements.txt --python-version 3.11
+	@$(VENV)/bin/uv pip compile deps/superset/requirements.in -o deps/superset/requirements.txt --python-version 3.11
 
 clean: down
 	rm -rf .platform .platform-test $(VENV)
