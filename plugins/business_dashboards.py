@@ -10,8 +10,9 @@ import os
 
 from airflow.plugins_manager import AirflowPlugin
 
-# where browsers reach Superset (Settings.superset_public_url, passed by the platform's Airflow environment)
-SUPERSET_URL = os.environ.get("CP_SUPERSET_PUBLIC_URL", "http://127.0.0.1:8089").rstrip("/")
+# where browsers reach Superset: Settings.superset_public_url, which the platform's Airflow environment
+# passes (the port has one source, credit_platform.config); without it there is no link to show
+SUPERSET_URL = os.environ.get("CP_SUPERSET_PUBLIC_URL", "").rstrip("/")
 
 
 class BusinessDashboardsPlugin(AirflowPlugin):
@@ -21,4 +22,4 @@ class BusinessDashboardsPlugin(AirflowPlugin):
         "href": f"{SUPERSET_URL}/dashboard/list/",
         "destination": "nav",
         "category": "browse",
-    }]
+    }] if SUPERSET_URL else []
