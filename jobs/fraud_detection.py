@@ -73,8 +73,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint-interval", default="10 s")
     parser.add_argument("--out-of-orderness-ms", type=int, default=500,
                         help="how late an event may arrive and still be judged in order (watermark delay)")
-    parser.add_argument("--idle-timeout", default="10 s", help="a Kafka partition silent this long stops "
-                        "holding back the watermark")
+    parser.add_argument("--idle-timeout", default="10 s", help="the rules topic, silent this long, stops holding "
+                        "back the rules' watermark. The event topics' partitions never go idle: after a quiet "
+                        "period, the first partition read would carry the stream's event time past the events of "
+                        "the others, which would then be late; the stream's event time is the slowest partition's")
     parser.add_argument("--sink", choices=["mongo", "blackhole"], default="mongo",
                         help="blackhole: evaluate the rules but drop the alerts (to measure the rules alone)")
     parser.add_argument("--print-sql", action="store_true", help="print the SQL and exit")
@@ -104,7 +106,7 @@ def kafka_ddl(args: argparse.Namespace) -> list[str]:
     login = kafka_sql_options(config.load(), KAFKA_STREAM)  # the stream's own Kafka user: reads, writes its DLQ
     kafka = f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{args.bootstrap}'{login}"
     common = (f"{kafka}, 'properties.group.id' = '{args.group_id}', 'scan.startup.mode' = 'group-offsets', "
-              f"'properties.auto.offset.reset' = 'earliest', 'scan.watermark.idle-timeout' = '{args.idle_timeout}'")
+              "'properties.auto.offset.reset' = 'earliest'")
     topics = _topics(args)
     metadata = ("`_partition` INT METADATA FROM 'partition' VIRTUAL, "
                 "`_offset` BIGINT METADATA FROM 'offset' VIRTUAL")
@@ -238,7 +240,6 @@ def build(args: argparse.Namespace):  # noqa: ANN201
         # alerts reach Python in small, frequent batches: latency over batch size
         "python.fn-execution.bundle.time": "100",
         "python.fn-execution.arrow.batch.size": "1000",
-        "table.exec.source.idle-timeout": args.idle_timeout,
     }.items():
         conf.set(key, value)
     for item in args.set:

@@ -31,11 +31,26 @@ from credit_platform.rules.fraud_store import RulesStore
 from credit_platform.stream import flink, fraud_job
 
 
-class FraudRun:
-    """One isolated run: own topics (1 partition), consumer group, alert collection and job name."""
+def sentinel_users(partitions: int) -> list[str]:
+    """Customer ids whose records the producer's partitioner sends to each of `partitions` partitions."""
+    from credit_platform.ingest.producer import partitioner
 
-    def __init__(self, settings, count: int, seed: int, **scenario) -> None:  # noqa: ANN003 (GeneratorConfig's)
+    partition_of = partitioner(list(range(partitions)))
+    users: dict[int, str] = {}
+    k = 0
+    while len(users) < partitions:
+        users.setdefault(partition_of(f"U-sentinel-{k}".encode()), f"U-sentinel-{k}")
+        k += 1
+    return [users[p] for p in range(partitions)]
+
+
+class FraudRun:
+    """One isolated run: own topics (input topics of `partitions` partitions, default 1), consumer
+    group, alert collection and job name."""
+
+    def __init__(self, settings, count: int, seed: int, partitions: int = 1, **scenario) -> None:  # noqa: ANN003
         self.settings = settings
+        self.partitions = partitions
         run = uuid.uuid4().hex[:8]
         # named after the input topics and the fraud job's group: what the platform's Kafka users may use
         self.apps_topic, self.tx_topic = f"{APPLICATIONS_TOPIC}.test-{run}", f"{TRANSACTIONS_TOPIC}.test-{run}"
@@ -45,7 +60,8 @@ class FraudRun:
         self.collection, self.name = f"alerts_{run}", f"fraud_detection_{run}"
         self.rules_topic = f"{FRAUD_RULES_TOPIC}.test-{run}"
         admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
-        admin.create_topics([NewTopic(t, 1, 1) for t in self._topics()])
+        admin.create_topics([NewTopic(t, partitions if t in (self.apps_topic, self.tx_topic) else 1, 1)
+                             for t in self._topics()])
         admin.close()
         self.rules = RulesStore(settings, collection=f"rules_{run}", topic=self.rules_topic)
         self.rules.seed()
@@ -94,16 +110,18 @@ class FraudRun:
             assert summary.complete
 
     def finish(self, at: datetime | None = None) -> None:
-        """A last event per topic stamped `at` (default now; the contract refuses event times beyond the
-        next hour): later than every generated event, so the watermark passes them all."""
+        """A last event on every partition of each topic, stamped `at` (default now; the contract refuses
+        event times beyond the next hour): later than every generated event, so the watermark of every
+        partition, and with it the stream's, passes them all. Each of another customer and device."""
+        stamp = (at or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         for kind, frame, topic, id_column in (("credit_applications", self.apps, self.apps_topic, "application_id"),
                                               ("transactions", self.txs, self.tx_topic, "transaction_id")):
             last = json.loads(generator.to_json_lines(frame[-1:]))
-            last.update({id_column: f"SENTINEL-{topic}", "user_id": "U-sentinel", "device_id": "D-sentinel",
-                         "timestamp": (at or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00",
-                                                                                                       "Z")})
             last.update({"loan_amount": 100.0} if kind == "credit_applications" else {"amount": 1.0})
-            producer.produce(self.settings, kind, [json.dumps(last).encode()], destination=topic, progress=False)
+            lines = [json.dumps({**last, id_column: f"SENTINEL-{topic}-{user}", "user_id": user,
+                                 "device_id": f"D-{user}", "timestamp": stamp}).encode()
+                     for user in sentinel_users(self.partitions)]
+            producer.produce(self.settings, kind, lines, destination=topic, progress=False)
 
     def wait_for_alerts(self, timeout: float = 240) -> set[str]:
         wait_until(lambda: self.alerts.count_documents({}) >= len(self.expected), timeout=timeout, interval=2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -163,6 +164,27 @@ def test_late_events_are_reported_and_the_same_sql_recovers_their_alerts(fraud_r
     apps = [*generator.to_json_lines(fraud_run.apps).splitlines(), *lines]
     replayed = backtest.run_rules(tmp_path, apps, generator.to_json_lines(fraud_run.txs).splitlines())
     assert {a for a in replayed if "LATE-" in a} == {f"application_velocity:LATE-{k}" for k in range(5)}
+
+
+@pytest.mark.parametrize("fraud_run", [(1_500, 11, {"partitions": 3, "rate_per_second": 1_500 / 7_200,
+                                                      "starts_in": -timedelta(hours=3)})], indirect=True)
+def test_a_file_spanning_hours_after_a_quiet_period_is_alerted_whole(fraud_run):
+    """Three partitions, quiet for longer than any idleness allowance, then a file of events spanning
+    95 minutes arrives at once: whichever partition is read first must not carry the stream's event
+    time past the others' events. Every expected alert is raised live and no event is late."""
+    fraud_run.submit()
+    head = datetime.now(UTC) - timedelta(hours=3) + timedelta(minutes=25)
+    fraud_run.produce((None, head))
+    # the first part judged as far as its own events allow, then nothing for 20 s
+    assert wait_until(lambda: fraud_run.alerts.count_documents({}) > 0, timeout=120)
+    time.sleep(20)
+    fraud_run.produce((head, head + timedelta(minutes=95)))
+    fraud_run.produce((head + timedelta(minutes=95), None))
+    fraud_run.finish()
+    got = fraud_run.wait_for_alerts()
+    assert got == fraud_run.expected, (by_rule(fraud_run.expected - got), by_rule(got - fraud_run.expected))
+    late = fraud_run.refused(1, timeout=5, topic=fraud_run.late_topic)
+    assert late == [], late[:3]
 
 
 @pytest.mark.parametrize("fraud_run", [(1_000, 10)], indirect=True)

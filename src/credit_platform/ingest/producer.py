@@ -127,7 +127,7 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _partitioner(partitions: list[int]):  # noqa: ANN202
+def partitioner(partitions: list[int]):  # noqa: ANN202
     """Kafka's default partitioner (murmur2 of the key), cached per key: users repeat, hashing in
     pure Python is not free, and the result must match every other Kafka client's."""
     from kafka.partitioner.default import murmur2
@@ -177,7 +177,7 @@ class Producer:
         if not partitions:
             self.kafka.close()
             raise PlatformError(f"topic {topic} does not exist on {settings.kafka_bootstrap}; run `credit-platform up`")
-        self._partition = _partitioner(list(partitions))
+        self._partition = partitioner(list(partitions))
         if metrics_port:
             self.metrics.serve(settings.host, metrics_port)
 
