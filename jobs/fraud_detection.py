@@ -108,12 +108,12 @@ def kafka_ddl(args: argparse.Namespace) -> list[str]:
     common = (f"{kafka}, 'properties.group.id' = '{args.group_id}', 'scan.startup.mode' = 'group-offsets', "
               "'properties.auto.offset.reset' = 'earliest'")
     topics = _topics(args)
+    sources = {t: f"'topic' = '{topics[t]}', {common}{_scan_parallelism(args, topics[t])}" for t in STREAM_TABLES}
     metadata = ("`_partition` INT METADATA FROM 'partition' VIRTUAL, "
                 "`_offset` BIGINT METADATA FROM 'offset' VIRTUAL")
     rules_source = (f"{kafka}, 'topic' = '{args.rules_topic}', 'properties.group.id' = '{args.group_id}-rules', "
                     f"'scan.startup.mode' = 'earliest-offset', 'scan.watermark.idle-timeout' = '{args.idle_timeout}'")
-    return [*source_ddl({t: f"'topic' = '{topics[t]}', {common}" for t in STREAM_TABLES},
-                        args.out_of_orderness_ms, metadata, plain_json=args.source_format == "json"),
+    return [*source_ddl(sources, args.out_of_orderness_ms, metadata, plain_json=args.source_format == "json"),
             *rules_ddl(rules_source, deployed_rules(args)),
             f"""CREATE TABLE refused_records (
                 reason STRING, raw_payload STRING, source_topic STRING, source STRING, record_id STRING,
@@ -125,6 +125,30 @@ def kafka_ddl(args: argparse.Namespace) -> list[str]:
                 stream_watermark TIMESTAMP_LTZ(3), `partition` INT, `offset` BIGINT, noticed_at TIMESTAMP_LTZ(3)
             ) WITH ({kafka}, 'topic' = '{args.late_topic}', 'format' = 'json',
                     'json.timestamp-format.standard' = 'ISO-8601', 'sink.delivery-guarantee' = 'at-least-once')"""]
+
+
+def _scan_parallelism(args: argparse.Namespace, topic: str) -> str:
+    """The Kafka source's parallelism option when the job's is above the topic's partition count. A
+    source subtask without a partition never has an event time (the event topics never go idle, by
+    design), so it would hold back every window of the stream for good: at most one subtask a
+    partition; the rules after the source still run at the job's parallelism."""
+    from kafka import KafkaConsumer
+
+    from credit_platform import config
+
+    if args.parallelism <= 1:
+        return ""
+    consumer = KafkaConsumer(**config.load().kafka(KAFKA_STREAM))
+    try:
+        partitions = len(consumer.partitions_for_topic(topic) or ())
+    finally:
+        consumer.close()
+    if partitions == 0:
+        raise SystemExit(f"topic {topic} does not exist on {args.bootstrap}; run `credit-platform up`")
+    if partitions >= args.parallelism:
+        return ""
+    print(f"fraud job: {topic} has {partitions} partition(s): its source runs at parallelism {partitions}")
+    return f", 'scan.parallelism' = '{partitions}'"
 
 
 def late_insert(args: argparse.Namespace) -> str:
@@ -163,9 +187,18 @@ def alert_writer(args: argparse.Namespace):  # noqa: ANN201 (a PyFlink UDF objec
         def open(self, function_context) -> None:  # noqa: ANN001
             from pymongo import MongoClient
 
+            from credit_platform.stream.alerts import RecentIds
+
             self.client = MongoClient(args.mongo_uri, serverSelectionTimeoutMS=30_000)
             self.collection = self.client[args.mongo_db][args.collection]
-            self.written = function_context.get_metric_group().counter("fraud_alerts_written")
+            metrics = function_context.get_metric_group()
+            self.written = metrics.counter("fraud_alerts_written")  # new documents only
+            self.repeated = metrics.counter("fraud_alerts_repeated")  # ids written before: nothing to do
+            # A whole burst is alerted once per trigger in it, so most of a burst's alert ids come
+            # again within seconds; ids this writer wrote lately are dropped before MongoDB, which
+            # refuses a repeat 6x slower than it inserts a new one (FerretDB). A restart forgets
+            # them: the insert below stays insert-if-absent.
+            self.recent = RecentIds(capacity=200_000)
 
         def eval(self, alert_id, rule, severity, reason, user_id, event_type, event_id, event_time,  # noqa: ANN001, ANN201
                  rule_version):
@@ -183,9 +216,10 @@ def alert_writer(args: argparse.Namespace):  # noqa: ANN201 (a PyFlink UDF objec
                                    "stream")
                     for a, r, s, why, u, et, eid, ts, v in zip(alert_id, rule, severity, reason, user_id, event_type,
                                                                event_id, event_time, rule_version, strict=True)]
-            if docs:
-                insert_if_absent(self.collection, docs)  # a replayed alert (restart, savepoint) changes nothing
-                self.written.inc(len(docs))
+            fresh = self.recent.keep_new(docs)
+            self.repeated.inc(n - len(fresh))
+            if fresh:  # a replayed alert (restart, savepoint) changes nothing
+                self.written.inc(insert_if_absent(self.collection, fresh))
             return pd.Series([1] * n, dtype="int64")
 
         def close(self) -> None:

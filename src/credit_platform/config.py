@@ -118,6 +118,7 @@ class Settings:
     flink_task_slots: int = field(default_factory=lambda: _env_int("CP_FLINK_TASK_SLOTS", 2))
     flink_taskmanager_memory: str = field(
         default_factory=lambda: os.environ.get("CP_FLINK_TASKMANAGER_MEMORY", "4096m"))
+    flink_managed_fraction: str = field(default_factory=lambda: os.environ.get("CP_FLINK_MANAGED_FRACTION", "0.1"))
 
     def __post_init__(self) -> None:
         # Paths end up in URIs (file:// checkpoint dirs) and in other processes' working dirs.

@@ -31,19 +31,6 @@ from credit_platform.rules.fraud_store import RulesStore
 from credit_platform.stream import flink, fraud_job
 
 
-def sentinel_users(partitions: int) -> list[str]:
-    """Customer ids whose records the producer's partitioner sends to each of `partitions` partitions."""
-    from credit_platform.ingest.producer import partitioner
-
-    partition_of = partitioner(list(range(partitions)))
-    users: dict[int, str] = {}
-    k = 0
-    while len(users) < partitions:
-        users.setdefault(partition_of(f"U-sentinel-{k}".encode()), f"U-sentinel-{k}")
-        k += 1
-    return [users[p] for p in range(partitions)]
-
-
 class FraudRun:
     """One isolated run: own topics (input topics of `partitions` partitions, default 1), consumer
     group, alert collection and job name."""
@@ -80,9 +67,9 @@ class FraudRun:
                 "--collection", self.collection, "--group-id", self.group, "--checkpoint-interval", "2 s",
                 "--dlq-topic", self.dlq_topic, "--late-topic", self.late_topic)
 
-    def submit(self, restore_from: str | None = None) -> str:
-        self.job_id = fraud_job.submit(self.settings, *self._job_args(), name=self.name, restore_from=restore_from,
-                                       from_latest_checkpoint=False, rules=self.rules)
+    def submit(self, *extra: str, restore_from: str | None = None) -> str:
+        self.job_id = fraud_job.submit(self.settings, *self._job_args(), *extra, name=self.name,
+                                       restore_from=restore_from, from_latest_checkpoint=False, rules=self.rules)
         assert wait_until(lambda: fraud_job.status(self.settings, self.name).running, timeout=120)
         return self.job_id
 
@@ -120,7 +107,7 @@ class FraudRun:
             last.update({"loan_amount": 100.0} if kind == "credit_applications" else {"amount": 1.0})
             lines = [json.dumps({**last, id_column: f"SENTINEL-{topic}-{user}", "user_id": user,
                                  "device_id": f"D-{user}", "timestamp": stamp}).encode()
-                     for user in sentinel_users(self.partitions)]
+                     for user in producer.keys_for_every_partition(self.partitions)]
             producer.produce(self.settings, kind, lines, destination=topic, progress=False)
 
     def wait_for_alerts(self, timeout: float = 240) -> set[str]:

@@ -50,6 +50,24 @@ def test_alerts_exactly_as_the_rules_define_each_once(fraud_run):
     assert doc["severity"] == "high" and " km from " in doc["reason"] and doc["event_id"] and doc["detected_at"]
 
 
+@pytest.mark.parametrize("fraud_run", [(1_500, 12)], indirect=True)
+def test_a_job_wider_than_its_topics_still_alerts_exactly_as_the_rules_define(fraud_run, platform):
+    """Parallelism 2 (the TaskManager's two slots) over one-partition topics: a source subtask with no
+    partition would never have an event time and would hold every window back for good, so the job
+    runs its sources at one subtask a partition and the rules at 2."""
+    assert wait_until(lambda: flink._rest(platform, "/overview")["slots-available"] >= 2, timeout=60), \
+        "another job holds a slot of the test cluster"
+    fraud_run.submit("--parallelism", "2")
+    vertices = flink._rest(platform, f"/jobs/{fraud_run.job_id}")["vertices"]
+    assert {v["parallelism"] for v in vertices if v["name"].startswith("Source: KafkaSource") and "_in" in v["name"]} \
+        == {1}
+    assert max(v["parallelism"] for v in vertices) == 2
+    fraud_run.produce(slice(None))
+    fraud_run.finish()
+    got = fraud_run.wait_for_alerts()
+    assert got == fraud_run.expected, (by_rule(fraud_run.expected - got), by_rule(got - fraud_run.expected))
+
+
 @pytest.mark.parametrize("fraud_run", [(12_000, 6)], indirect=True)
 def test_taskmanager_killed_mid_stream_recovers_without_loss_or_duplicates(fraud_run, platform):
     fraud_run.submit()

@@ -142,6 +142,19 @@ def partitioner(partitions: list[int]):  # noqa: ANN202
     return partition
 
 
+def keys_for_every_partition(partitions: int, prefix: str = "U-sentinel") -> list[str]:
+    """One key per partition, in partition order: the key `{prefix}-N` with the lowest N that the
+    producer's partitioner sends there (for a record that must reach every partition, such as an
+    end-of-stream marker that moves each partition's event time on)."""
+    partition_of = partitioner(list(range(partitions)))
+    keys: dict[int, str] = {}
+    k = 0
+    while len(keys) < partitions:
+        keys.setdefault(partition_of(f"{prefix}-{k}".encode()), f"{prefix}-{k}")
+        k += 1
+    return [keys[p] for p in range(partitions)]
+
+
 class Producer:
     def __init__(self, settings: Settings, topic: str, *, run_id: str | None = None, rate: float | None = None,
                  metrics_port: int | None = None, progress: bool = True, total: int | None = None,

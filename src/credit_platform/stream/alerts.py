@@ -3,6 +3,7 @@ nightly replay alike: the first write of an `_id` wins, and a replayed alert cha
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 
 
@@ -33,3 +34,25 @@ def insert_if_absent(collection, docs: list[dict]) -> int:  # noqa: ANN001 (a py
         if other or exc.details.get("writeConcernErrors"):
             raise
         return int(exc.details.get("nInserted", 0))
+
+
+class RecentIds:
+    """The last `capacity` alert ids a writer has seen, oldest forgotten first: a cheap filter in
+    front of `insert_if_absent`, never a substitute for it (it starts empty after a restart)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def keep_new(self, docs: list[dict]) -> list[dict]:
+        """The documents whose `_id` is not among the recent ids (nor earlier in `docs`); remembers them."""
+        fresh = []
+        for doc in docs:
+            if doc["_id"] in self._ids:
+                self._ids.move_to_end(doc["_id"])
+                continue
+            self._ids[doc["_id"]] = None
+            fresh.append(doc)
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+        return fresh
