@@ -453,3 +453,11 @@ def test_policy_exceptions_in_mongodb_decide_matching_applications_with_an_audit
         seen = conn.execute('SELECT "Policy Exception", "Scoring Run ID" FROM bi.fact_applications '
                             'WHERE "Application ID" = %s', (apps[0]["application_id"],)).fetchone()
     assert seen == ("branch-in-person", run_id)
+
+
+def test_gx_reads_the_warehouse_constraints_it_need_not_check_again_from_the_catalog(platform, scored_day):
+    from credit_platform.quality.expectations import enforced_constraints
+
+    scores = enforced_constraints(platform, "credit_scores")
+    assert "application_id" in scores.unique and {"user_id", "credit_score", "risk_level"} <= scores.not_null
+    assert "transaction_id" in enforced_constraints(platform, "processed_transactions").unique
