@@ -27,6 +27,23 @@ def _driver(window: str = "1600,1000"):  # noqa: ANN202
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
+def _settled(condition):  # noqa: ANN001, ANN202 (a selenium wait condition)
+    """`condition`, except that a page still navigating counts as "not yet": a client-side redirect
+    (Airflow's and Superset's pages send an anonymous visitor on to their login) aborts a find or a
+    read of the page with "aborted by navigation", which WebDriverWait would not retry."""
+    from selenium.common.exceptions import WebDriverException
+
+    def check(driver):  # noqa: ANN001, ANN202
+        try:
+            return condition(driver)
+        except WebDriverException as exc:
+            if "navigat" in (exc.msg or ""):
+                return False
+            raise
+
+    return check
+
+
 def capture(settings: Settings, out_dir: Path, dag_id: str, run_id: str, username: str, password: str,
             timeout: float = 60) -> dict[str, Path]:
     """Log in, then save `<dag_id>_grid.png` (the run's grid) and `data_docs.png`; returns the paths
@@ -42,21 +59,21 @@ def capture(settings: Settings, out_dir: Path, dag_id: str, run_id: str, usernam
     shots = {}
     try:
         driver.get(f"{base}/")
-        wait.until(ec.presence_of_element_located((By.NAME, "username"))).send_keys(username)
+        wait.until(_settled(ec.presence_of_element_located((By.NAME, "username")))).send_keys(username)
         driver.find_element(By.NAME, "password").send_keys(password)
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        wait.until(lambda d: "/auth/login" not in d.current_url)
+        wait.until(_settled(lambda d: "/auth/login" not in d.current_url))
 
         driver.get(f"{base}/dags/{dag_id}/runs/{run_id}")
-        wait.until(lambda d: dag_id in d.page_source and "success" in d.page_source.lower())
+        wait.until(_settled(lambda d: dag_id in d.page_source and "success" in d.page_source.lower()))
         time.sleep(3)  # let the grid finish drawing
         shots["grid"] = out_dir / f"{dag_id}_grid.png"
         driver.save_screenshot(str(shots["grid"]))
 
         driver.get(f"{base}/plugin/data-docs")
-        frame = wait.until(ec.presence_of_element_located((By.TAG_NAME, "iframe")))
+        frame = wait.until(_settled(ec.presence_of_element_located((By.TAG_NAME, "iframe"))))
         driver.switch_to.frame(frame)
-        wait.until(lambda d: "credit_scores" in d.page_source)
+        wait.until(_settled(lambda d: "credit_scores" in d.page_source))
         driver.switch_to.default_content()
         time.sleep(2)
         shots["data_docs"] = out_dir / "data_docs.png"
@@ -91,12 +108,13 @@ def capture_dashboards(settings: Settings, out_dir: Path, charts: dict[str, list
     shots = {}
     try:
         driver.get(f"{base}/login/")
-        user = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "form input:not([type=password])")))
+        user = wait.until(_settled(ec.presence_of_element_located(
+            (By.CSS_SELECTOR, "form input:not([type=password])"))))
         user.send_keys(username)
         secret = driver.find_element(By.CSS_SELECTOR, "form input[type=password]")
         secret.send_keys(password)
         secret.send_keys(Keys.ENTER)
-        wait.until(lambda d: "/login" not in d.current_url)
+        wait.until(_settled(lambda d: "/login" not in d.current_url))
         for slug, titles in charts.items():
             driver.get(f"{base}/superset/dashboard/{slug}/")
 
@@ -118,7 +136,7 @@ def capture_dashboards(settings: Settings, out_dir: Path, charts: dict[str, list
                     for h in found.values())
 
             try:
-                wait.until(drawn)
+                wait.until(_settled(drawn))
             except TimeoutException:
                 pass
             found = holders(driver)
