@@ -1,6 +1,8 @@
 """Validated ingestion into Kafka.
 
-Each input line is validated against the topic's contract (`credit_platform.contracts.events`). A valid
+Each input line is validated against the topic's contract (`credit_platform.contracts.events`): first by
+its compiled `Screen`, which only accepts, then, for anything it does not accept, by the pydantic model,
+which decides and gives the reasons. A valid
 record is sent unchanged to the topic, keyed by user id (acks=all, idempotent, retried, batched).
 An invalid one (including a line that is not JSON) never reaches the topic: it goes to
 `<topic>.dlq` with the raw payload and the reasons, and to `data_quality_issues`. The producer
@@ -10,6 +12,7 @@ never stops on bad input, and accounts for every line: read = sent + invalid + f
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import sys
@@ -25,7 +28,7 @@ import orjson
 from pydantic import ValidationError
 
 from credit_platform.config import Settings
-from credit_platform.contracts.events import MAX_RECORD_BYTES, Problem, contract_for, problems_of
+from credit_platform.contracts.events import MAX_RECORD_BYTES, Problem, Screen, contract_for, problems_of
 from credit_platform.contracts.names import KAFKA_PRODUCER, dlq_topic
 from credit_platform.errors import PlatformError
 from credit_platform.metrics import push
@@ -33,6 +36,7 @@ from credit_platform.quality.issues import Issue, write_issues
 
 log = logging.getLogger(__name__)
 DQ_BATCH = 5_000
+YOUNG_GC_THRESHOLD = 50_000  # see Producer.produce
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark some editors put before the first line
 
 
@@ -264,7 +268,7 @@ class Producer:
 
     # -- the run -------------------------------------------------------------------------------
     def produce(self, lines: Iterable[bytes]) -> ProduceSummary:
-        validate = self.contract.model.model_validate_json
+        screen, validate = Screen(self.contract), self.contract.model.model_validate_json
         key_field, id_field = self.contract.key_field, self.contract.id_field
         seen: dict[str, int] = {}  # event id -> line: a repeated id within one run is refused
         send, topic, partition_of = self.kafka.send, self.topic, self._partition
@@ -272,10 +276,12 @@ class Producer:
         pace_every = 50 if self.rate else 1000  # with --rate, stay within ~50 records of the schedule
         started = time.monotonic()
         summary = self.summary
-        # kafka-python encodes batches in a background thread; switching the GIL less often
-        # between it and this loop is worth ~35% throughput.
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(0.05)
+        # kafka-python keeps several objects per record alive until the broker answers, and the
+        # collector's default (a young collection every 700 new objects, a full one every 100 of
+        # those) walked them for a quarter of the run (bench/producer_bench.py). A young collection
+        # every YOUNG_GC_THRESHOLD objects still collects every cycle, a few times per run.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(YOUNG_GC_THRESHOLD, *thresholds[1:])
         try:
             for line_no, line in enumerate(lines, start=1):
                 raw = line.rstrip(b"\r\n")
@@ -288,26 +294,30 @@ class Producer:
                     self._refuse(raw, line_no, [Problem(None, "record_size", f"record is {len(raw):,} bytes; at "
                                                         f"most {MAX_RECORD_BYTES:,} are accepted", str(len(raw)))])
                     continue
-                try:
-                    event = validate(raw)
-                except ValidationError as error:
-                    self._refuse(raw, line_no, problems_of(error))
-                    continue
-                event_id = getattr(event, id_field)
+                found = screen(raw)
+                if found is None:  # not plainly valid: the contract decides, and says why
+                    try:
+                        event = validate(raw)
+                    except ValidationError as error:
+                        self._refuse(raw, line_no, problems_of(error))
+                        continue
+                    found = getattr(event, id_field), getattr(event, key_field)
+                event_id, key_text = found
                 first = seen.setdefault(event_id, line_no)
                 if first != line_no:
                     self._refuse(raw, line_no, [Problem(id_field, "unique", f"{id_field}: duplicate of line {first} "
                                                         "of this run (the first copy was sent)", event_id)])
                     continue
-                key = getattr(event, key_field).encode()
+                key = key_text.encode()
                 in_flight.append((send(topic, key=key, value=raw, partition=partition_of(key)), raw, False))
                 if summary.read % pace_every == 0:
                     self._pace(started)
                 if summary.read % 1000 == 0:
+                    screen.refresh()
                     self._reap()
                     self.progress.update(summary, self.metrics)
         finally:
-            sys.setswitchinterval(switch_interval)
+            gc.set_threshold(*thresholds)
             self.kafka.flush()
             self._reap()
             summary.seconds = time.monotonic() - started
