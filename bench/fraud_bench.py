@@ -11,11 +11,13 @@ as the platform's input topics) and alert collection, on this machine's session 
   latency:    events are produced at a steady rate once the job is past its start-up, event time
               following send time; each alert's latency is its detected_at minus the Kafka timestamp
               of its event (p50/p99 per rule).
+  backends:   the rules' state on the heap (as deployed) against RocksDB with incremental
+              checkpoints (not in the default phases; the throughput phase's data and timing).
   source:     what the contract check costs: the job (every rule, alerts dropped) with its
               contract-json source against the same job on Flink's own json format (the baseline).
 
     .venv/bin/python bench/fraud_bench.py [--events 200000] [--latency-rate 1000] [--latency-seconds 30]
-                                          [--phases throughput latency source]
+                                          [--phases throughput latency source backends]
 """
 
 from __future__ import annotations
@@ -122,8 +124,10 @@ def alerts_written(settings: config.Settings, job: str) -> int:
     return _operator_metric(settings, job, "PythonCalc", r".*\.fraud_alerts_written")
 
 
-def throughput(settings: config.Settings, events: int) -> None:
-    phase = Phase(settings, "tp")
+def loaded(settings: config.Settings, label: str, events: int) -> tuple[Phase, int]:
+    """A phase whose topics hold N applications + N transactions and the end-of-stream events; and
+    how many alerts the rules' reference raises on them."""
+    phase = Phase(settings, label)
     cfg = GeneratorConfig(seed=21, rate_per_second=500)
     frames = {"credit_applications": generator.generate("applications", events, cfg),
               "transactions": generator.generate("transactions", events, cfg)}
@@ -131,6 +135,11 @@ def throughput(settings: config.Settings, events: int) -> None:
     for kind, frame in frames.items():
         phase.produce(kind, frame)
     phase.sentinel(frames)
+    return phase, want
+
+
+def throughput(settings: config.Settings, events: int) -> None:
+    phase, want = loaded(settings, "tp", events)
     total = 2 * events
     runs: dict[str, float] = {}
     rows = 0
@@ -164,6 +173,41 @@ def throughput(settings: config.Settings, events: int) -> None:
                        ("fraud job, parallelism 2 (two slots)", "p2"),
                        ("rules alone at parallelism 1, alerts dropped in the JVM", "rules")):
         print(f"  {label:<56} {runs[key]:>8.1f} {total / runs[key]:>10,.0f} {base / runs[key]:>5.2f}x")
+
+
+ROCKSDB = ("--set", "state.backend.type=rocksdb", "--set", "execution.checkpointing.incremental=true")
+
+
+def backends(settings: config.Settings, events: int) -> None:
+    """The job's rule state on the heap (as deployed) against RocksDB with incremental checkpoints,
+    parallelism 1, best of two alternating runs, each timed to its last alert; with the size and
+    duration of the last checkpoint each took."""
+    phase, want = loaded(settings, "sb", events)
+    runs: dict[str, tuple[float, dict]] = {}
+    for n in range(2):
+        for label, extra in (("heap", ()), ("rocksdb", ROCKSDB)):
+            phase.alerts.drop()
+            job = phase.submit(*extra, variant=f"_{label}_{n}")
+            started = time.monotonic()
+            wait_for_alerts(phase, job, want, timeout=900)
+            seconds = time.monotonic() - started
+            time.sleep(12)  # one more checkpoint with every event's state in it
+            checkpoint = flink._rest(settings, f"/jobs/{job}/checkpoints")["latest"]["completed"] or {}
+            if seconds < runs.get(label, (float("inf"), {}))[0]:
+                runs[label] = seconds, checkpoint
+            flink.cancel(settings, job)
+    phase.close_topics()
+    base = runs["heap"][0]
+    print(f"state backends: {2 * events:,} events, {want:,} alerts, parallelism 1, times from RUNNING to the last "
+          "alert; checkpoint: the last one completed after it")
+    print(f"  {'run':<44} {'seconds':>8} {'events/s':>10} {'ratio':>6} {'checkpoint':>12} {'took':>8}")
+    for label, name in (("heap", "baseline: heap state (as deployed)"),
+                        ("rocksdb", "RocksDB, incremental checkpoints")):
+        seconds, checkpoint = runs[label]
+        size = checkpoint.get("checkpointed_size", checkpoint.get("state_size", 0)) / 2**20
+        took = checkpoint.get("end_to_end_duration", 0) / 1000
+        print(f"  {name:<44} {seconds:>8.1f} {2 * events / seconds:>10,.0f} {base / seconds:>5.2f}x "
+              f"{size:>9.1f} MB {took:>7.2f}s")
 
 
 def _operator_metric(settings: config.Settings, job: str, vertex_has: str, pattern: str) -> int:
@@ -295,7 +339,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="per stream, for the throughput phase")
     parser.add_argument("--latency-rate", type=float, default=1000, help="events/s per stream")
     parser.add_argument("--latency-seconds", type=float, default=30)
-    parser.add_argument("--phases", nargs="+", choices=["throughput", "latency", "source"],
+    parser.add_argument("--phases", nargs="+", choices=["throughput", "latency", "source", "backends"],
                         default=["throughput", "latency", "source"])
     args = parser.parse_args()
     settings = config.load()
@@ -305,6 +349,8 @@ def main() -> None:
         latency(settings, args.latency_rate, args.latency_seconds)
     if "source" in args.phases:
         source_cost(settings, args.events)
+    if "backends" in args.phases:
+        backends(settings, args.events)
 
 
 if __name__ == "__main__":
