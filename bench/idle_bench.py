@@ -25,10 +25,10 @@ AIM = 0.15  # of one core, all services together
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def lag(settings: config.Settings) -> int:
+def lag(collector: LagCollector) -> int:
     """Records behind, summed over every consumer group and topic (-1 when Kafka did not answer)."""
     total = 0
-    for family in LagCollector(settings).collect():
+    for family in collector.collect():
         if family.name == "kafka_exporter_up" and not all(s.value for s in family.samples):
             return -1
         if family.name == "kafka_consumergroup_lag_sum":
@@ -54,7 +54,8 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=30.0, help="wait this long after the lag reaches zero")
     args = parser.parse_args()
     settings = config.load()
-    while (behind := lag(settings)) != 0:
+    collector = LagCollector(settings)
+    while (behind := lag(collector)) != 0:
         print(f"waiting for every consumer's lag to reach zero ({behind:,} records behind)")
         time.sleep(5)
     time.sleep(args.settle)
@@ -64,7 +65,8 @@ def main() -> None:
     time.sleep(args.seconds)
     elapsed = time.monotonic() - started
     share = {name: max(0.0, cpu_seconds(pid) - before[name]) / elapsed for name, pid in services.items()}
-    behind = lag(settings)
+    behind = lag(collector)
+    collector.close()
     print(f"\nCPU per service over {elapsed:.0f} s with nothing flowing (lag at the end: {behind:,}), % of one core:")
     for name, value in sorted(share.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<24} {100 * value:6.1f}%")

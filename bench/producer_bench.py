@@ -39,6 +39,8 @@ from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.platform.process import private_file
 
+DEFAULT_YOUNG_GC = gc.get_threshold()[0]  # this interpreter's own, before any run changes it
+
 
 def kafka_tool(settings: config.Settings, topic: str, records: int, size: int) -> float:
     login = settings.home / "bench-producer.properties"  # the password stays off the command line
@@ -116,7 +118,7 @@ def main() -> None:
         runs = (("kafka-python send() only, default gc", lambda: kafka_python_send(settings, topics[1], records)),
                 (f"kafka-python send() only, gc {young:,}",
                  lambda: kafka_python_send(settings, topics[1], records, young)),
-                ("credit-platform produce, default gc", lambda: ours(settings, topics[2], lines, 700)),
+                ("credit-platform produce, default gc", lambda: ours(settings, topics[2], lines, DEFAULT_YOUNG_GC)),
                 (f"credit-platform produce, gc {young:,} (as shipped)",
                  lambda: ours(settings, topics[2], lines, young)))
         for _ in range(args.repeat):  # interleaved, so a slow moment of the machine hits every row

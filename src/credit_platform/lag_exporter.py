@@ -42,6 +42,11 @@ class LagCollector:
                                                    client_id=f"lag-exporter-{group or 'topics'}")
         return self._consumers[group]
 
+    def close(self) -> None:
+        for consumer in self._consumers.values():
+            consumer.close()
+        self._consumers.clear()
+
     def collect(self):  # noqa: ANN201
         from kafka import TopicPartition
         from prometheus_client.core import GaugeMetricFamily
