@@ -1,0 +1,22 @@
+"""Benchmarks: each prints its figures beside a baseline measured in the same run."""
+
+from __future__ import annotations
+
+from datetime import date
+
+
+def drop_day_partitions(settings, day: date) -> None:  # noqa: ANN001 (config.Settings)
+    """Drop a benchmark's own business date from the tables partitioned by day, as the warehouse's
+    owner (etl_writer can empty a day but not drop its partition)."""
+    import psycopg
+
+    from credit_platform.batch.load import DAY_PARTITIONED
+    from credit_platform.contracts.names import ROLE_SUPERUSER
+
+    with psycopg.connect(settings.postgres_uri(ROLE_SUPERUSER), autocommit=True) as conn:
+        for table in DAY_PARTITIONED:
+            for (partition,) in conn.execute(
+                    "SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "WHERE i.inhparent = %s::regclass AND pg_get_expr(c.relpartbound, c.oid) = %s",
+                    (f"public.{table}", f"FOR VALUES IN ('{day.isoformat()}')")).fetchall():
+                conn.execute(f"DROP TABLE {partition}")

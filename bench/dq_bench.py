@@ -11,7 +11,7 @@ row the suite reconciles its row count with, then:
             the suite: the primary key, NOT NULL columns), with a time cap;
   the suite: `credit-platform dq --scope warehouse` as the nightly DAG runs it.
 
-It removes its rows and its lineage row afterwards.
+It drops its day and its lineage row afterwards.
 
     .venv/bin/python -m bench.dq_bench [--rows 1000000] [--cap-seconds 60]
 """
@@ -25,6 +25,7 @@ from datetime import date
 
 import psycopg
 
+from bench import drop_day_partitions
 from credit_platform import config
 from credit_platform.contracts.events import contract_for, field_rules
 from credit_platform.contracts.names import APPLICATIONS_TOPIC, ROLE_ETL
@@ -42,8 +43,10 @@ def fill(settings: config.Settings, rows: int) -> None:
     text = {c: allowed.get(c, "x") for c in ("loan_purpose", "employment_status", "channel")}
     with psycopg.connect(settings.postgres_uri(ROLE_ETL)) as conn:
         cleanup(conn)
+        # the day's partition the way the nightly load makes it (sql/029b_day_partitions.sql)
+        fresh = conn.execute("SELECT public.day_load_begin('credit_scores', %s)", (DAY,)).fetchone()[0]
         conn.execute(f"""
-            INSERT INTO credit_scores (application_id, user_id, credit_score, loan_amount, risk_level, "timestamp",
+            INSERT INTO "{fresh}" (application_id, user_id, credit_score, loan_amount, risk_level, "timestamp",
                 business_date, annual_income, loan_term_months, loan_purpose, employment_status, channel, device_id,
                 city, latitude, longitude, decision, decision_reason, fraud_alert, policy_id, policy_version,
                 decided_by, decided_at, scoring_run_id, probability_of_default, score_points, risk_grade,
@@ -55,11 +58,12 @@ def fill(settings: config.Settings, rows: int) -> None:
                    false, 'lending-policy', 1, 'scorecard', now(), %s, 0.05, 610, 'C', ARRAY['none'], 'bench'
             FROM generate_series(1, %s) AS i""",
                      (text["loan_purpose"], text["employment_status"], text["channel"], RUN_ID, rows))
+        conn.execute("SELECT public.day_load_build('credit_scores', %s, %s)", (DAY, fresh))
+        conn.execute("SELECT public.day_load_swap('credit_scores', %s, %s)", (DAY, fresh))
         conn.execute("""INSERT INTO metadata_table (job, source, target, run_id, started_at, finished_at, rows_in,
                             rows_out, rows_rejected, status)
                         VALUES ('risk_scoring', %s, 'credit_scores', %s, now(), now(), %s, %s, 0, 'success')""",
                      (f"landing/{APPLICATIONS_TOPIC}/dt={DAY}", RUN_ID, rows, rows))
-        conn.execute("ANALYZE credit_scores")
 
 
 def cleanup(conn: psycopg.Connection) -> None:
@@ -121,6 +125,7 @@ def main() -> None:
     finally:
         with psycopg.connect(settings.postgres_uri(ROLE_ETL)) as conn:
             cleanup(conn)
+        drop_day_partitions(settings, DAY)
     print(f"warehouse suite on {args.rows:,} rows of one day (credit_scores)")
     print(f"  {'run':<72} {'seconds':>8} {'vs scan':>8}")
     print(f"  {'baseline: one scan of the day (count(*), count(decision_reason))':<72} {scan:>8.2f} {1:>7.1f}x")

@@ -26,8 +26,6 @@ ALTER TABLE public.credit_scores
     ADD COLUMN IF NOT EXISTS kafka_partition   integer,
     ADD COLUMN IF NOT EXISTS kafka_offset      bigint;
 
-CREATE INDEX IF NOT EXISTS credit_scores_business_date_idx ON public.credit_scores (business_date);
-
 ALTER TABLE public.processed_transactions
     ADD COLUMN IF NOT EXISTS business_date     date,
     ADD COLUMN IF NOT EXISTS latitude          double precision,
@@ -38,8 +36,6 @@ ALTER TABLE public.processed_transactions
     ADD COLUMN IF NOT EXISTS source_file       text,
     ADD COLUMN IF NOT EXISTS kafka_partition   integer,
     ADD COLUMN IF NOT EXISTS kafka_offset      bigint;
-
-CREATE INDEX IF NOT EXISTS processed_transactions_business_date_idx ON public.processed_transactions (business_date);
 
 -- The day of data an issue is about, so a rerun of that day replaces its own issues.
 ALTER TABLE public.data_quality_issues ADD COLUMN IF NOT EXISTS data_date date;

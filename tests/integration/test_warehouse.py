@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import date
 
 import psycopg
 import pytest
@@ -35,19 +35,91 @@ def test_ddl_applies_twice_and_creates_seed_tables(platform):
         assert conn.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = 'bi'").fetchone()
 
 
+PROBE_DAY = date(2099, 1, 1)  # a date no test loads; every probe of it is rolled back or dropped
+INSERT_SCORE = ('INSERT INTO "{table}" (application_id, user_id, credit_score, loan_amount, risk_level, "timestamp", '
+                "business_date) VALUES (%s, 'u1', %s, %s, %s, now(), %s)")
+
+
+def _load_probe_day(conn, application_ids: list[str]) -> tuple[str, int]:
+    """The nightly load's steps for PROBE_DAY of credit_scores, in the caller's transaction."""
+    fresh = conn.execute("SELECT public.day_load_begin('credit_scores', %s)", (PROBE_DAY,)).fetchone()[0]
+    for application_id in application_ids:
+        conn.execute(INSERT_SCORE.format(table=fresh), (application_id, 700, 1000, "Low", PROBE_DAY))
+    conn.execute("SELECT public.day_load_build('credit_scores', %s, %s)", (PROBE_DAY, fresh))
+    replaced = conn.execute("SELECT public.day_load_swap('credit_scores', %s, %s)", (PROBE_DAY, fresh)).fetchone()[0]
+    return fresh, replaced
+
+
 def test_constraints_reject_bad_rows(platform):
-    now = datetime.now(UTC)
-    with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
+    with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn, conn.transaction(force_rollback=True):
+        _load_probe_day(conn, [])
         for bad in [(299, 1000, "High"), (851, 1000, "Low"), (700, 0, "Low"), (700, 10, "Unknown")]:
             with pytest.raises(errors.CheckViolation), conn.transaction():
-                conn.execute("INSERT INTO credit_scores VALUES ('app-bad', 'u1', %s, %s, %s, %s)", (*bad, now))
-        with conn.transaction(force_rollback=True):
-            conn.execute("INSERT INTO credit_scores VALUES ('app-1', 'u1', 700, 15000.00, 'Low', %s)", (now,))
-            with pytest.raises(errors.UniqueViolation), conn.transaction():
-                conn.execute("INSERT INTO credit_scores VALUES ('app-1', 'u1', 701, 1, 'Low', %s)", (now,))
+                conn.execute(INSERT_SCORE.format(table="credit_scores"), ("app-bad", *bad, PROBE_DAY))
+        conn.execute(INSERT_SCORE.format(table="credit_scores"), ("app-1", 700, 15000, "Low", PROBE_DAY))
+        with pytest.raises(errors.UniqueViolation), conn.transaction():
+            conn.execute(INSERT_SCORE.format(table="credit_scores"), ("app-1", 701, 1, "Low", PROBE_DAY))
+        with pytest.raises(errors.CheckViolation, match="no partition"), conn.transaction():  # a row has a date
+            conn.execute(INSERT_SCORE.format(table="credit_scores"), ("app-2", 700, 1, "Low", None))
         with pytest.raises(errors.CheckViolation), conn.transaction():
             conn.execute("INSERT INTO metadata_table (job, source, target, run_id, started_at, finished_at, "
                          "status) VALUES ('j', 's', 't', 'r', now(), now() - interval '1 hour', 'success')")
+
+
+def _probe_partitions(conn) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT relname FROM pg_class WHERE relname LIKE 'credit_scores\\_20990101\\_%%' AND relkind = 'r'")]
+
+
+def test_a_day_is_swapped_in_whole_and_readers_see_the_old_day_until_the_commit(platform):
+    """The nightly load's partition swap: a reload of a day replaces its partition, a reader sees the
+    old day until the loader commits, a load rolled back leaves nothing behind, and the functions that
+    do the DDL for etl_writer refuse any table but a fresh one of the two partitioned tables."""
+    def day_rows(conn) -> list[str]:
+        return [r[0] for r in conn.execute("SELECT application_id FROM credit_scores WHERE business_date = %s "
+                                           "ORDER BY 1", (PROBE_DAY,))]
+
+    with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as loader, \
+            psycopg.connect(platform.postgres_uri(ROLE_ETL), autocommit=True) as reader:
+        try:
+            with loader.transaction():
+                first, replaced = _load_probe_day(loader, ["a1", "a2"])
+            assert replaced == 0 and day_rows(reader) == ["a1", "a2"]
+            assert reader.execute("SELECT c.relkind, pg_get_expr(c.relpartbound, c.oid) FROM pg_class c "
+                                  "WHERE relname = %s", (first,)).fetchone() == ("r", "FOR VALUES IN ('2099-01-01')")
+            with loader.transaction():
+                fresh = loader.execute("SELECT public.day_load_begin('credit_scores', %s)", (PROBE_DAY,)).fetchone()[0]
+                for application_id in ("b1", "b2", "b3"):
+                    loader.execute(INSERT_SCORE.format(table=fresh), (application_id, 700, 1000, "Low", PROBE_DAY))
+                loader.execute("SELECT public.day_load_build('credit_scores', %s, %s)", (PROBE_DAY, fresh))
+                assert day_rows(reader) == ["a1", "a2"]  # loaded and indexed, not yet swapped in
+                assert loader.execute("SELECT public.day_load_swap('credit_scores', %s, %s)",
+                                      (PROBE_DAY, fresh)).fetchone()[0] == 2
+                reader.execute("SET lock_timeout = '500ms'")
+                with pytest.raises(errors.LockNotAvailable):  # swapped but not committed: the reader waits
+                    day_rows(reader)
+            reader.execute("RESET lock_timeout")
+            assert day_rows(reader) == ["b1", "b2", "b3"]
+            assert _probe_partitions(reader) == [fresh]  # the old partition is gone, indexes came with the swap
+            assert {r[0] for r in reader.execute("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = "
+                                                 "%s::regclass", (fresh,))} == {
+                f"{fresh}_pkey", f"{fresh}_user_id_idx", f"{fresh}_timestamp_idx"}
+            with loader.transaction(force_rollback=True):
+                _load_probe_day(loader, ["c1"])
+            assert day_rows(reader) == ["b1", "b2", "b3"] and _probe_partitions(reader) == [fresh]
+
+            for call, args in [("day_load_begin(%s, %s)", ("metadata_table", PROBE_DAY)),
+                               ("day_load_swap(%s, %s, %s)", ("credit_scores", PROBE_DAY, "credit_scores")),
+                               ("day_load_swap(%s, %s, %s)", ("credit_scores", PROBE_DAY, fresh)),
+                               ("day_load_build(%s, %s, %s)", ("processed_transactions", PROBE_DAY, fresh))]:
+                with pytest.raises(errors.InvalidParameterValue):
+                    reader.execute(f"SELECT public.{call}", args)
+            with pytest.raises(errors.InsufficientPrivilege):
+                reader.execute(f"ALTER TABLE credit_scores DETACH PARTITION {fresh}")
+        finally:
+            with psycopg.connect(platform.postgres_uri(ROLE_SUPERUSER), autocommit=True) as admin:
+                for name in _probe_partitions(admin):
+                    admin.execute(f'DROP TABLE "{name}"')
 
 
 def test_etl_writer_writes_base_tables_but_cannot_change_schema(platform):

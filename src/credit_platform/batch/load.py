@@ -2,11 +2,15 @@
 day's fraud alerts read from MongoDB, and their mirror in the warehouse table `fraud_alerts`.
 
 Load path: Spark writes the scored rows as CSV (in the JVM, in parallel) into a staging directory,
-then the driver streams those files into PostgreSQL with `COPY` inside one transaction that first
-deletes the day's rows: a rerun of a date replaces exactly that date, and readers never see half a
-day. Why not the alternatives: Spark's JDBC writer commits per partition (no single transaction
-for the day), and Arrow collection needs pyarrow >= 18 while the Flink wheel pins < 17. Measured
-by bench/batch_bench.py: the load of 1M rows is 1.45x `psql \\copy` of the same rows.
+then the driver streams those files into PostgreSQL with `COPY` inside one transaction.
+`credit_scores` and `processed_transactions` are partitioned by business date
+(sql/029b_day_partitions.sql): the day is copied into a fresh table without indexes, its keys and
+indexes are built after, and it is swapped in for the day's old partition (detach, drop, attach)
+just before the commit. The other tables of the day (`loan_outcomes`, the day's issues and
+monitoring rows) are deleted and copied in the same transaction. A rerun of a date replaces exactly
+that date, and readers never see half a day. Why not the alternatives: Spark's JDBC writer commits
+per partition (no single transaction for the day), and Arrow collection needs pyarrow >= 18 while
+the Flink wheel pins < 17. bench/batch_bench.py measures the load against `psql \\copy`.
 """
 
 from __future__ import annotations
@@ -60,11 +64,19 @@ class LoadResult:
     conflicts: dict[str, int] = field(default_factory=dict)  # ids refused: loaded under another date
     issues: int = 0
     seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)  # seconds by step, all tables together
+
+    def timed(self, step: str, since: float) -> float:
+        import time
+
+        now = time.monotonic()
+        self.steps[step] = self.steps.get(step, 0.0) + now - since
+        return now
 
 
 def _copy_csv(conn, table: str, columns: tuple[str, ...], files: list[Path]) -> None:  # noqa: ANN001
     quoted = ", ".join(f'"{c}"' for c in columns)
-    with conn.cursor().copy(f"COPY {table} ({quoted}) FROM STDIN (FORMAT csv)") as copy:
+    with conn.cursor().copy(f'COPY "{table}" ({quoted}) FROM STDIN (FORMAT csv)') as copy:
         for path in files:
             with open(path, "rb") as f:
                 while block := f.read(8 << 20):
@@ -79,15 +91,17 @@ def stage_csv(frame: DataFrame, target: Path) -> list[Path]:
 
 ID_COLUMNS = {"credit_scores": "application_id", "processed_transactions": "transaction_id",
               "loan_outcomes": "application_id"}
+DAY_PARTITIONED = ("credit_scores", "processed_transactions")  # the tables sql/029b partitions by day
 
 
 def load_day(settings: Settings, day: date, staged: dict[str, tuple[tuple[str, ...], list[Path]]],
              issues: list[Path], run_id: str = "", monitoring: list[tuple] = ()) -> LoadResult:
     """Replace one business date in each table, and that date's scoring issues, in one transaction.
 
-    Fast path: COPY straight into the table. If an id is already loaded under another business date
-    (a replayed event, say), that COPY is rolled back to a savepoint and the day goes through a
-    staging table instead: every row but the conflicting ones is loaded, and each conflict becomes
+    A table partitioned by day gets a fresh partition (`_load_fresh_day`), swapped in last. Any
+    other table: COPY straight into it; if an id is already loaded under another business date (a
+    replayed event, say), that COPY is rolled back to a savepoint and the day goes through a staging
+    table instead. Either way every row but the conflicting ones is loaded, and each conflict becomes
     a `data_quality_issues` row naming the date that holds the id. The load never fails on data.
     `monitoring`: the date's population stability rows (business_date, model_version,
     characteristic, psi, rows_scored, run_id) for `credit_model_monitoring`, replaced with the rest."""
@@ -101,16 +115,22 @@ def load_day(settings: Settings, day: date, staged: dict[str, tuple[tuple[str, .
     conflicts: list[Issue] = []
     with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
         with conn.transaction():
+            fresh = {}
             for table, (columns, files) in staged.items():
-                deleted = conn.execute(f"DELETE FROM {table} WHERE business_date = %s", (day,)).rowcount
-                result.replaced[table] = deleted
+                if table in DAY_PARTITIONED:
+                    fresh[table], refused = _load_fresh_day(conn, table, columns, files, day, run_id, result)
+                    conflicts += refused
+                    continue
+                others = time.monotonic()
+                result.replaced[table] = conn.execute(
+                    f"DELETE FROM {table} WHERE business_date = %s", (day,)).rowcount
                 try:
                     with conn.transaction():
                         _copy_csv(conn, table, columns, files)
                 except UniqueViolation:
                     conflicts += _load_via_stage(conn, table, columns, files, day, run_id)
-                result.rows[table] = conn.execute(
-                    f"SELECT count(*) FROM {table} WHERE business_date = %s", (day,)).fetchone()[0]
+                result.timed("load_other_tables", others)
+            others = time.monotonic()
             conn.execute("DELETE FROM data_quality_issues WHERE source = %s AND data_date = %s", (SOURCE, day))
             _copy_csv(conn, "data_quality_issues", QUALITY_COLUMNS, issues)
             write_issues(settings, conflicts, conn)
@@ -121,9 +141,43 @@ def load_day(settings: Settings, day: date, staged: dict[str, tuple[tuple[str, .
             result.issues = conn.execute(
                 "SELECT count(*) FROM data_quality_issues WHERE source = %s AND data_date = %s", (SOURCE, day)
             ).fetchone()[0]
+            swap = result.timed("load_other_tables", others)
+            # Last: the swaps hold their tables' locks until the commit.
+            for table, name in fresh.items():
+                result.replaced[table] = conn.execute(
+                    "SELECT public.day_load_swap(%s, %s, %s)", (table, day, name)).fetchone()[0]
+            for table in staged:
+                result.rows[table] = conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE business_date = %s", (day,)).fetchone()[0]
+            commit = result.timed("load_swap", swap)
+        result.timed("load_commit", commit)
     result.conflicts = {t: sum(1 for c in conflicts if c.table_name == t) for t in staged}
     result.seconds = time.monotonic() - started
     return result
+
+
+def _load_fresh_day(conn, table: str, columns: tuple[str, ...], files: list[Path], day: date,  # noqa: ANN001
+                    run_id: str, result: LoadResult) -> tuple[str, list[Issue]]:
+    """The day copied into a fresh table without indexes, the ids another date already holds taken
+    out of it and reported, then its keys and indexes built. Returns the table, ready to swap in."""
+    import time
+
+    key = ID_COLUMNS[table]
+    started = time.monotonic()
+    fresh = conn.execute("SELECT public.day_load_begin(%s, %s)", (table, day)).fetchone()[0]
+    _copy_csv(conn, fresh, columns, files)
+    started = result.timed("load_copy", started)
+    # The key of a table partitioned by day holds the date, so an id's uniqueness across dates is
+    # checked here, against the other days' key indexes.
+    clashes = conn.execute(
+        f'SELECT f.{key}, t.business_date, t.source_file FROM "{fresh}" f JOIN {table} t USING ({key}) '
+        "WHERE t.business_date <> %s", (day,)).fetchall()
+    if clashes:
+        conn.execute(f'DELETE FROM "{fresh}" WHERE {key} = ANY(%s)', ([k for k, _, _ in clashes],))
+    started = result.timed("load_id_check", started)
+    conn.execute("SELECT public.day_load_build(%s, %s, %s)", (table, day, fresh))
+    result.timed("load_indexes", started)
+    return fresh, _clash_issues(table, clashes, day, run_id)
 
 
 def _load_via_stage(conn, table: str, columns: tuple[str, ...], files: list[Path], day: date,  # noqa: ANN001
@@ -136,8 +190,14 @@ def _load_via_stage(conn, table: str, columns: tuple[str, ...], files: list[Path
     clashes = conn.execute(
         f"SELECT s.{key}, t.business_date, t.source_file FROM stage_{table} s JOIN {table} t USING ({key}) "
         "WHERE t.business_date IS DISTINCT FROM %s", (day,)).fetchall()
-    log.warning("%s: %d ids of %s are already loaded under another business date; refused", table,
-                len(clashes), day)
+    return _clash_issues(table, clashes, day, run_id)
+
+
+def _clash_issues(table: str, clashes: list[tuple], day: date, run_id: str) -> list[Issue]:
+    key = ID_COLUMNS[table]
+    if clashes:
+        log.warning("%s: %d ids of %s are already loaded under another business date; refused", table,
+                    len(clashes), day)
     return [Issue(record_id=str(k), issue=f"{key}: already loaded for business date {other} (from {src}); "
                   f"this copy dated {day} was refused", source=SOURCE, table_name=table, column_name=key,
                   rule="unique_across_dates", observed_value=str(other), severity="error", run_id=run_id,

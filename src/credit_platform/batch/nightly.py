@@ -72,6 +72,7 @@ def score_day(spark: SparkSession, settings: Settings, day: date, run_id: str) -
                       for name, value in stability.items()] if card else []
         result = load.load_day(settings, day, staged, issues, run_id, monitoring)
         timings["load"] = result.seconds
+        timings.update(result.steps)
         for table, step in steps.items():
             step.rows_out = result.rows[table]
             counts[table]["conflicts"] = result.conflicts.get(table, 0)

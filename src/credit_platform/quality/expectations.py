@@ -336,15 +336,19 @@ def _valid_rows_scored(settings: Settings, table: str, day: str) -> int | None:
 
 
 def enforced_constraints(settings: Settings, table: str) -> Enforced:
-    """The single-column PRIMARY KEY / UNIQUE constraints and the NOT NULL columns of `public.<table>`,
-    read from PostgreSQL's catalog at every run (a dropped constraint brings its check back)."""
+    """The columns a PRIMARY KEY / UNIQUE constraint makes unique within one business date (the
+    suites check one date), and the NOT NULL columns of `public.<table>`, read from PostgreSQL's
+    catalog at every run (a dropped constraint brings its check back). A key of one column counts, and
+    so does a key of one column and `business_date` (the key of a table partitioned by day)."""
     import psycopg
 
     with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn:
         unique = conn.execute(
-            "SELECT a.attname FROM pg_constraint c JOIN pg_attribute a "
-            "ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
-            "WHERE c.conrelid = %s::regclass AND c.contype IN ('p', 'u') AND cardinality(c.conkey) = 1",
+            "SELECT a.attname FROM pg_constraint c "
+            "CROSS JOIN LATERAL (SELECT array_agg(k) AS rest FROM unnest(c.conkey) AS k WHERE k IS DISTINCT FROM "
+            "  (SELECT attnum FROM pg_attribute WHERE attrelid = c.conrelid AND attname = 'business_date')) r "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = r.rest[1] "
+            "WHERE c.conrelid = %s::regclass AND c.contype IN ('p', 'u') AND cardinality(r.rest) = 1",
             (f"public.{table}",)).fetchall()
         not_null = conn.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
