@@ -74,9 +74,14 @@ class LoadResult:
         return now
 
 
-def _copy_csv(conn, table: str, columns: tuple[str, ...], files: list[Path]) -> None:  # noqa: ANN001
+def _copy_csv(conn, table: str, columns: tuple[str, ...], files: list[Path],  # noqa: ANN001
+              freeze: bool = False) -> None:
+    """COPY the staged CSV files into a table. `freeze` (only for a table created in this very
+    transaction) writes the rows already frozen, so the index builds and the first readers do not
+    rewrite every page to set its hint bits."""
     quoted = ", ".join(f'"{c}"' for c in columns)
-    with conn.cursor().copy(f'COPY "{table}" ({quoted}) FROM STDIN (FORMAT csv)') as copy:
+    options = "FORMAT csv, FREEZE" if freeze else "FORMAT csv"
+    with conn.cursor().copy(f'COPY "{table}" ({quoted}) FROM STDIN ({options})') as copy:
         for path in files:
             with open(path, "rb") as f:
                 while block := f.read(8 << 20):
@@ -165,7 +170,7 @@ def _load_fresh_day(conn, table: str, columns: tuple[str, ...], files: list[Path
     key = ID_COLUMNS[table]
     started = time.monotonic()
     fresh = conn.execute("SELECT public.day_load_begin(%s, %s)", (table, day)).fetchone()[0]
-    _copy_csv(conn, fresh, columns, files)
+    _copy_csv(conn, fresh, columns, files, freeze=True)
     started = result.timed("load_copy", started)
     # The key of a table partitioned by day holds the date, so an id's uniqueness across dates is
     # checked here, against the other days' key indexes.
