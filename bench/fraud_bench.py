@@ -12,7 +12,8 @@ as the platform's input topics) and alert collection, on this machine's session 
               following send time; each alert's latency is its detected_at minus the Kafka timestamp
               of its event (p50/p99 per rule).
   backends:   the rules' state on the heap (as deployed) against RocksDB with incremental
-              checkpoints (not in the default phases; the throughput phase's data and timing).
+              checkpoints and against the heap with Flink's changelog (not in the default phases;
+              the throughput phase's data and timing).
   source:     what the contract check costs: the job (every rule, alerts dropped) with its
               contract-json source against the same job on Flink's own json format (the baseline).
 
@@ -178,14 +179,27 @@ def throughput(settings: config.Settings, events: int) -> None:
 ROCKSDB = ("--set", "state.backend.type=rocksdb", "--set", "execution.checkpointing.incremental=true")
 
 
-def backends(settings: config.Settings, events: int) -> None:
-    """The job's rule state on the heap (as deployed) against RocksDB with incremental checkpoints,
-    parallelism 1, best of two alternating runs, each timed to its last alert; with the size and
-    duration of the last checkpoint each took."""
+def changelog(settings: config.Settings) -> tuple[str, ...]:
+    """The heap state with Flink's changelog: each state change also appended to a log on the file
+    system, so a checkpoint uploads the changes since the last one rather than the whole heap."""
+    base = settings.service_dir("flink") / "changelog"
+    return ("--set", "state.changelog.enabled=true", "--set", "state.changelog.storage=filesystem",
+            "--set", f"state.changelog.dstl.dfs.base-path=file://{base}")
+
+
+BACKENDS = {"heap": "baseline: heap state (as deployed)", "rocksdb": "RocksDB, incremental checkpoints",
+            "changelog": "heap state with the changelog (file system)"}
+
+
+def backends(settings: config.Settings, events: int, which: list[str]) -> None:
+    """The job's rule state on the heap (as deployed) against RocksDB with incremental checkpoints and
+    against the heap with the changelog, parallelism 1, best of two alternating runs, each timed to
+    its last alert; with the size and duration of the last checkpoint each took."""
     phase, want = loaded(settings, "sb", events)
     runs: dict[str, tuple[float, dict]] = {}
     for n in range(2):
-        for label, extra in (("heap", ()), ("rocksdb", ROCKSDB)):
+        variants = {"heap": (), "rocksdb": ROCKSDB, "changelog": changelog(settings)}
+        for label, extra in ((label, variants[label]) for label in ["heap", *which]):
             phase.alerts.drop()
             job = phase.submit(*extra, variant=f"_{label}_{n}")
             started = time.monotonic()
@@ -201,8 +215,7 @@ def backends(settings: config.Settings, events: int) -> None:
     print(f"state backends: {2 * events:,} events, {want:,} alerts, parallelism 1, times from RUNNING to the last "
           "alert; checkpoint: the last one completed after it")
     print(f"  {'run':<44} {'seconds':>8} {'events/s':>10} {'ratio':>6} {'checkpoint':>12} {'took':>8}")
-    for label, name in (("heap", "baseline: heap state (as deployed)"),
-                        ("rocksdb", "RocksDB, incremental checkpoints")):
+    for label, name in ((label, BACKENDS[label]) for label in ["heap", *which]):
         seconds, checkpoint = runs[label]
         size = checkpoint.get("checkpointed_size", checkpoint.get("state_size", 0)) / 2**20
         took = checkpoint.get("end_to_end_duration", 0) / 1000
@@ -339,6 +352,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="per stream, for the throughput phase")
     parser.add_argument("--latency-rate", type=float, default=1000, help="events/s per stream")
     parser.add_argument("--latency-seconds", type=float, default=30)
+    parser.add_argument("--backends", nargs="+", choices=["rocksdb", "changelog"], default=["rocksdb"],
+                        help="what the backends phase compares with the heap (the changelog ran this machine's "
+                             "TaskManager out of heap at 400,000 events: README)")
     parser.add_argument("--phases", nargs="+", choices=["throughput", "latency", "source", "backends"],
                         default=["throughput", "latency", "source"])
     args = parser.parse_args()
@@ -350,7 +366,7 @@ def main() -> None:
     if "source" in args.phases:
         source_cost(settings, args.events)
     if "backends" in args.phases:
-        backends(settings, args.events)
+        backends(settings, args.events, args.backends)
 
 
 if __name__ == "__main__":

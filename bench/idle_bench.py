@@ -6,7 +6,13 @@ each service's CPU time (user + system of its whole process tree, from /proc) at
 end of a quiet period and prints the share of one core per service and in total, against the
 issue's aim (all services together under 15% of one core). Nothing is produced meanwhile.
 
-    .venv/bin/python bench/idle_bench.py [--seconds 60] [--settle 30]
+`--fill N` first produces N applications and N transactions dated over the last 70 minutes, so the
+fraud job's windows hold state when the quiet period starts (their full snapshot every checkpoint is
+what the TaskManager then spends). `--changelog` then stops the fraud job with a savepoint and
+resumes it from there with Flink's changelog on its heap state (CLAIM mode: the changelog cannot
+take the full first checkpoint NO_CLAIM asks for), so the same state is measured both ways.
+
+    .venv/bin/python bench/idle_bench.py [--seconds 60] [--settle 30] [--fill 100000] [--changelog]
 """
 
 from __future__ import annotations
@@ -52,8 +58,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the quiet period measured")
     parser.add_argument("--settle", type=float, default=30.0, help="wait this long after the lag reaches zero")
+    parser.add_argument("--fill", type=int, default=0, help="produce this many events of each kind first")
+    parser.add_argument("--changelog", action="store_true",
+                        help="measure, then resume the fraud job with the changelog and measure again")
     args = parser.parse_args()
     settings = config.load()
+    if args.fill:
+        fill(settings, args.fill)
+    measure(settings, args)
+    if args.changelog:
+        from bench.fraud_bench import changelog
+        from credit_platform.stream import fraud_job
+
+        savepoint = fraud_job.stop(settings)
+        fraud_job.submit(settings, *changelog(settings), "--set", "execution.state-recovery.claim-mode=CLAIM",
+                         restore_from=savepoint)
+        print(f"\nthe fraud job resumed from {savepoint} with the changelog")
+        time.sleep(30)  # its first checkpoints
+        measure(settings, args)
+
+
+def fill(settings: config.Settings, events: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from credit_platform.contracts.names import APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC
+    from credit_platform.ingest import generator, producer
+    from credit_platform.ingest.scenario import GeneratorConfig
+
+    cfg = GeneratorConfig(seed=int(time.time()), start=datetime.now(UTC) - timedelta(minutes=70),
+                          rate_per_second=events / 4000)  # spread over about 67 minutes
+    for kind, topic in (("applications", APPLICATIONS_TOPIC), ("transactions", TRANSACTIONS_TOPIC)):
+        lines = generator.to_json_lines(generator.generate(kind, events, cfg)).splitlines()
+        print(producer.produce(settings, topic, lines, progress=False).render())
+
+
+def checkpoint(settings: config.Settings) -> str:
+    from credit_platform.stream import flink, fraud_job
+
+    job = fraud_job.status(settings).job_id
+    last = (flink._rest(settings, f"/jobs/{job}/checkpoints")["latest"]["completed"] or {}) if job else {}
+    return (f"the fraud job's last checkpoint: {last.get('checkpointed_size', 0) / 2**20:.1f} MB written, "
+            f"{last.get('state_size', 0) / 2**20:.1f} MB of state, {last.get('end_to_end_duration', 0)} ms")
+
+
+def measure(settings: config.Settings, args: argparse.Namespace) -> None:
     collector = LagCollector(settings)
     while (behind := lag(collector)) != 0:
         print(f"waiting for every consumer's lag to reach zero ({behind:,} records behind)")
@@ -72,6 +120,7 @@ def main() -> None:
         print(f"  {name:<24} {100 * value:6.1f}%")
     total = sum(share.values())
     print(f"  {'total':<24} {100 * total:6.1f}%   aim < {100 * AIM:.0f}%: {total / AIM:.2f}x the aim")
+    print(checkpoint(settings))
 
 
 if __name__ == "__main__":
