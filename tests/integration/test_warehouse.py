@@ -35,6 +35,53 @@ def test_ddl_applies_twice_and_creates_seed_tables(platform):
         assert conn.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = 'bi'").fetchone()
 
 
+OLD_SCORE = ('INSERT INTO credit_scores (application_id, user_id, credit_score, loan_amount, risk_level, "timestamp", '
+             "business_date) VALUES (%s, 'u1', 700, 1000, 'Low', %s, %s)")
+OLD_TRANSACTION = ('INSERT INTO processed_transactions (transaction_id, user_id, amount, "timestamp", card_type, '
+                   "is_fraud, business_date) VALUES (%s, 'u1', 10, %s, 'VISA', false, %s)")
+PARTITION_BOUNDS = ("SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+                    "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass ORDER BY 1")
+
+
+def test_a_warehouse_from_before_the_day_partitions_is_converted_with_its_rows(platform):
+    """sql/029b on tables that hold rows (a warehouse made before it): every row lands in its day's
+    partition, one without a business date in the UTC day of its timestamp; applying every file
+    again changes nothing."""
+    superuser = platform.postgres_uri(ROLE_SUPERUSER)
+    scratch = superuser.rsplit("/", 1)[0] + "/credit_partition_probe"
+    files = migrate.warehouse_sql_files()
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS credit_partition_probe")
+        conn.execute("CREATE DATABASE credit_partition_probe")
+    try:
+        with psycopg.connect(scratch) as conn:
+            for path in files:
+                if path.name < "029b":
+                    conn.execute(path.read_text())
+            kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = 'credit_scores'::regclass").fetchone()
+            assert kind == ("r",)
+            for key, ts, day in [("A1", "2026-11-01T10:00Z", "2026-11-01"), ("A2", "2026-11-01T23:59Z", "2026-11-01"),
+                                 ("A3", "2026-11-02T00:00Z", "2026-11-02"), ("A4", "2026-11-03T23:30Z", None)]:
+                conn.execute(OLD_SCORE, (key, ts, day))
+                conn.execute(OLD_TRANSACTION, (f"T{key}", ts, day))
+        expected = [(date(2026, 11, 1), 2), (date(2026, 11, 2), 1), (date(2026, 11, 3), 1)]
+        for _ in range(2):
+            with psycopg.connect(scratch) as conn:
+                for path in files:
+                    conn.execute(path.read_text())
+            with psycopg.connect(scratch) as conn:
+                for table in ("credit_scores", "processed_transactions"):
+                    days = conn.execute(f"SELECT business_date, count(*) FROM {table} GROUP BY 1 ORDER BY 1").fetchall()
+                    assert days == expected, table
+                    bounds = conn.execute(PARTITION_BOUNDS, (table,)).fetchall()
+                    assert bounds == [(f"FOR VALUES IN ('{d}')",) for d, _ in expected], table
+                with pytest.raises(errors.UniqueViolation):
+                    conn.execute(OLD_SCORE, ("A1", "2026-11-01T12:00Z", "2026-11-01"))
+    finally:
+        with psycopg.connect(superuser, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS credit_partition_probe")
+
+
 PROBE_DAY = date(2099, 1, 1)  # a date no test loads; every probe of it is rolled back or dropped
 INSERT_SCORE = ('INSERT INTO "{table}" (application_id, user_id, credit_score, loan_amount, risk_level, "timestamp", '
                 "business_date) VALUES (%s, 'u1', %s, %s, %s, now(), %s)")
