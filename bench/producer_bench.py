@@ -7,11 +7,14 @@ idempotence, the same records, keys and partitions (Kafka's tool: the same count
   2. kafka-python send() of the same keyed records, nothing else: the client library's ceiling,
      with Python's default garbage-collector settings (what a plain script gets), and again with
      the producer's (`producer.YOUNG_GC_THRESHOLD`)
-  3. credit_platform.producer: validation + keyed send + DLQ handling, what `produce` runs; and
-     again with the collector's default thresholds (what it ran with before)
+  3. credit_platform.producer: validation + keyed send + DLQ handling, what `produce` runs (its
+     batches zstd-compressed, `CP_KAFKA_COMPRESSION`); again with the collector's default
+     thresholds (what it ran with before), and again without compression
 
-Then validation alone per record (the compiled `Screen` against the pydantic model) and where
-kafka-python's own time goes (a profile of run 2).
+kafka-python's rows and Kafka's tool compress nothing; the producer's rows compress as shipped
+unless they say otherwise. Then the bytes each record takes in the broker's log, compressed and not
+(the local broker's files), validation alone per record (the compiled `Screen` against the pydantic
+model) and where kafka-python's own time goes (a profile of run 2).
 
     .venv/bin/python bench/producer_bench.py [--records 200000] [--repeat 3]
 """
@@ -75,14 +78,22 @@ def kafka_python_send(settings: config.Settings, topic: str, records: list[tuple
     return len(records) / elapsed
 
 
-def ours(settings: config.Settings, topic: str, lines: list[bytes], young_gc: int) -> float:
+def ours(settings: config.Settings, topic: str, lines: list[bytes], young_gc: int, compression: str | None = None
+         ) -> float:
     default, producer.YOUNG_GC_THRESHOLD = producer.YOUNG_GC_THRESHOLD, young_gc
     try:
-        summary = producer.produce(settings, TRANSACTIONS_TOPIC, lines, destination=topic, progress=False)
+        summary = producer.produce(settings, TRANSACTIONS_TOPIC, lines, destination=topic, progress=False,
+                                   compression=compression)
     finally:
         producer.YOUNG_GC_THRESHOLD = default
     assert summary.complete and summary.sent == len(lines), summary.render()
     return summary.rate
+
+
+def log_bytes(settings: config.Settings, topic: str) -> int:
+    """Bytes of a topic's log segments on the local broker."""
+    data = settings.service_dir("kafka") / "data"
+    return sum(f.stat().st_size for d in data.glob(f"{topic}-*") for f in d.glob("*.log"))
 
 
 def per_record_us(check, lines: list[bytes]) -> float:  # noqa: ANN001
@@ -100,9 +111,11 @@ def main() -> None:
     settings = config.load()
     run = uuid.uuid4().hex[:6]
     # named after the input topic: the producer's Kafka user may write that family only
-    topics = [f"{TRANSACTIONS_TOPIC}.bench-{name}-{run}" for name in ("java", "kp", "ours", "profile")]
+    topics = [f"{TRANSACTIONS_TOPIC}.bench-{name}-{run}" for name in ("java", "kp", "ours", "profile", "plain",
+                                                                      "bytes-zstd", "bytes-none")]
+    ours_topics = [topics[2], *topics[4:]]
     admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
-    admin.create_topics([NewTopic(t, 3, 1) for t in topics] + [NewTopic(f"{topics[2]}.dlq", 1, 1)])
+    admin.create_topics([NewTopic(t, 3, 1) for t in topics] + [NewTopic(f"{t}.dlq", 1, 1) for t in ours_topics])
     try:
         lines = generator.to_json_lines(generator.generate("transactions", args.records,
                                                            GeneratorConfig(seed=7))).splitlines()
@@ -119,7 +132,9 @@ def main() -> None:
                 (f"kafka-python send() only, gc {young:,}",
                  lambda: kafka_python_send(settings, topics[1], records, young)),
                 ("credit-platform produce, default gc", lambda: ours(settings, topics[2], lines, DEFAULT_YOUNG_GC)),
-                (f"credit-platform produce, gc {young:,} (as shipped)",
+                (f"credit-platform produce, gc {young:,}, no compression",
+                 lambda: ours(settings, topics[4], lines, young, "none")),
+                (f"credit-platform produce, gc {young:,}, {settings.kafka_compression} (as shipped)",
                  lambda: ours(settings, topics[2], lines, young)))
         for _ in range(args.repeat):  # interleaved, so a slow moment of the machine hits every row
             for name, measure in runs:
@@ -128,6 +143,13 @@ def main() -> None:
         print(f"{'run':<52} {'records/s':>10} {'vs send()':>10} {'vs Kafka tool':>14}")
         for name, rate in (("Kafka ProducerPerformance (Java)", java), *rows.items()):
             print(f"{name:<52} {rate:>10,.0f} {rate / base:>9.2f}x {rate / java:>13.2f}x")
+
+        raw = sum(map(len, lines)) / len(lines)
+        print(f"\nbytes per record in the broker's log (the JSON alone: {raw:.0f} B):")
+        for codec, topic in (("none", topics[6]), (settings.kafka_compression, topics[5])):
+            ours(settings, topic, lines, young, codec)
+            stored = log_bytes(settings, topic) / len(lines)
+            print(f"  {codec:<6} {stored:6.0f} B  ({raw / stored:.1f}x smaller than the JSON)")
 
         contract = contract_for(TRANSACTIONS_TOPIC)
         pydantic_us = per_record_us(contract.model.model_validate_json, lines)
@@ -147,7 +169,7 @@ def main() -> None:
             where = file.split("site-packages/")[-1]
             print(f"  {100 * row[2] / total:5.1f}%  {func:<28} {where}:{line}")
     finally:
-        admin.delete_topics(topics + [f"{topics[2]}.dlq"])
+        admin.delete_topics(topics + [f"{t}.dlq" for t in ours_topics])
         admin.close()
 
 

@@ -54,3 +54,17 @@ def test_environment_without_secrets_drops_secrets_and_uris_that_carry_a_passwor
     assert not {"CP_ETL_WRITER_PASSWORD", "CP_GX_POSTGRES_URL", "AIRFLOW_CONN_POSTGRES_CREDIT",
                 "CP_ALERT_SLACK_WEBHOOK_URL"} & set(env)
     assert not any("s3cret" in v for v in env.values())
+
+
+def test_kafka_compression_defaults_to_zstd_and_an_unknown_codec_is_refused(monkeypatch, tmp_path):
+    import pytest
+
+    from credit_platform.errors import PlatformError
+    from credit_platform.ingest.producer import _codec
+
+    monkeypatch.setenv("CP_HOME", str(tmp_path))
+    monkeypatch.delenv("CP_KAFKA_COMPRESSION", raising=False)
+    assert config.load().kafka_compression == "zstd"
+    assert _codec("zstd") == "zstd" and _codec("none") is None
+    with pytest.raises(PlatformError, match="CP_KAFKA_COMPRESSION"):
+        _codec("lz4")  # kafka-python here has no lz4 codec, nor does Flink's connector

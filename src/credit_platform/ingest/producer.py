@@ -164,7 +164,8 @@ class Producer:
                  metrics_port: int | None = None, progress: bool = True, total: int | None = None,
                  source: str = "producer", linger_ms: int = 20, batch_size: int = 512 * 1024,
                  compression: str | None = None, destination: str | None = None) -> None:
-        """`topic` names the contract; records go to it, or to `destination` (tests, benchmarks)."""
+        """`topic` names the contract; records go to it, or to `destination` (tests, benchmarks).
+        `compression`: the codec of the record batches (default: the platform's `kafka_compression`)."""
         self.contract = contract_for(topic)  # unknown topics are refused before anything is sent
         topic = destination or topic
         self.settings, self.topic, self.dlq = settings, topic, dlq_topic(topic)
@@ -185,7 +186,7 @@ class Producer:
                 acks="all", enable_idempotence=True, retries=sys.maxsize, max_in_flight_requests_per_connection=5,
                 delivery_timeout_ms=180_000, max_block_ms=180_000, request_timeout_ms=30_000,
                 linger_ms=linger_ms, batch_size=batch_size, max_request_size=4 * 1024 * 1024,
-                compression_type=compression,
+                compression_type=_codec(compression or settings.kafka_compression),
             )
         except KafkaError as exc:
             raise PlatformError(f"Kafka at {settings.kafka_bootstrap} is not reachable; is the platform up? "
@@ -342,6 +343,17 @@ class Producer:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"\n".join(self._failed) + b"\n")
         self.summary.failed_file = str(path)
+
+
+def _codec(name: str) -> str | None:
+    if name not in COMPRESSION:
+        raise PlatformError(f"Kafka compression {name!r} is not one of {', '.join(COMPRESSION)} (CP_KAFKA_COMPRESSION)")
+    return None if name == "none" else name
+
+
+# what both ends have here: kafka-python's codecs (zstandard; gzip from the standard library) and
+# Flink's connector (zstd-jni in its lib/, gzip from the JDK)
+COMPRESSION = ("zstd", "gzip", "none")
 
 
 def _lenient_json(raw: bytes) -> object:
