@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import drop_day_partitions
+from bench import day_partition_bytes, drop_day_partitions
 from credit_platform import config
 from credit_platform.batch import spark_submit
 from credit_platform.batch.scoring import CREDIT_SCORES_COLUMNS
@@ -98,6 +98,7 @@ def main() -> None:
                         "WITH (FORMAT csv)"], check=True)
         copy_temp_s = psql_copy(settings, csv, logged=False)
         copy_s = psql_copy(settings, csv, logged=True)
+    table_bytes, index_bytes = day_partition_bytes(settings, "credit_scores", day)
     with psycopg.connect(settings.postgres_uri(ROLE_ETL)) as conn:
         conn.execute("DELETE FROM data_quality_issues WHERE data_date = %s", (day,))
     drop_day_partitions(settings, day)
@@ -112,6 +113,8 @@ def main() -> None:
     print(f"spark-submit wall:        {submit_s:6.1f} s  (JVM launch + start + score + load + stop)")
     print(f"baseline psql \\copy:      {copy_s:6.1f} s  (same rows, a fresh logged table of the same shape)")
     print(f"  into a TEMP table:       {copy_temp_s:6.1f} s  (no WAL: the floor)")
+    print(f"warehouse bytes per row:  {table_bytes / n:6.0f} B table + {index_bytes / n:.0f} B indexes "
+          f"(the day's credit_scores partition, {(table_bytes + index_bytes) / 2**20:,.0f} MB)")
     load_s = seconds["load"]
     print(f"load / \\copy:             {load_s / copy_s:6.2f}x  ({load_s / copy_temp_s:.2f}x the TEMP one)")
     print(f"spark-submit / \\copy:     {submit_s / copy_s:6.2f}x  ({submit_s / copy_temp_s:.2f}x the TEMP; aim <= 2x)")
