@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from datetime import date
 
+
+def psql(settings, role: str, *args: str, script: str | None = None) -> None:  # noqa: ANN001 (config.Settings)
+    """`psql` as one of the platform's roles, its password in the child's environment (readable by
+    its own user only) rather than on its command line, which every user of the host can read."""
+    import os
+    import subprocess
+    from urllib.parse import unquote, urlsplit
+
+    from credit_platform.config import redact
+
+    uri = settings.postgres_uri(role)
+    env = {**os.environ, "PGPASSWORD": unquote(urlsplit(uri).password or "")}
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", redact(uri), *args], input=script, env=env, text=True,
+                   check=True)
+
+
 DAY_PARTITION = ("SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
                  "WHERE i.inhparent = %s::regclass AND pg_get_expr(c.relpartbound, c.oid) = %s")
 

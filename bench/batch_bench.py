@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import day_partition_bytes, drop_day_partitions
+from bench import day_partition_bytes, drop_day_partitions, psql
 from credit_platform import config
 from credit_platform.batch import spark_submit
 from credit_platform.batch.scoring import CREDIT_SCORES_COLUMNS
@@ -43,15 +42,14 @@ def psql_copy(settings: config.Settings, csv: Path, logged: bool) -> float:
     create tables) writes WAL as the warehouse does."""
     columns = ", ".join(f'"{c}"' for c in CREDIT_SCORES_COLUMNS)
     kind, name, role = ("", "bench_copy_baseline", ROLE_SUPERUSER) if logged else ("TEMP ", "copy_baseline", ROLE_ETL)
-    uri = settings.postgres_uri(role)
     script = (f"SET client_min_messages = warning;\nDROP TABLE IF EXISTS {name};\n"
               f"CREATE {kind}TABLE {name} (LIKE credit_scores INCLUDING ALL);\n"
               f"\\copy {name} ({columns}) FROM '{csv}' WITH (FORMAT csv)\n")
     started = time.perf_counter()
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", uri], input=script, text=True, check=True)
+    psql(settings, role, script=script)
     seconds = time.perf_counter() - started
     if logged:
-        subprocess.run(["psql", "-q", uri, "-c", f"DROP TABLE {name}"], check=True)
+        psql(settings, role, "-c", f"DROP TABLE {name}")
     return seconds
 
 
@@ -93,9 +91,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "credit_scores.csv"
         columns = ", ".join(f'"{c}"' for c in CREDIT_SCORES_COLUMNS)
-        subprocess.run(["psql", "-q", settings.postgres_uri(ROLE_ETL), "-c",
-                        f"\\copy (SELECT {columns} FROM credit_scores WHERE business_date = '{day}') TO '{csv}' "
-                        "WITH (FORMAT csv)"], check=True)
+        psql(settings, ROLE_ETL, "-c", f"\\copy (SELECT {columns} FROM credit_scores WHERE business_date = '{day}') "
+             f"TO '{csv}' WITH (FORMAT csv)")
         copy_temp_s = psql_copy(settings, csv, logged=False)
         copy_s = psql_copy(settings, csv, logged=True)
     table_bytes, index_bytes = day_partition_bytes(settings, "credit_scores", day)

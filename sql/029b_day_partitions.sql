@@ -74,14 +74,16 @@ BEGIN
     RETURN fresh;
 END $$;
 
--- The table day_load_begin made for this day of tbl, not yet attached; anything else is refused.
+-- The table day_load_begin made for this day of tbl in this transaction, not yet attached; anything
+-- else is refused.
 CREATE OR REPLACE FUNCTION public.day_load_table(tbl text, day date, fresh text) RETURNS regclass
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     loaded regclass := to_regclass(format('public.%I', fresh));
 BEGIN
     IF tbl IS NULL OR day IS NULL OR tbl NOT IN ('credit_scores', 'processed_transactions') OR loaded IS NULL
-       OR fresh !~ ('^' || tbl || '_' || to_char(day, 'YYYYMMDD') || '_[0-9]+$')
+       -- made in this very transaction: one begun and committed earlier (left over) is not swapped in
+       OR fresh <> format('%s_%s_%s', tbl, to_char(day, 'YYYYMMDD'), txid_current())
        OR (SELECT relkind FROM pg_class WHERE oid = loaded) <> 'r'
        OR (SELECT relowner FROM pg_class WHERE oid = loaded) <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
        OR EXISTS (SELECT FROM pg_inherits WHERE inhrelid = loaded) THEN

@@ -595,7 +595,8 @@ def _add_data_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers acti
 
     p = sub.add_parser("produce", help="validate events and send them to Kafka (invalid ones to the DLQ)",
                        description="Validate each event against the topic's contract and send it to Kafka keyed by "
-                                   "user id (acks=all, idempotent). Invalid records go to <topic>.dlq with the raw "
+                                   "user id (acks=all, idempotent, batches compressed as CP_KAFKA_COMPRESSION says: "
+                                   "zstd by default). Invalid records go to <topic>.dlq with the raw "
                                    "payload and the reason, and to data_quality_issues. Exit 0 when every record "
                                    "was sent or dead-lettered, 2 when Kafka refused some (kept for a replay).")
     p.add_argument("--topic", required=True, choices=names.INPUT_TOPICS)

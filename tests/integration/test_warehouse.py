@@ -163,6 +163,11 @@ def test_a_day_is_swapped_in_whole_and_readers_see_the_old_day_until_the_commit(
                     reader.execute(f"SELECT public.{call}", args)
             with pytest.raises(errors.InsufficientPrivilege):
                 reader.execute(f"ALTER TABLE credit_scores DETACH PARTITION {fresh}")
+            # a fresh table whose transaction committed without the swap is not swapped in later
+            left = reader.execute("SELECT public.day_load_begin('credit_scores', %s)", (PROBE_DAY,)).fetchone()[0]
+            with pytest.raises(errors.InvalidParameterValue):
+                reader.execute("SELECT public.day_load_swap('credit_scores', %s, %s)", (PROBE_DAY, left))
+            assert day_rows(reader) == ["b1", "b2", "b3"]
         finally:
             with psycopg.connect(platform.postgres_uri(ROLE_SUPERUSER), autocommit=True) as admin:
                 for name in _probe_partitions(admin):
