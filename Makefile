@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 STAMP      := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo up down status test test-unit lint lock clean
+.PHONY: setup demo up down status test test-unit test-cluster lint lock clean
 
 ## setup: Python environment from the pinned requirements, then jars, FerretDB, Debian packages
 setup: $(STAMP)
@@ -45,6 +45,10 @@ test: setup
 test-unit: setup
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
+## test-cluster: the fault tests alone, on a platform instance of the cluster topology (also part of `test`)
+test-cluster: setup
+	@$(PY) -m pytest tests/cluster $(PYTEST_ARGS)
+
 lint: setup
 	@$(VENV)/bin/ruff check src tests dags plugins jobs bench
 
@@ -54,4 +58,4 @@ lock: setup
 	@$(VENV)/bin/uv pip compile deps/superset/requirements.in -o deps/superset/requirements.txt --python-version 3.11
 
 clean: down
-	rm -rf .platform .platform-test $(VENV)
+	rm -rf .platform .platform-test .platform-cluster-test $(VENV)

@@ -161,10 +161,14 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    import os
+
     from credit_platform.platform import manager
 
+    if args.topology:
+        os.environ["CP_TOPOLOGY"] = args.topology  # also for what `up` starts and runs
     settings = _settings()
-    print(f"Starting the local platform (state in {settings.home}) ...")
+    print(f"Starting the local platform, {settings.topology} topology (state in {settings.home}) ...")
     started = time.monotonic()
     manager.up(settings, only=args.only or None)
     print(f"Platform up in {time.monotonic() - started:.1f}s.\n")
@@ -530,6 +534,11 @@ def _add_lifecycle_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers
                        description="Start every local service, health-check it, and apply the warehouse "
                                    "schema, Kafka topics and MongoDB collections. " + _service_help())
     p.add_argument("--only", nargs="+", metavar="SERVICE", help="start only these (and what they need)")
+    p.add_argument("--topology", choices=config.TOPOLOGIES,
+                   help="single (the default: one process an engine) or cluster (three Kafka nodes, replication "
+                        "factor 3 and min.insync.replicas 2; a JobManager and two TaskManagers, the fraud job at "
+                        "parallelism 2; a Spark standalone master and two workers). Also CP_TOPOLOGY; kept in the "
+                        "state dir for later commands. Switching needs `down` first.")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="stop every local service cleanly (no orphans, no data loss)")

@@ -60,7 +60,22 @@ DEFAULT_PORTS: dict[str, int] = {
     # bound by no service: the integration tests' webhook receiver listens here (tests/conftest.py
     # points CP_ALERT_WEBHOOK_URL at it)
     "alert_webhook": 9095,
+    # the cluster topology's other nodes (`up --topology cluster`): Kafka nodes 2 and 3 (broker and
+    # controller each), the Spark standalone master (its RPC, its web UI) and its two workers' web UIs
+    "kafka_2": 9192,
+    "kafka_controller_2": 9193,
+    "kafka_3": 9292,
+    "kafka_controller_3": 9293,
+    "spark_master": 7077,
+    "spark_master_ui": 8090,
+    "spark_worker_ui": 8091,
+    "spark_worker_ui_2": 8092,
 }
+
+# How many processes each engine runs as (credit-platform up --topology, CP_TOPOLOGY): `single`, one of
+# each, is the default; `cluster` runs each engine as the cluster a deployment would have, on this host.
+TOPOLOGIES = ("single", "cluster")
+TOPOLOGY_FILE = "topology"  # in the state dir: the topology its services were last started with
 
 
 SECRET_NAMES = (
@@ -83,6 +98,7 @@ SECRET_NAMES = (
     "superset_db_password",
     "superset_secret_key",
     "superset_admin_password",
+    "spark_auth_secret",  # the cluster topology's Spark master, workers and applications (spark.authenticate)
 )
 KAFKA_SECRET = {KAFKA_ADMIN: "kafka_admin_password", KAFKA_PRODUCER: "kafka_producer_password",
                 KAFKA_STREAM: "kafka_stream_password", KAFKA_LANDER: "kafka_lander_password",
@@ -128,6 +144,60 @@ class Settings:
         # Paths end up in URIs (file:// checkpoint dirs) and in other processes' working dirs.
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser().resolve())
+
+    # ---- topology ------------------------------------------------------------------------
+    @cached_property
+    def topology(self) -> str:
+        """`CP_TOPOLOGY`, else the one this state dir's services were started with, else `single`."""
+        raw = os.environ.get("CP_TOPOLOGY") or ""
+        if not raw:
+            try:
+                raw = (self.home / TOPOLOGY_FILE).read_text().strip()
+            except OSError:
+                raw = "single"
+        if raw not in TOPOLOGIES:
+            raise SystemExit(f"CP_TOPOLOGY={raw!r} is not a topology; choose one of {', '.join(TOPOLOGIES)}")
+        return raw
+
+    @property
+    def cluster(self) -> bool:
+        return self.topology == "cluster"
+
+    @property
+    def kafka_nodes(self) -> int:
+        """Kafka nodes, each broker and controller (KRaft): 3 in the cluster topology."""
+        return 3 if self.cluster else 1
+
+    @property
+    def kafka_replication(self) -> int:
+        """Replicas of every topic: one a node, so any one node can be lost."""
+        return self.kafka_nodes
+
+    @property
+    def kafka_min_insync(self) -> int:
+        """Replicas an acks=all write must reach: 2 of 3 in the cluster (a write survives one lost node,
+        and writes go on while one is down)."""
+        return 2 if self.cluster else 1
+
+    @property
+    def flink_taskmanagers(self) -> int:
+        return 2 if self.cluster else 1
+
+    @property
+    def fraud_parallelism(self) -> int:
+        """The fraud job's parallelism (`CP_FRAUD_PARALLELISM`): 2 in the cluster topology, one subtask
+        of each operator a TaskManager; 1 in the single one."""
+        return _env_int("CP_FRAUD_PARALLELISM", 2 if self.cluster else 1)
+
+    @property
+    def spark_workers(self) -> int:
+        """Spark standalone workers of the cluster topology (0: jobs run in the driver, `local[2]`)."""
+        return 2 if self.cluster else 0
+
+    def kafka_address(self, node: int) -> tuple[str, int, int]:
+        """Host, broker port and controller port of Kafka node 1, 2 or 3."""
+        suffix = "" if node == 1 else f"_{node}"
+        return self.host, self.ports[f"kafka{suffix}"], self.ports[f"kafka_controller{suffix}"]
 
     # ---- ports ---------------------------------------------------------------------------
     @cached_property
@@ -208,7 +278,8 @@ class Settings:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"{self.host}:{self.ports['kafka']}")
+        nodes = ",".join(f"{host}:{port}" for host, port, _ in map(self.kafka_address, range(1, self.kafka_nodes + 1)))
+        return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", nodes)
 
     @property
     def kafka_sasl(self) -> bool:
@@ -334,8 +405,10 @@ class Settings:
 
     @property
     def spark_master(self) -> str:
-        """`local[2]` here (two cores); a cluster URL (spark://…, yarn, k8s://…) in a deployment."""
-        return os.environ.get("SPARK_MASTER", "local[2]")
+        """`local[2]` in the single topology (two cores); the standalone master in the cluster one; a
+        cluster URL (spark://…, yarn, k8s://…) in a deployment."""
+        default = f"spark://{self.host}:{self.ports['spark_master']}" if self.cluster else "local[2]"
+        return os.environ.get("SPARK_MASTER", default)
 
     @property
     def airflow_home(self) -> Path:

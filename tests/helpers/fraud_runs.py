@@ -47,7 +47,8 @@ class FraudRun:
         self.collection, self.name = f"alerts_{run}", f"fraud_detection_{run}"
         self.rules_topic = f"{FRAUD_RULES_TOPIC}.test-{run}"
         admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
-        admin.create_topics([NewTopic(t, partitions if t in (self.apps_topic, self.tx_topic) else 1, 1)
+        admin.create_topics([NewTopic(t, partitions if t in (self.apps_topic, self.tx_topic) else 1,
+                                      settings.kafka_replication)
                              for t in self._topics()])
         admin.close()
         self.rules = RulesStore(settings, collection=f"rules_{run}", topic=self.rules_topic)

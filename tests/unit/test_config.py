@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from credit_platform import config
 
 
@@ -68,3 +70,51 @@ def test_kafka_compression_defaults_to_zstd_and_an_unknown_codec_is_refused(monk
     assert _codec("zstd") == "zstd" and _codec("none") is None
     with pytest.raises(PlatformError, match="CP_KAFKA_COMPRESSION"):
         _codec("lz4")  # kafka-python here has no lz4 codec, nor does Flink's connector
+
+
+def test_the_cluster_topology_names_every_node_and_replicates_across_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("CP_HOME", str(tmp_path))
+    monkeypatch.delenv("CP_PORT_OFFSET", raising=False)
+    monkeypatch.delenv("CP_TOPOLOGY", raising=False)
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "SPARK_MASTER", "CP_FRAUD_PARALLELISM"):
+        monkeypatch.delenv(name, raising=False)
+    single = config.load()
+    assert single.topology == "single" and single.kafka_bootstrap == "127.0.0.1:9092"
+    assert (single.kafka_replication, single.kafka_min_insync, single.fraud_parallelism) == (1, 1, 1)
+    assert single.spark_master == "local[2]"
+
+    (tmp_path / config.TOPOLOGY_FILE).write_text("cluster\n")  # what `up --topology cluster` recorded
+    cluster = config.load()
+    assert cluster.topology == "cluster"
+    assert cluster.kafka_bootstrap == "127.0.0.1:9092,127.0.0.1:9192,127.0.0.1:9292"
+    assert (cluster.kafka_replication, cluster.kafka_min_insync, cluster.fraud_parallelism) == (3, 2, 2)
+    assert cluster.spark_master == "spark://127.0.0.1:7077"
+    assert len(set(cluster.ports.values())) == len(cluster.ports)  # no two services share a port
+
+    monkeypatch.setenv("CP_TOPOLOGY", "single")  # the environment wins over the record
+    assert config.load().kafka_nodes == 1
+    monkeypatch.setenv("CP_TOPOLOGY", "three-nodes")
+    with pytest.raises(SystemExit, match="not a topology"):
+        config.load().topology  # noqa: B018
+
+
+def test_the_cluster_topology_starts_each_engines_nodes_and_waits_for_all_of_them(monkeypatch, tmp_path):
+    from credit_platform.platform import manager, services
+
+    monkeypatch.setenv("CP_HOME", str(tmp_path))
+    monkeypatch.setenv("CP_TOPOLOGY", "cluster")
+    found = {s.name: s for s in services.all_services(config.load())}
+    assert [n for n in found if n.startswith(("kafka-", "flink-task", "spark"))] == [
+        "kafka-1", "kafka-2", "kafka-3", "flink-taskmanager", "flink-taskmanager-2", "spark-master", "spark-worker",
+        "spark-worker-2"]
+    groups = manager._groups(found)
+    assert groups["kafka"] == ["kafka-1", "kafka-2", "kafka-3"]
+    # the lag exporter requires `kafka`: all three nodes; a worker requires its master
+    assert manager._with_requirements(found, groups, ["lag-exporter"]) == ["kafka-1", "kafka-2", "kafka-3",
+                                                                            "lag-exporter"]
+    assert manager._with_requirements(found, groups, ["kafka"]) == ["kafka-1", "kafka-2", "kafka-3"]
+    assert manager._with_requirements(found, groups, ["spark-worker"]) == [
+        "spark-master", "spark-worker", "spark-worker-2"]
+    assert groups["flink-taskmanager"] == ["flink-taskmanager", "flink-taskmanager-2"]
+    monkeypatch.setenv("CP_TOPOLOGY", "single")
+    assert "kafka" in {s.name for s in services.all_services(config.load())}

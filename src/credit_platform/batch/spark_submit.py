@@ -48,6 +48,13 @@ def spark_env(settings: Settings, job: str) -> dict[str, str]:
     env.update({f"CP_{name.upper()}": settings.secrets[name] for name in JOB_SECRETS.get(job, ())})
     if settings.spark_master.startswith("local"):
         env.setdefault("SPARK_LOCAL_IP", settings.host)  # the driver alone: stay on the loopback
+    elif settings.cluster:
+        from credit_platform.platform.services.spark import spark_conf_dir
+
+        # the cluster topology's own master: its shared secret (spark.authenticate), and the driver on the
+        # address its executors reach it at
+        env["SPARK_CONF_DIR"] = str(spark_conf_dir(settings))
+        env.setdefault("SPARK_LOCAL_IP", settings.host)
     return env
 
 

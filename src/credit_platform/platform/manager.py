@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from credit_platform.config import Settings
+from credit_platform.config import TOPOLOGY_FILE, Settings
 from credit_platform.contracts.names import AIRFLOW_ADMIN
 from credit_platform.errors import PlatformError
 from credit_platform.platform import process
@@ -45,13 +45,16 @@ def restrict_state(settings: Settings) -> None:
 
 
 def up(settings: Settings, echo: Printer = print, only: list[str] | None = None) -> list[Outcome]:
-    """Start every service (or `only` these and what they require), each after its requirements.
+    """Start every service of the settings' topology (or `only` these and what they require), each
+    after its requirements; a requirement that names an engine's group (`kafka`) waits for all its nodes.
 
     Idempotent: running services are adopted after a health check. Raises PlatformError naming
     every service that failed.
     """
+    record_topology(settings)
     services = {s.name: s for s in all_services(settings)}
-    wanted = _with_requirements(services, only) if only else list(services)
+    groups = _groups(services)
+    wanted = _with_requirements(services, groups, only) if only else list(services)
     for d in (settings.logs_dir, settings.run_dir):
         d.mkdir(parents=True, exist_ok=True)
     settings.secrets  # generate once, before threads race for it  # noqa: B018
@@ -65,7 +68,7 @@ def up(settings: Settings, echo: Printer = print, only: list[str] | None = None)
         service = services[name]
         started = time.monotonic()
         try:
-            for req in service.requires:
+            for req in (node for group in service.requires for node in groups[group]):
                 done[req].wait()
                 if not outcomes[req].ok:
                     raise PlatformError(f"not started: {req} failed")
@@ -92,35 +95,78 @@ def up(settings: Settings, echo: Printer = print, only: list[str] | None = None)
     return [outcomes[n] for n in wanted]
 
 
-def _with_requirements(services: dict[str, Service], names: list[str]) -> list[str]:
-    unknown = [n for n in names if n not in services]
+def _groups(services: dict[str, Service]) -> dict[str, list[str]]:
+    """Each service's name, and each engine group's (`kafka`: its nodes; `flink-taskmanager`: every
+    TaskManager), to the services it means."""
+    groups: dict[str, list[str]] = {}
+    for name, service in services.items():
+        groups.setdefault(name, [name])
+        if service.group:
+            members = groups.setdefault(service.group, [])
+            if name not in members:
+                members.append(name)
+    return groups
+
+
+def _with_requirements(services: dict[str, Service], groups: dict[str, list[str]], names: list[str]) -> list[str]:
+    unknown = [n for n in names if n not in groups]
     if unknown:
-        raise PlatformError(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(services)}")
+        raise PlatformError(f"unknown service(s): {', '.join(unknown)}; known: {', '.join(groups)}")
     keep: set[str] = set()
-    stack = list(names)
+    stack = [node for n in names for node in groups[n]]
     while stack:
         name = stack.pop()
         if name not in keep:
             keep.add(name)
-            stack.extend(services[name].requires)
+            stack.extend(node for req in services[name].requires for node in groups[req])
     return [n for n in services if n in keep]
 
 
+def record_topology(settings: Settings) -> None:
+    """Keep the topology in the state dir, so every later command (status, down, jobs, Airflow's tasks)
+    reaches the same nodes; refuse another while services of the recorded one still run."""
+    path = settings.home / TOPOLOGY_FILE
+    recorded = path.read_text().strip() if path.exists() else "single"
+    if recorded != settings.topology:
+        earlier = Settings(home=settings.home)
+        object.__setattr__(earlier, "topology", recorded)  # the cached property, as it was
+        running = [s.name for s in all_services(earlier) if not s.oneshot and not s.external() and s.pid()]
+        if running:
+            raise PlatformError(
+                f"this state dir runs the {recorded} topology ({', '.join(running)}); run `credit-platform down` "
+                f"before `up --topology {settings.topology}`, or use another CP_HOME")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path.write_text(settings.topology + "\n")
+    path.chmod(0o644)  # read by every process of the platform, also those that run as their own user
+
+
 def down(settings: Settings, echo: Printer = print) -> list[Outcome]:
-    """Stop every service in reverse start order (dependents first), without losing data."""
-    outcomes = []
+    """Stop every service in reverse start order (dependents first), without losing data. The nodes of
+    one engine stop together: a Kafka node left alone has no controller quorum to shut down cleanly."""
+    batches: list[list[Service]] = []
     for service in reversed(all_services(settings)):
         if service.oneshot:
             continue
+        if batches and service.group and batches[-1][0].group == service.group:
+            batches[-1].append(service)
+        else:
+            batches.append([service])
+
+    def stop(service: Service) -> Outcome:
         started = time.monotonic()
         try:
             note = service.stop()
             ok = True
         except Exception as exc:
             note, ok = str(exc), False
-        outcome = Outcome(service.name, ok, note, time.monotonic() - started)
-        echo(_line(ok, service.name, note, outcome.seconds))
-        outcomes.append(outcome)
+        return Outcome(service.name, ok, note, time.monotonic() - started)
+
+    outcomes = []
+    for batch in batches:
+        with ThreadPoolExecutor(max_workers=len(batch)) as pool:
+            for outcome in pool.map(stop, batch):
+                echo(_line(outcome.ok, outcome.service, outcome.note, outcome.seconds))
+                outcomes.append(outcome)
     return outcomes
 
 
@@ -143,6 +189,7 @@ def status(settings: Settings) -> dict[str, object]:
         })
     return {
         "home": str(settings.home),
+        "topology": settings.topology,
         "healthy": all(r["state"] in ("running", "external") for r in rows),
         "services": rows,
         "total_rss_mb": round(total_rss / 2**20),
@@ -166,7 +213,8 @@ def format_status(report: dict[str, object]) -> str:
     for row in report["services"]:  # type: ignore[union-attr]
         pid = row["pid"] or "-"
         lines.append(f"{row['name']:<22} {row['state']:<11} {pid!s:>7} {row['rss_mb']:>5}MB  {row['uri']}")
-    lines.append(f"state dir: {report['home']}   total RSS: {report['total_rss_mb']} MB")
+    lines.append(f"state dir: {report['home']}   topology: {report['topology']}   "
+                 f"total RSS: {report['total_rss_mb']} MB")
     login = report["airflow_login"]
     lines.append(f"Airflow login: user {login['user']}, password in {login['password_file']}")  # type: ignore[index]
     return "\n".join(lines)

@@ -173,9 +173,13 @@ def ensure_kafka_topics(settings: Settings) -> list[str]:
 def _new_topic(settings: Settings, topic: str):  # noqa: ANN202 (a kafka-python NewTopic)
     from kafka.admin import NewTopic
 
+    # on every node of a cluster, and an acks=all write on 2 of its 3 (the brokers' defaults say the same)
+    durable = {"min.insync.replicas": str(settings.kafka_min_insync)}
     if topic == FRAUD_RULES_TOPIC:  # one partition, compacted: every version, in order (contracts.names)
-        return NewTopic(topic, num_partitions=1, replication_factor=1, topic_configs={"cleanup.policy": "compact"})
-    return NewTopic(topic, num_partitions=settings.kafka_partitions, replication_factor=1)
+        return NewTopic(topic, num_partitions=1, replication_factor=settings.kafka_replication,
+                        topic_configs={**durable, "cleanup.policy": "compact"})
+    return NewTopic(topic, num_partitions=settings.kafka_partitions, replication_factor=settings.kafka_replication,
+                    topic_configs=durable)
 
 
 def kafka_acls() -> list:

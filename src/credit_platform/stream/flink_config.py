@@ -213,6 +213,8 @@ def _cluster_settings(settings: Settings, root: Path, state: Path) -> dict[str, 
         "metrics.reporter.promgateway.deleteOnShutdown": True,
         "metrics.reporter.promgateway.interval": "15 SECONDS",
     }
+    if settings.cluster:  # two TaskManagers: a job's slots spread over both, so losing one loses half a job
+        overrides["taskmanager.load-balance.mode"] = "SLOTS"
     credentials = settings.pushgateway_credentials
     if credentials:  # Flink hides keys named *password* in its REST API and UI
         overrides["metrics.reporter.promgateway.username"], overrides["metrics.reporter.promgateway.password"] = (

@@ -64,7 +64,9 @@ def submit(settings: Settings, *job_args: str, name: str = JOB_NAME, restore_fro
         restore_from = flink.latest_checkpoint(settings, earlier) if earlier else None
     job_id = flink.submit_python_job(
         settings, JOB_SCRIPT, "--name", name, "--rules-topic", rules.topic, "--rules-collection",
-        rules.collection_name, "--rules-version", str(version.version if version else 0), *job_args,
+        rules.collection_name, "--rules-version", str(version.version if version else 0),
+        # the topology's parallelism (CP_FRAUD_PARALLELISM), unless the caller's arguments say otherwise
+        "--parallelism", str(settings.fraud_parallelism), *job_args,
         restore_from=restore_from)
     _remember(settings, name, job_id)
     _deployed_path(settings, name).write_text(json.dumps(_windows(version)))

@@ -16,8 +16,8 @@ from credit_platform.platform.services.airflow import (
     AirflowTriggerer,
 )
 from credit_platform.platform.services.base import Service
-from credit_platform.platform.services.flink import FlinkJobManager, FlinkTaskManager
-from credit_platform.platform.services.kafka import Kafka
+from credit_platform.platform.services.flink import FlinkJobManager, FlinkTaskManager, FlinkTaskManager2
+from credit_platform.platform.services.kafka import Kafka, KafkaNode2, KafkaNode3
 from credit_platform.platform.services.mongo import Mongo
 from credit_platform.platform.services.monitoring import (
     Alertmanager,
@@ -27,6 +27,7 @@ from credit_platform.platform.services.monitoring import (
     StatsdExporter,
 )
 from credit_platform.platform.services.postgres import Postgres
+from credit_platform.platform.services.spark import SparkMaster, SparkWorker, SparkWorker2
 from credit_platform.platform.services.superset import Superset, SupersetInit
 
 SERVICE_CLASSES: tuple[type[Service], ...] = (
@@ -49,6 +50,21 @@ SERVICE_CLASSES: tuple[type[Service], ...] = (
     Superset,
 )
 
+# The cluster topology's other nodes, each list started after the service it follows: Kafka nodes 2
+# and 3, a second TaskManager, and the Spark standalone cluster the nightly jobs then run on.
+CLUSTER_NODES: dict[type[Service], tuple[type[Service], ...]] = {
+    Kafka: (KafkaNode2, KafkaNode3),
+    FlinkTaskManager: (FlinkTaskManager2, SparkMaster, SparkWorker, SparkWorker2),
+}
+
+
+def service_classes(settings: Settings) -> list[type[Service]]:
+    """The services of the settings' topology, in start order."""
+    classes: list[type[Service]] = []
+    for cls in SERVICE_CLASSES:
+        classes += [cls, *(CLUSTER_NODES.get(cls, ()) if settings.cluster else ())]
+    return classes
+
 
 def all_services(settings: Settings) -> list[Service]:
-    return [cls(settings) for cls in SERVICE_CLASSES]
+    return [cls(settings) for cls in service_classes(settings)]

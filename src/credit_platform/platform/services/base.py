@@ -38,6 +38,8 @@ class Service:
     """One local service. Subclasses fill in the hooks."""
 
     name: str = ""
+    # the engine a node belongs to (`kafka` for kafka-1..3): what requires the group waits for all its nodes
+    group: str = ""
     requires: tuple[str, ...] = ()
     ports: tuple[str, ...] = ()  # keys of Settings.ports this service binds
     stop_signal: int = signal.SIGTERM

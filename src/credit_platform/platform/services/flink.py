@@ -1,4 +1,5 @@
-"""The Flink session cluster (JobManager, TaskManager) from the apache-flink wheel's distribution."""
+"""The Flink session cluster (a JobManager; one TaskManager, or two in the cluster topology) from the
+apache-flink wheel's distribution."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class _FlinkProcess(Service):
     store's application user)."""
 
     script = ""
+    extra_args: tuple[str, ...] = ()
 
     @property
     def os_user(self) -> str | None:
@@ -37,8 +39,8 @@ class _FlinkProcess(Service):
         env = flink_env(self.settings)
         if self.os_user is not None:
             env["HOME"] = str(flink_runtime_dir(self.settings) / "home")
-        return Launch(argv=["bash", str(pyflink_home() / "bin" / self.script), "start-foreground"], env=env,
-                      user=self.os_user)
+        return Launch(argv=["bash", str(pyflink_home() / "bin" / self.script), "start-foreground",
+                            *self.extra_args], env=env, user=self.os_user)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,16 +61,36 @@ class FlinkJobManager(_FlinkProcess):
 
 
 class FlinkTaskManager(_FlinkProcess):
+    """A TaskManager, registered under a resource id of its own (`taskmanager-N`), so that its health is
+    its own and not another TaskManager's."""
+
     name = "flink-taskmanager"
+    group = "flink-taskmanager"
     requires = ("flink-jobmanager",)
     start_timeout = 90.0
     script = "taskmanager.sh"
+    index = 1
+
+    @property
+    def resource_id(self) -> str:
+        return f"taskmanager-{self.index}"
+
+    @property
+    def extra_args(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("-D", f"taskmanager.resource-id={self.resource_id}")
 
     def uri(self) -> str:
-        return f"{self.settings.flink_rest_url}/#/task-manager"
+        return f"{self.settings.flink_rest_url}/#/task-manager/{self.resource_id}/metrics"
 
     def healthy(self) -> bool:
         managers = http_json(f"{self.settings.flink_rest_url}/taskmanagers")["taskmanagers"]
-        return len(managers) >= 1
+        return any(m["id"] == self.resource_id for m in managers)
+
+
+class FlinkTaskManager2(FlinkTaskManager):
+    """The cluster topology's second TaskManager: the fraud job runs one subtask of each operator on each."""
+
+    name = "flink-taskmanager-2"
+    index = 2
 
 
