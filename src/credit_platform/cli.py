@@ -165,7 +165,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     from credit_platform.platform import manager
 
-    if args.topology:
+    if getattr(args, "topology", None):  # `demo` starts the platform too, in CP_TOPOLOGY's (or the recorded) one
         os.environ["CP_TOPOLOGY"] = args.topology  # also for what `up` starts and runs
     settings = _settings()
     print(f"Starting the local platform, {settings.topology} topology (state in {settings.home}) ...")

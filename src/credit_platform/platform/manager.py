@@ -198,14 +198,19 @@ def status(settings: Settings) -> dict[str, object]:
 
 
 def check(settings: Settings, name: str) -> str:
-    """Health-check one service by name; raises PlatformError if it is not healthy."""
+    """Health-check one service by name, or every node of an engine's group (`kafka`); raises
+    PlatformError if one is not healthy."""
     services = {s.name: s for s in all_services(settings) if not s.oneshot}
-    if name not in services:
-        raise PlatformError(f"unknown service {name!r}; known: {', '.join(services)}")
-    state = services[name].state()
-    if state not in ("running", "external"):
-        raise PlatformError(f"{name} is {state}; see {services[name].log_path}")
-    return f"{name}: {state} at {services[name].uri()}"
+    groups = _groups(services)
+    if name not in groups:
+        raise PlatformError(f"unknown service {name!r}; known: {', '.join(groups)}")
+    notes = []
+    for node in groups[name]:
+        state = services[node].state()
+        if state not in ("running", "external"):
+            raise PlatformError(f"{node} is {state}; see {services[node].log_path}")
+        notes.append(f"{node}: {state} at {services[node].uri()}")
+    return "; ".join(notes)
 
 
 def format_status(report: dict[str, object]) -> str:

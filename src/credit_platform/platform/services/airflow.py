@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -53,8 +54,16 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
         "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+        # after a scheduler died (kill -9, a lost host), its restarted successor looks for the tasks the dead
+        # one had queued or was running every minute, not every 5, and fails and retries those without a
+        # heartbeat for 2 minutes, not 5 (a task's supervisor heartbeats every few seconds)
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "60",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "120",
         # connections for the DAGs, from the environment; nothing secret is stored in git
         "AIRFLOW_CONN_POSTGRES_CREDIT": s.postgres_uri(ROLE_ETL).replace("postgresql://", "postgres://", 1),
+        # the Spark master the nightly jobs run on (local[2], or the cluster topology's standalone master),
+        # for a user's own SparkSubmitOperator tasks; the platform's DAGs submit through batch.spark_submit
+        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": s.spark_master}),
         # scheduler, dag-processor, triggerer and api-server metrics, to Prometheus via the exporter
         "AIRFLOW__METRICS__STATSD_ON": "True",
         "AIRFLOW__METRICS__STATSD_HOST": s.statsd_address[0],
