@@ -8,9 +8,11 @@ stream's event time should follow the wall clock; it lands the topics every `--l
 (`credit-platform land`, as the `kafka_landing` DAG does). Every `--sample` seconds it records:
 
 - events produced (the topics' end offsets) and the producers' schedule slip;
-- the fraud job's event-time lag: now minus the watermark at its alert writer (events are dated at
-  their send time, so this is how far behind live traffic its alerts are); and each consumer
-  group's lag in records (the fraud job commits at checkpoints, so its figure moves in steps);
+- the fraud job's event-time lag: the largest `watermarkLag` of its Kafka sources, wall clock minus
+  the source's watermark (events are dated at their send time, and a source reads only as fast as
+  the rules behind it take its records, so this is how far behind live traffic the job is), and its
+  sources' `pendingRecords` (in Kafka, not yet read); each consumer group's lag in records (the
+  fraud job commits at checkpoints, so its figure moves in steps of up to a checkpoint interval);
 - the fraud job's last checkpoint: size and duration; its restarts;
 - each TaskManager's heap in use; every running service's RSS and CPU (share of one core).
 
@@ -55,13 +57,13 @@ class Feed(threading.Thread):
                  minutes: int, seed: int) -> None:
         super().__init__(daemon=True, name=f"feed-{topic}")
         self.settings, self.kind, self.topic, self.rate = settings, kind, topic, rate
-        self.start, self.minutes, self.seed = start, minutes, seed
+        self.begin, self.minutes, self.seed = start, minutes, seed
         self.sent = self.invalid = 0
         self.slip = 0.0  # seconds the latest minute began after it was due
         self.error: BaseException | None = None
 
     def _chunk(self, minute: int) -> list[bytes]:
-        due = self.start + timedelta(minutes=minute)
+        due = self.begin + timedelta(minutes=minute)
         frame = generator.generate(self.kind, int(self.rate * 60), GeneratorConfig(
             seed=self.seed + minute, start=due, rate_per_second=self.rate))
         return generator.to_json_lines(frame).splitlines()
@@ -70,7 +72,7 @@ class Feed(threading.Thread):
         try:
             upcoming = self._chunk(0)
             for minute in range(self.minutes):
-                lines, due = upcoming, self.start + timedelta(minutes=minute)
+                lines, due = upcoming, self.begin + timedelta(minutes=minute)
                 ahead = threading.Thread(target=lambda m=minute: setattr(self, "_next", self._chunk(m + 1)))
                 ahead.start()
                 wait = (due - datetime.now(UTC)).total_seconds()
@@ -92,6 +94,28 @@ def checkpoint(settings: config.Settings, job_id: str) -> dict:
     return {"checkpoint_mb": round(last.get("checkpointed_size", last.get("state_size", 0)) / 2**20, 1),
             "checkpoint_s": round(last.get("end_to_end_duration", 0) / 1000, 2),
             "checkpoints_failed": stats["counts"]["failed"]}
+
+
+def source_lag(settings: config.Settings, job_id: str) -> tuple[float | None, int]:
+    """How far the job's Kafka sources of the input topics are behind: the largest `watermarkLag` (wall
+    clock minus the source's watermark; events are dated when sent) in seconds, and `pendingRecords`
+    (records in Kafka not yet read) summed over the sources' subtasks."""
+    lag, pending = None, 0
+    for vertex in flink._rest(settings, f"/jobs/{job_id}")["vertices"]:
+        if not (vertex["name"].startswith("Source: KafkaSource") and "_in" in vertex["name"]):
+            continue
+        path = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+        wanted = [m["id"] for m in flink._rest(settings, path)
+                  if m["id"].endswith((".watermarkLag", ".pendingRecords")) and ".split." not in m["id"]]
+        if not wanted:
+            continue
+        for metric in flink._rest(settings, f"{path}?get={','.join(wanted)}"):
+            value = float(metric["value"])
+            if metric["id"].endswith(".watermarkLag"):
+                lag = max(lag or 0.0, value / 1000)
+            else:
+                pending += max(0, int(value))
+    return (round(lag, 2) if lag is not None else None), pending
 
 
 def heaps(settings: config.Settings) -> dict[str, float]:
@@ -168,13 +192,12 @@ def main() -> None:
         now_mono, now = time.monotonic(), datetime.now(UTC)
         interval, last = now_mono - last, now_mono
         current = fraud_job.status(settings)
-        watermark = fraud_job.event_time(settings)
         behind, end = lags(collector)
-        row = {"minute": round((now_mono - begun) / 60, 2), "produced": end - end_before,
-               "event_lag_s": round((now - watermark).total_seconds(), 2) if watermark and now > start else None,
-               "lag_records": behind, "slip_s": round(max(f.slip for f in feeds), 1),
+        row = {"minute": round((now_mono - begun) / 60, 2), "produced": end - end_before, "event_lag_s": None,
+               "pending": None, "lag_records": behind, "slip_s": round(max(f.slip for f in feeds), 1),
                "job": current.state, "restarts": None}
         if current.job_id:
+            row["event_lag_s"], row["pending"] = source_lag(settings, current.job_id) if now > start else (None, None)
             row.update(checkpoint(settings, current.job_id))
             row["restarts"] = flink._rest(settings, f"/jobs/{current.job_id}").get("status-counts", {}).get("FAILED")
         row["heap_mb"] = heaps(settings)
@@ -190,7 +213,8 @@ def main() -> None:
         with open(out / "samples.jsonl", "a") as handle:
             handle.write(json.dumps(row) + "\n")
         print(f"{row['minute']:6.1f} min  produced {row['produced']:>10,}  event lag {row['event_lag_s']} s  "
-              f"records behind {behind}  checkpoint {row.get('checkpoint_mb')} MB {row.get('checkpoint_s')} s  "
+              f"unread {row['pending']}  committed lag {behind}  "
+              f"checkpoint {row.get('checkpoint_mb')} MB {row.get('checkpoint_s')} s  "
               f"heap {row['heap_mb']}  cpu {sum(row['cpu'].values()):.2f}", flush=True)
     for feed in feeds:
         if feed.error:
@@ -231,12 +255,13 @@ def report(out: Path, samples: list[dict], args: argparse.Namespace, settings: c
         f"- checkpoint duration: max {max((s.get('checkpoint_s') or 0) for s in samples):.2f} s; failed checkpoints: "
         f"{samples[-1].get('checkpoints_failed') if samples else None}; job state at the end: "
         f"{samples[-1]['job'] if samples else None}", "",
-        "| minute | produced | event lag s | records behind | checkpoint MB | checkpoint s | heap MB | RSS MB (all) "
-        "| CPU (cores) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| minute | produced | event lag s | unread | committed lag | checkpoint MB | checkpoint s | heap MB "
+        "| RSS MB (all) | CPU (cores) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in samples:
-        lines.append(f"| {s['minute']} | {s['produced']:,} | {s['event_lag_s']} | {s['lag_records']} | "
+        lines.append(f"| {s['minute']} | {s['produced']:,} | {s['event_lag_s']} | {s['pending']} "
+                     f"| {s['lag_records']} | "
                      f"{s.get('checkpoint_mb')} | {s.get('checkpoint_s')} | {s['heap_mb']} | "
                      f"{sum(s['rss_mb'].values()):,} | {sum(s['cpu'].values()):.2f} |")
     if samples:
