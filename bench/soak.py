@@ -47,6 +47,7 @@ from credit_platform.platform.services import all_services
 from credit_platform.stream import flink, fraud_job
 
 LAG_AIM_SECONDS = 5.0
+WARM_UP_MINUTES = 1.0
 
 
 class Feed(threading.Thread):
@@ -228,12 +229,13 @@ def _fifth(values: list[float], which: int) -> float | None:
     """The median of the `which`-th fifth (0..4) of the values."""
     n = len(values)
     part = values[n * which // 5: max(n * (which + 1) // 5, n * which // 5 + 1)]
-    return statistics.median(part) if part else None
+    return round(statistics.median(part), 2) if part else None
 
 
 def report(out: Path, samples: list[dict], args: argparse.Namespace, settings: config.Settings,
            feeds: list[Feed]) -> str:
-    lags_s = [s["event_lag_s"] for s in samples if s["event_lag_s"] is not None]
+    # the first minute is warm-up: the sources' watermarks still stand at the traffic before the run
+    lags_s = [s["event_lag_s"] for s in samples if s["event_lag_s"] is not None and s["minute"] > WARM_UP_MINUTES]
     sizes = [s.get("checkpoint_mb") or 0 for s in samples]
     worst = max(lags_s) if lags_s else None
     early, late = _fifth(lags_s, 1), _fifth(lags_s, 4)
@@ -246,7 +248,7 @@ def report(out: Path, samples: list[dict], args: argparse.Namespace, settings: c
         f"`python -m bench.soak --minutes {args.minutes} --rate {args.rate:g} --tx-share {args.tx_share:g}`", "",
         f"- events sent: {sent:,} ({sent / (args.minutes * 60):,.0f}/s; refused by the contract: "
         f"{sum(f.invalid for f in feeds):,})",
-        f"- largest event-time lag of the fraud job: {worst} s (aim < {LAG_AIM_SECONDS:g} s: "
+        f"- largest event-time lag of the fraud job after the first minute: {worst} s (aim < {LAG_AIM_SECONDS:g} s: "
         f"{'met' if worst is not None and worst < LAG_AIM_SECONDS else 'missed'})",
         f"- lag, median of the second fifth vs the last fifth: {early} s → {late} s "
         f"({'growing' if growing else 'not growing'})",

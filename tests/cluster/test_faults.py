@@ -85,15 +85,15 @@ def test_a_kafka_broker_killed_during_a_produce_run_loses_and_duplicates_nothing
     led = {p["partition"]: p["leader"] for p in _partitions(admin, topic)}
     node = led[0]
     victim = _service(cluster, f"kafka-{node}")
-    frame = generator.generate("transactions", 60_000, GeneratorConfig(seed=31))
+    frame = generator.generate("transactions", 80_000, GeneratorConfig(seed=31))
     lines = generator.to_json_lines(frame).splitlines()
     sent: dict = {}
     run = threading.Thread(target=lambda: sent.update(summary=producer.produce(
-        cluster, "transactions", lines, destination=topic, rate=2_500, progress=False)))
+        cluster, "transactions", lines, destination=topic, rate=2_000, progress=False)))
     run.start()
     consumer = KafkaConsumer(**cluster.kafka(KAFKA_ADMIN), enable_auto_commit=False)
     parts = [TopicPartition(topic, p) for p in led]
-    assert wait_until(lambda: sum(consumer.end_offsets(parts).values()) > 5_000, timeout=60)
+    assert wait_until(lambda: sum(consumer.end_offsets(parts).values()) > 4_000, timeout=60)
     os.kill(victim.pid(), signal.SIGKILL)
     at_kill = sum(consumer.end_offsets(parts).values())
     print(f"killed kafka-{node} (leader of partition 0) after {at_kill} of {len(lines)} records")
