@@ -241,7 +241,8 @@ def report(out: Path, samples: list[dict], args: argparse.Namespace, settings: c
     early, late = _fifth(lags_s, 1), _fifth(lags_s, 4)
     growing = early is None or late is None or late > max(early * 1.5, early + 1)
     middle, end = _fifth(sizes, 2), _fifth(sizes, 4)
-    levelled = bool(middle) and end is not None and end <= middle * 1.25
+    # 0 MB: no checkpoint completed in that fifth (the job was restarting), which says nothing of levelling off
+    levelled = bool(middle) and bool(end) and end <= middle * 1.25
     sent = sum(f.sent for f in feeds)
     lines = [
         f"# Soak, {settings.topology} topology, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
@@ -253,7 +254,7 @@ def report(out: Path, samples: list[dict], args: argparse.Namespace, settings: c
         f"- lag, median of the second fifth vs the last fifth: {early} s → {late} s "
         f"({'growing' if growing else 'not growing'})",
         f"- checkpointed state, median of the middle fifth vs the last fifth: {middle} MB → {end} MB "
-        f"({'levelled off' if levelled else 'still growing'})",
+        f"({'levelled off' if levelled else 'not levelled off'})",
         f"- checkpoint duration: max {max((s.get('checkpoint_s') or 0) for s in samples):.2f} s; failed checkpoints: "
         f"{samples[-1].get('checkpoints_failed') if samples else None}; job state at the end: "
         f"{samples[-1]['job'] if samples else None}", "",
