@@ -93,12 +93,30 @@ def fill(settings: config.Settings, events: int) -> None:
 
 
 def checkpoint(settings: config.Settings) -> str:
+    """The fraud job's last completed checkpoint, and what each stateful operator holds in it."""
     from credit_platform.stream import flink, fraud_job
 
     job = fraud_job.status(settings).job_id
     last = (flink._rest(settings, f"/jobs/{job}/checkpoints")["latest"]["completed"] or {}) if job else {}
-    return (f"the fraud job's last checkpoint: {last.get('checkpointed_size', 0) / 2**20:.1f} MB written, "
-            f"{last.get('state_size', 0) / 2**20:.1f} MB of state, {last.get('end_to_end_duration', 0)} ms")
+    lines = [f"the fraud job's last checkpoint: {last.get('checkpointed_size', 0) / 2**20:.1f} MB written, "
+             f"{last.get('state_size', 0) / 2**20:.1f} MB of state, {last.get('end_to_end_duration', 0)} ms"]
+    if last:
+        tasks = flink._rest(settings, f"/jobs/{job}/checkpoints/details/{last['id']}")["tasks"]
+        plan = {node["id"]: node["description"] for node in flink._rest(settings, f"/jobs/{job}/plan")["plan"]["nodes"]}
+        for vertex, task in sorted(tasks.items(), key=lambda kv: -kv[1].get("state_size", 0)):
+            if task.get("state_size", 0) >= 2**17:
+                lines.append(f"  {task['state_size'] / 2**20:8.1f} MB  {operator_label(plan.get(vertex, vertex))}")
+    return "\n".join(lines)
+
+
+def operator_label(description: str) -> str:
+    """The head of a stateful operator's plan text: what it is, its key and its window or bounds."""
+    import html
+    import re
+
+    text = html.unescape(description).split("\n")[0]
+    text = re.split(r", (?:select|where)=", text)[0]
+    return text[:130]
 
 
 def measure(settings: config.Settings, args: argparse.Namespace) -> None:

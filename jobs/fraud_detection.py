@@ -2,11 +2,12 @@
 
 Every rule runs as Flink SQL in the JVM, on event time with watermarks: the seed rule (a filter),
 application velocity and shared devices (OVER windows counting per user / distinct users per
-device), impossible travel (LAG over each customer's purchases), amount spikes (a ROWS OVER
-window), card testing (small purchases counted over a card's window), account takeover (LAG device
-and city, a ROWS OVER average, a forward interval join to the new device's purchases) and a
-compromised merchant (distinct cards with unusual purchases OVER a merchant's window). Only
-alerts cross into Python, in one operator after the union of the rules: a vectorised UDF inserts
+device), impossible travel (LAG over each customer's purchases), amount spikes (the average of a
+customer's previous purchases, from LAG too), card testing (small purchases counted over a card's
+window), account takeover (LAG device and city, that average, a forward interval join to the new
+device's purchases) and a compromised merchant (distinct cards with unusual purchases OVER a
+merchant's window). Each window is fed only the columns its rule reads, since it keeps every row it
+holds whole. Only alerts cross into Python, in one operator after the union of the rules: a vectorised UDF inserts
 each batch into MongoDB with a deterministic `_id` (rule + event id), ignoring the ids already
 there, so a replay after a restart or from a savepoint never duplicates or changes one.
 The ground-truth fields `is_fraud`/`fraud_pattern` are not even declared in the source tables.

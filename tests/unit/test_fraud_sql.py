@@ -32,11 +32,11 @@ def test_windows_come_from_the_deployed_rules_and_thresholds_from_the_versioned_
     sql = fraud_detection.rule_queries(rules)
     velocity = sql["application_velocity"]
     assert "INTERVAL '0 00:07:00' DAY TO SECOND" in velocity and "n >= velocity_min_applications" in velocity
-    assert "ROWS BETWEEN 4 PRECEDING" in sql["amount_spike"] and "spike_factor * prev_avg" in sql["amount_spike"]
+    for rule in ("amount_spike", "account_takeover", "compromised_merchant"):  # the average of the last 4
+        assert "LAG(amount, 4) OVER v AS amount_4" in sql[rule] and "LAG(amount, 5)" not in sql[rule]
+    assert "spike_factor * prev_avg" in sql["amount_spike"]
     assert "loan_amount > large_loan_amount AND" in " ".join(sql["large_loan_low_score"].split())
     assert "INTERVAL '2 01:01:00' DAY TO SECOND" in sql["compromised_merchant"]  # windows longer than 99 minutes
-    assert "ROWS BETWEEN 4 PRECEDING" in sql["account_takeover"] and "ROWS BETWEEN 4 PRECEDING" in sql[
-        "compromised_merchant"]
     for rule in RULES:
         assert f"{rule}_enabled" in sql[rule]
     # an event no version covers is judged by the deployed settings

@@ -373,12 +373,25 @@ def _interval(minutes: int) -> str:
     return f"INTERVAL '{days} {rest // 60:02d}:{rest % 60:02d}:00' DAY TO SECOND"
 
 
+def _live_settings(*rules: str) -> str:
+    """The columns of these rules' live settings (the thresholds and switches each event carries)."""
+    return ", ".join(s.field for s in SETTINGS if s.live and s.rule in rules)
+
+
+def _judged(table: str, columns: str, rules: tuple[str, ...], variant: str) -> str:
+    """`<table>_ruled` narrowed to the event columns a rule reads and its own live settings. A window
+    keeps every row it holds whole, so what it is fed is its state: all 30-odd settings of every
+    version on each stored row made the windows' state several times the events'."""
+    return f"(SELECT {columns}, event_time, rule_version, {_live_settings(*rules)} FROM {table}_ruled{variant})"
+
+
 def _burst(rule: str, severity: str, count: str, key: str, minutes: int, threshold: str, says: str,
-           variant: str, table: str = "applications", member: str = "", carry: str = "") -> str:
+           variant: str, table: str = "applications", member: str = "", carry: str = "", reads: str = "") -> str:
     """Alert every event of a burst: once `count` over the `key`'s last `minutes` reaches the version's
     `threshold` at an event (the trigger), each event of that key inside the trigger's window, the
     trigger and those before it, is alerted (an interval join back to the events). `member`: a further
-    condition on the alerted event `m` (against the trigger `t`); `carry`: further columns of `t`."""
+    condition on the alerted event `m` (against the trigger `t`); `carry`: further columns of `t`;
+    `reads`: the further event columns `count` reads."""
     event_type, event_id = table[:-1], f"{table[:-1]}_id"
     return f"""
             SELECT {alert_select(rule, severity, f"CONCAT('one of ', CAST(t.n AS STRING), {says} {minutes} minutes "
@@ -388,30 +401,34 @@ def _burst(rule: str, severity: str, count: str, key: str, minutes: int, thresho
                   FROM (SELECT *, {count} OVER (
                             PARTITION BY {key} ORDER BY event_time
                             RANGE BETWEEN {_interval(minutes)} PRECEDING AND CURRENT ROW) AS n
-                        FROM {table}_ruled{variant})
+                        FROM {_judged(table, f'{event_id}, {key}{reads}', (rule,), variant)})
                   WHERE {rule}_enabled AND n >= {threshold}) AS t
             JOIN {table} AS m ON m.{key} = t.{key}
              AND m.event_time BETWEEN t.event_time - {_interval(minutes)} AND t.event_time{member}"""
 
 
+HISTORY_RULES = ("impossible_travel", "amount_spike", "account_takeover", "compromised_merchant")
+
+
 def _with_history(history: int, variant: str) -> str:
-    """Each purchase with its card's previous one (`prev_device`, `prev_location`) and the average of the
-    card's previous `history` purchases (`prev_avg`, null until there are that many). The same text in
-    every rule that reads it, so the planner computes it once for all of them."""
-    return f"""(SELECT *, CASE WHEN n = {history + 1} THEN (total - amount) / (n - 1) END AS prev_avg
-                  FROM (SELECT *, SUM(amount) OVER w AS total, COUNT(*) OVER w AS n
-                        FROM {_previous(variant)}
-                        WINDOW w AS (PARTITION BY user_id ORDER BY event_time
-                                     ROWS BETWEEN {history} PRECEDING AND CURRENT ROW)))"""
-
-
-def _previous(variant: str) -> str:
-    """Each purchase with what its card's previous purchase was: where, when, on which device."""
-    return f"""(SELECT *, LAG(latitude) OVER v AS prev_lat, LAG(longitude) OVER v AS prev_lon,
-                       LAG(event_time) OVER v AS prev_ts, LAG(location) OVER v AS prev_location,
-                       LAG(device_id) OVER v AS prev_device
-                FROM transactions_ruled{variant}
-                WINDOW v AS (PARTITION BY user_id ORDER BY event_time))"""
+    """Each purchase with what its card's previous one was (`prev_lat`, `prev_lon`, `prev_ts`,
+    `prev_location`, `prev_device`) and the average of the card's previous `history` purchases
+    (`prev_avg`, null until there are that many), for the four rules that read them. All from one LAG
+    window per card, whose state is those few values and not the purchases themselves (a ROWS window
+    kept its last `history` + 1 rows, whole, for every card ever seen). The same text in every rule
+    that reads it, so the planner computes it once for all of them."""
+    ks = range(1, history + 1)
+    lags = ", ".join(f"LAG(amount, {k}) OVER v AS amount_{k}" for k in ks)
+    total = " + ".join(f"amount_{k}" for k in ks)  # the exact sum, as the previous purchases' SUM would be
+    events = _judged("transactions", "transaction_id, user_id, amount, location, latitude, longitude, device_id, "
+                     "merchant", HISTORY_RULES, variant)
+    return f"""(SELECT *, CASE WHEN amount_{history} IS NOT NULL
+                            THEN CAST({total} AS DECIMAL(38, 2)) / {history} END AS prev_avg
+                FROM (SELECT *, LAG(latitude) OVER v AS prev_lat, LAG(longitude) OVER v AS prev_lon,
+                             LAG(event_time) OVER v AS prev_ts, LAG(location) OVER v AS prev_location,
+                             LAG(device_id) OVER v AS prev_device, {lags}
+                      FROM {events}
+                      WINDOW v AS (PARTITION BY user_id ORDER BY event_time)))"""
 
 
 def _takeover(rules: FraudRules, variant: str) -> str:
@@ -439,7 +456,8 @@ def _merchant(rules: FraudRules, variant: str) -> str:
     alerted, every unusual purchase at that merchant in the window up to the trigger."""
     minutes = rules.merchant_window_minutes
     history = _with_history(rules.spike_history, variant)
-    unusual = f"(SELECT * FROM {history} WHERE amount >= merchant_unusual_factor * prev_avg)"
+    unusual = (f"(SELECT transaction_id, user_id, merchant, event_time, rule_version, compromised_merchant_enabled, "
+               f"merchant_min_cards FROM {history} WHERE amount >= merchant_unusual_factor * prev_avg)")
     return f"""
             SELECT {alert_select("compromised_merchant", "high",
                                  "CONCAT('one of ', CAST(t.k AS STRING), ' cards with an unusual purchase at ', "
@@ -474,7 +492,8 @@ def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> 
             "velocity_min_applications", "' applications by this customer within", variant),
         "shared_device": _burst(
             "shared_device", "high", "COUNT(DISTINCT user_id)", "device_id", rules.device_window_minutes,
-            "device_min_users", "' different customers on device ', t.device_id, ' within", variant),
+            "device_min_users", "' different customers on device ', t.device_id, ' within", variant,
+            reads=", user_id"),
         "impossible_travel": f"""
             SELECT {alert_select("impossible_travel", "high",
                            "CONCAT(CAST(CAST(km AS INT) AS STRING), ' km from ', prev_location, ' to ', location, "
@@ -495,7 +514,7 @@ def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> 
             "card_testing", "high", "SUM(CASE WHEN amount <= testing_max_amount THEN 1 ELSE 0 END)", "user_id",
             rules.testing_window_minutes, "testing_min_small", "' purchases of at most ', CAST(t.small AS STRING), "
             "' on this card within", variant, table="transactions", carry=", testing_max_amount AS small",
-            member=" AND (m.amount <= t.small OR m.transaction_id = t.transaction_id)"),
+            member=" AND (m.amount <= t.small OR m.transaction_id = t.transaction_id)", reads=", amount"),
         "account_takeover": _takeover(rules, variant),
         "compromised_merchant": _merchant(rules, variant),
     }

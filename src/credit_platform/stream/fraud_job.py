@@ -31,7 +31,8 @@ JOB_NAME = names.FRAUD_JOB
 # 4: sources read with the contract-json format; refused records go to the dead-letter topic.
 # 5: the rules' versioned table (topic fraud_rules) joined with every event; whole bursts alerted.
 # 6: the rules card_testing, account_takeover, compromised_merchant (transactions read the merchant).
-JOB_GRAPH = 6
+# 7: each window fed only the columns its rule reads; a card's previous average from LAG, not ROWS.
+JOB_GRAPH = 7
 
 
 @dataclass
