@@ -81,8 +81,14 @@ def test_a_kafka_broker_killed_during_a_produce_run_loses_and_duplicates_nothing
     durable = {"min.insync.replicas": "2"}
     admin.create_topics([NewTopic(topic, 3, 3, topic_configs=durable),
                          NewTopic(f"{topic}.dlq", 1, 3, topic_configs=durable)])
-    assert wait_until(lambda: all(p["leader"] >= 0 for p in _partitions(admin, topic)), timeout=30)
-    led = {p["partition"]: p["leader"] for p in _partitions(admin, topic)}
+    led: dict = {}
+
+    def leaders() -> bool:  # every partition with a leader (a broker not yet told of the topic describes none)
+        led.clear()
+        led.update({p["partition"]: p["leader"] for p in _partitions(admin, topic)})
+        return len(led) == 3 and min(led.values()) >= 0
+
+    assert wait_until(leaders, timeout=30), led
     node = led[0]
     victim = _service(cluster, f"kafka-{node}")
     frame = generator.generate("transactions", 80_000, GeneratorConfig(seed=31))
@@ -124,7 +130,7 @@ def test_a_kafka_broker_killed_during_a_produce_run_loses_and_duplicates_nothing
     assert max(ids.values()) == 1
 
     victim.start()  # back in the cluster: its replicas catch up into the in-sync set
-    assert wait_until(lambda: all(len(p["isr"]) == 3 for p in _partitions(admin, topic)), timeout=120)
+    assert wait_until(lambda: [len(p["isr"]) for p in _partitions(admin, topic)] == [3, 3, 3], timeout=120)
     admin.delete_topics([topic, f"{topic}.dlq"])
     admin.close()
 
