@@ -11,9 +11,9 @@ as the platform's input topics) and alert collection, on this machine's session 
   latency:    events are produced at a steady rate once the job is past its start-up, event time
               following send time; each alert's latency is its detected_at minus the Kafka timestamp
               of its event (p50/p99 per rule).
-  backends:   the rules' state on the heap (as deployed) against RocksDB with incremental
-              checkpoints and against the heap with Flink's changelog (not in the default phases;
-              the throughput phase's data and timing).
+  backends:   the rules' state in the deployed backend (RocksDB with incremental checkpoints,
+              CP_FLINK_STATE_BACKEND) against the heap and the heap with Flink's changelog (not in
+              the default phases; the throughput phase's data and timing).
   source:     what the contract check costs: the job (every rule, alerts dropped) with its
               contract-json source against the same job on Flink's own json format (the baseline).
 
@@ -176,32 +176,33 @@ def throughput(settings: config.Settings, events: int) -> None:
         print(f"  {label:<56} {runs[key]:>8.1f} {total / runs[key]:>10,.0f} {base / runs[key]:>5.2f}x")
 
 
-ROCKSDB = ("--set", "state.backend.type=rocksdb", "--set", "execution.checkpointing.incremental=true")
-
-
 def changelog(settings: config.Settings) -> tuple[str, ...]:
     """The heap state with Flink's changelog: each state change also appended to a log on the file
     system, so a checkpoint uploads the changes since the last one rather than the whole heap."""
     base = settings.service_dir("flink") / "changelog"
-    return ("--set", "state.changelog.enabled=true", "--set", "state.changelog.storage=filesystem",
-            "--set", f"state.changelog.dstl.dfs.base-path=file://{base}")
+    return ("--state-backend", "hashmap", "--set", "state.changelog.enabled=true",
+            "--set", "state.changelog.storage=filesystem", "--set", f"state.changelog.dstl.dfs.base-path=file://{base}")
 
 
-BACKENDS = {"heap": "baseline: heap state (as deployed)", "rocksdb": "RocksDB, incremental checkpoints",
+BACKENDS = {"rocksdb": "RocksDB, incremental checkpoints", "heap": "heap state, whole snapshots",
             "changelog": "heap state with the changelog (file system)"}
 
 
 def backends(settings: config.Settings, events: int, which: list[str]) -> None:
-    """The job's rule state on the heap (as deployed) against RocksDB with incremental checkpoints and
-    against the heap with the changelog, parallelism 1, best of two alternating runs, each timed to
-    its last alert; with the size and duration of the last checkpoint each took."""
+    """The job's rule state in the deployed backend (CP_FLINK_STATE_BACKEND, the baseline) against the
+    others asked for (RocksDB with incremental checkpoints, the heap, the heap with the changelog),
+    parallelism 1, best of two alternating runs, each timed to its last alert; with the size and
+    duration of the last checkpoint each took. Managed memory is the TaskManager's, whatever the backend."""
     phase, want = loaded(settings, "sb", events)
+    deployed = "heap" if settings.flink_state_backend == "hashmap" else settings.flink_state_backend
+    labels = [deployed, *(label for label in which if label != deployed)]
     runs: dict[str, tuple[float, dict]] = {}
     for n in range(2):
-        variants = {"heap": (), "rocksdb": ROCKSDB, "changelog": changelog(settings)}
-        for label, extra in ((label, variants[label]) for label in ["heap", *which]):
+        variants = {"heap": ("--state-backend", "hashmap"), "rocksdb": ("--state-backend", "rocksdb"),
+                    "changelog": changelog(settings)}
+        for label in labels:
             phase.alerts.drop()
-            job = phase.submit(*extra, variant=f"_{label}_{n}")
+            job = phase.submit(*variants[label], variant=f"_{label}_{n}")
             started = time.monotonic()
             wait_for_alerts(phase, job, want, timeout=900)
             seconds = time.monotonic() - started
@@ -211,16 +212,19 @@ def backends(settings: config.Settings, events: int, which: list[str]) -> None:
                 runs[label] = seconds, checkpoint
             flink.cancel(settings, job)
     phase.close_topics()
-    base = runs["heap"][0]
-    print(f"state backends: {2 * events:,} events, {want:,} alerts, parallelism 1, times from RUNNING to the last "
-          "alert; checkpoint: the last one completed after it")
-    print(f"  {'run':<44} {'seconds':>8} {'events/s':>10} {'ratio':>6} {'checkpoint':>12} {'took':>8}")
-    for label, name in ((label, BACKENDS[label]) for label in ["heap", *which]):
+    base = runs[deployed][0]
+    print(f"state backends: {2 * events:,} events, {want:,} alerts, parallelism 1, managed-memory fraction "
+          f"{settings.flink_managed_fraction}, times from RUNNING to the last alert; checkpoint: the last one "
+          "completed after it (state: its whole size; written: what it uploaded)")
+    print(f"  {'run':<54} {'seconds':>8} {'events/s':>10} {'ratio':>6} {'state':>10} {'written':>10} {'took':>8}")
+    for label in labels:
         seconds, checkpoint = runs[label]
-        size = checkpoint.get("checkpointed_size", checkpoint.get("state_size", 0)) / 2**20
+        name = ("baseline (as deployed): " if label == deployed else "") + BACKENDS[label]
+        state = checkpoint.get("state_size", 0) / 2**20
+        written = checkpoint.get("checkpointed_size", checkpoint.get("state_size", 0)) / 2**20
         took = checkpoint.get("end_to_end_duration", 0) / 1000
-        print(f"  {name:<44} {seconds:>8.1f} {2 * events / seconds:>10,.0f} {base / seconds:>5.2f}x "
-              f"{size:>9.1f} MB {took:>7.2f}s")
+        print(f"  {name:<54} {seconds:>8.1f} {2 * events / seconds:>10,.0f} {base / seconds:>5.2f}x "
+              f"{state:>7.1f} MB {written:>7.1f} MB {took:>7.2f}s")
 
 
 def _operator_metric(settings: config.Settings, job: str, vertex_has: str, pattern: str) -> int:
@@ -352,9 +356,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="per stream, for the throughput phase")
     parser.add_argument("--latency-rate", type=float, default=1000, help="events/s per stream")
     parser.add_argument("--latency-seconds", type=float, default=30)
-    parser.add_argument("--backends", nargs="+", choices=["rocksdb", "changelog"], default=["rocksdb"],
-                        help="what the backends phase compares with the heap (the changelog ran this machine's "
-                             "TaskManager out of heap at 400,000 events: README)")
+    parser.add_argument("--backends", nargs="+", choices=list(BACKENDS), default=["rocksdb", "heap"],
+                        help="what the backends phase compares with the deployed backend (the changelog ran this "
+                             "machine's TaskManager out of heap at 400,000 events: README)")
     parser.add_argument("--phases", nargs="+", choices=["throughput", "latency", "source", "backends"],
                         default=["throughput", "latency", "source"])
     args = parser.parse_args()

@@ -7,13 +7,15 @@ transactions), each minute's events generated ahead and dated at the time they a
 stream's event time should follow the wall clock; it lands the topics every `--land-every` minutes
 (`credit-platform land`, as the `kafka_landing` DAG does). Every `--sample` seconds it records:
 
-- events produced (the topics' end offsets) and the producers' schedule slip;
+- events produced (the topics' end offsets) and the producers' schedule slip (how late the latest
+  minute began; a minute begun late is sent faster, so it ends when the next is due);
 - the fraud job's event-time lag: the largest `watermarkLag` of its Kafka sources, wall clock minus
   the source's watermark (events are dated at their send time, and a source reads only as fast as
   the rules behind it take its records, so this is how far behind live traffic the job is), and its
   sources' `pendingRecords` (in Kafka, not yet read); each consumer group's lag in records (the
   fraud job commits at checkpoints, so its figure moves in steps of up to a checkpoint interval);
-- the fraud job's last checkpoint: size and duration; its restarts;
+- the fraud job's last checkpoint: the state's whole size, what it wrote (less with RocksDB's
+  incremental checkpoints), its duration; the job's restarts;
 - each TaskManager's heap in use; every running service's RSS and CPU (share of one core).
 
 Writes `samples.jsonl`, `report.md` and `soak.png` under `<state dir>/soak/<start time>/` and prints
@@ -80,7 +82,11 @@ class Feed(threading.Thread):
                 if wait > 0:
                     time.sleep(wait)
                 self.slip = max(0.0, -wait)
-                summary = producer.produce(self.settings, self.topic, lines, rate=self.rate, progress=False)
+                # the minute's events are sent by the time the next minute is due: a minute begun late
+                # (each produce run connects anew) is sent that much faster, so send time keeps to event time
+                left = (due + timedelta(minutes=1) - datetime.now(UTC)).total_seconds()
+                rate = max(self.rate, len(lines) / left) if left > 1 else None
+                summary = producer.produce(self.settings, self.topic, lines, rate=rate, progress=False)
                 self.sent += summary.sent
                 self.invalid += summary.invalid
                 ahead.join()
@@ -92,7 +98,10 @@ class Feed(threading.Thread):
 def checkpoint(settings: config.Settings, job_id: str) -> dict:
     stats = flink._rest(settings, f"/jobs/{job_id}/checkpoints")
     last = (stats.get("latest") or {}).get("completed") or {}
-    return {"checkpoint_mb": round(last.get("checkpointed_size", last.get("state_size", 0)) / 2**20, 1),
+    # the state's whole size, and what this checkpoint wrote (less than the whole with RocksDB's
+    # incremental checkpoints, which upload only the files made since the last one)
+    return {"state_mb": round(last.get("state_size", 0) / 2**20, 1),
+            "checkpoint_mb": round(last.get("checkpointed_size", last.get("state_size", 0)) / 2**20, 1),
             "checkpoint_s": round(last.get("end_to_end_duration", 0) / 1000, 2),
             "checkpoints_failed": stats["counts"]["failed"]}
 
@@ -158,11 +167,14 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=60.0, help="seconds between samples")
     parser.add_argument("--land-every", type=int, default=5, help="minutes between landing runs (0: never)")
     parser.add_argument("--start-job", action="store_true", help="submit the fraud job if it is not running")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Flink setting for the job --start-job submits (repeatable), e.g. "
+                             "state.backend.type=rocksdb")
     args = parser.parse_args()
 
     settings = config.load()
     if args.start_job:
-        fraud_job.ensure_running(settings)
+        fraud_job.ensure_running(settings, *(arg for kv in args.set for arg in ("--set", kv)))
     job = fraud_job.status(settings)
     if not job.running:
         raise SystemExit("the fraud job is not running: start it (`credit-platform fraud-job start`) "
@@ -215,7 +227,7 @@ def main() -> None:
             handle.write(json.dumps(row) + "\n")
         print(f"{row['minute']:6.1f} min  produced {row['produced']:>10,}  event lag {row['event_lag_s']} s  "
               f"unread {row['pending']}  committed lag {behind}  "
-              f"checkpoint {row.get('checkpoint_mb')} MB {row.get('checkpoint_s')} s  "
+              f"state {row.get('state_mb')} MB, checkpoint {row.get('checkpoint_mb')} MB {row.get('checkpoint_s')} s  "
               f"heap {row['heap_mb']}  cpu {sum(row['cpu'].values()):.2f}", flush=True)
     for feed in feeds:
         if feed.error:
@@ -236,7 +248,7 @@ def report(out: Path, samples: list[dict], args: argparse.Namespace, settings: c
            feeds: list[Feed]) -> str:
     # the first minute is warm-up: the sources' watermarks still stand at the traffic before the run
     lags_s = [s["event_lag_s"] for s in samples if s["event_lag_s"] is not None and s["minute"] > WARM_UP_MINUTES]
-    sizes = [s.get("checkpoint_mb") or 0 for s in samples]
+    sizes = [s.get("state_mb") or s.get("checkpoint_mb") or 0 for s in samples]
     worst = max(lags_s) if lags_s else None
     early, late = _fifth(lags_s, 1), _fifth(lags_s, 4)
     growing = early is None or late is None or late > max(early * 1.5, early + 1)
@@ -246,7 +258,8 @@ def report(out: Path, samples: list[dict], args: argparse.Namespace, settings: c
     sent = sum(f.sent for f in feeds)
     lines = [
         f"# Soak, {settings.topology} topology, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
-        f"`python -m bench.soak --minutes {args.minutes} --rate {args.rate:g} --tx-share {args.tx_share:g}`", "",
+        f"`python -m bench.soak --minutes {args.minutes} --rate {args.rate:g} --tx-share {args.tx_share:g}"
+        + "".join(f" --set {kv}" for kv in args.set) + "`", "",
         f"- events sent: {sent:,} ({sent / (args.minutes * 60):,.0f}/s; refused by the contract: "
         f"{sum(f.invalid for f in feeds):,})",
         f"- largest event-time lag of the fraud job after the first minute: {worst} s (aim < {LAG_AIM_SECONDS:g} s: "
@@ -258,14 +271,14 @@ def report(out: Path, samples: list[dict], args: argparse.Namespace, settings: c
         f"- checkpoint duration: max {max((s.get('checkpoint_s') or 0) for s in samples):.2f} s; failed checkpoints: "
         f"{samples[-1].get('checkpoints_failed') if samples else None}; job state at the end: "
         f"{samples[-1]['job'] if samples else None}", "",
-        "| minute | produced | event lag s | unread | committed lag | checkpoint MB | checkpoint s | heap MB "
-        "| RSS MB (all) | CPU (cores) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| minute | produced | event lag s | producers' slip s | unread | committed lag | state MB | checkpoint MB "
+        "| checkpoint s | heap MB | RSS MB (all) | CPU (cores) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in samples:
-        lines.append(f"| {s['minute']} | {s['produced']:,} | {s['event_lag_s']} | {s['pending']} "
+        lines.append(f"| {s['minute']} | {s['produced']:,} | {s['event_lag_s']} | {s['slip_s']} | {s['pending']} "
                      f"| {s['lag_records']} | "
-                     f"{s.get('checkpoint_mb')} | {s.get('checkpoint_s')} | {s['heap_mb']} | "
+                     f"{s.get('state_mb')} | {s.get('checkpoint_mb')} | {s.get('checkpoint_s')} | {s['heap_mb']} | "
                      f"{sum(s['rss_mb'].values()):,} | {sum(s['cpu'].values()):.2f} |")
     if samples:
         lines += ["", "RSS and CPU per service at the end:", "",
@@ -293,10 +306,11 @@ def _plot(path: Path, samples: list[dict], settings: config.Settings) -> None:
     ax.set_title("event-time lag (s)")
     ax.legend()
     ax = axes[0][1]
-    ax.plot(minutes, [s.get("checkpoint_mb") for s in samples], label="size (MB)")
+    ax.plot(minutes, [s.get("state_mb") for s in samples], label="state (MB)")
+    ax.plot(minutes, [s.get("checkpoint_mb") for s in samples], label="written (MB)")
     ax2 = ax.twinx()
     ax2.plot(minutes, [s.get("checkpoint_s") for s in samples], color="orange", label="duration (s)")
-    ax.set_title("checkpoint: size (MB, blue), duration (s, orange)")
+    ax.set_title("checkpoint: state and written (MB), duration (s, orange)")
     ax = axes[1][0]
     for tm in samples[-1]["heap_mb"]:
         ax.plot(minutes, [s["heap_mb"].get(tm) for s in samples], label=tm)

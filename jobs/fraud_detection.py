@@ -72,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--name", default=names.FRAUD_JOB, help="job name, used to find it through the REST API")
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--checkpoint-interval", default="10 s")
+    parser.add_argument("--state-backend", choices=config.STATE_BACKENDS, default=settings.flink_state_backend,
+                        help="rocksdb: the rules' state off the heap, checkpointed incrementally; "
+                        "hashmap: on the heap, snapshot whole (CP_FLINK_STATE_BACKEND)")
     parser.add_argument("--out-of-orderness-ms", type=int, default=500,
                         help="how late an event may arrive and still be judged in order (watermark delay)")
     parser.add_argument("--idle-timeout", default="10 s", help="the rules topic, silent this long, stops holding "
@@ -264,6 +267,9 @@ def build(args: argparse.Namespace):  # noqa: ANN201
         "parallelism.default": str(args.parallelism),
         "execution.checkpointing.interval": args.checkpoint_interval,
         "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "state.backend.type": args.state_backend,
+        # RocksDB uploads only the files made since the last checkpoint (the heap has no such mode)
+        "execution.checkpointing.incremental": str(args.state_backend == "rocksdb").lower(),
         # keep the last checkpoint when the job is cancelled, so a resubmission resumes from it
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         # with checkpointing on, Flink would otherwise retry forever

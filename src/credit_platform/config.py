@@ -75,6 +75,7 @@ DEFAULT_PORTS: dict[str, int] = {
 # How many processes each engine runs as (credit-platform up --topology, CP_TOPOLOGY): `single`, one of
 # each, is the default; `cluster` runs each engine as the cluster a deployment would have, on this host.
 TOPOLOGIES = ("single", "cluster")
+STATE_BACKENDS = ("rocksdb", "hashmap")
 TOPOLOGY_FILE = "topology"  # in the state dir: the topology its services were last started with
 
 
@@ -134,7 +135,8 @@ class Settings:
     flink_task_slots: int = field(default_factory=lambda: _env_int("CP_FLINK_TASK_SLOTS", 2))
     flink_taskmanager_memory: str = field(
         default_factory=lambda: os.environ.get("CP_FLINK_TASKMANAGER_MEMORY", "4096m"))
-    flink_managed_fraction: str = field(default_factory=lambda: os.environ.get("CP_FLINK_MANAGED_FRACTION", "0.1"))
+    # managed memory: RocksDB's block cache and write buffers (the fraud job's state) and batch operators
+    flink_managed_fraction: str = field(default_factory=lambda: os.environ.get("CP_FLINK_MANAGED_FRACTION", "0.4"))
     # the codec of the producer's record batches: zstd (6.6x smaller than the JSON in producer_bench), gzip or none
     # (producer.COMPRESSION). The brokers keep batches as produced; Flink's Kafka connector reads zstd
     # with the zstd-jni jar that setup puts beside it.
@@ -188,6 +190,18 @@ class Settings:
         """The fraud job's parallelism (`CP_FRAUD_PARALLELISM`): 2 in the cluster topology, one subtask
         of each operator a TaskManager; 1 in the single one."""
         return _env_int("CP_FRAUD_PARALLELISM", 2 if self.cluster else 1)
+
+    @property
+    def flink_state_backend(self) -> str:
+        """Where the fraud job keeps its rules' state (`CP_FLINK_STATE_BACKEND`): `rocksdb` (the default:
+        off the heap, checkpointed incrementally) or `hashmap` (on the heap, snapshot whole at each
+        checkpoint: faster while catching up, but its windows hold an hour of events, and at a steady
+        rate that state and its whole snapshots outgrow the heap; docs/capacity.md, "The soak")."""
+        raw = os.environ.get("CP_FLINK_STATE_BACKEND") or "rocksdb"
+        if raw not in STATE_BACKENDS:
+            raise SystemExit(f"CP_FLINK_STATE_BACKEND={raw!r} is not a state backend; choose one of "
+                             f"{', '.join(STATE_BACKENDS)}")
+        return raw
 
     @property
     def spark_workers(self) -> int:

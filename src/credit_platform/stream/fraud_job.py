@@ -67,7 +67,7 @@ def submit(settings: Settings, *job_args: str, name: str = JOB_NAME, restore_fro
         settings, JOB_SCRIPT, "--name", name, "--rules-topic", rules.topic, "--rules-collection",
         rules.collection_name, "--rules-version", str(version.version if version else 0),
         # the topology's parallelism (CP_FRAUD_PARALLELISM), unless the caller's arguments say otherwise
-        "--parallelism", str(settings.fraud_parallelism), *job_args,
+        "--parallelism", str(settings.fraud_parallelism), "--state-backend", settings.flink_state_backend, *job_args,
         restore_from=restore_from)
     _remember(settings, name, job_id)
     _deployed_path(settings, name).write_text(json.dumps(_windows(version)))
@@ -91,7 +91,9 @@ def deployed_windows(settings: Settings, name: str = JOB_NAME) -> dict[str, obje
 def _registry(settings: Settings, name: str) -> Path:
     # The JobManager forgets finished jobs when it restarts; their checkpoints stay on disk under
     # the job id, so the ids each job name ran under are kept here, per operator graph.
-    return settings.service_dir("flink") / "jobs" / f"{name}.graph{JOB_GRAPH}.ids"
+    # A retained checkpoint restores only into the state backend that wrote it, so each backend has its own list.
+    suffix = "" if settings.flink_state_backend == "hashmap" else f".{settings.flink_state_backend}"
+    return settings.service_dir("flink") / "jobs" / f"{name}.graph{JOB_GRAPH}{suffix}.ids"
 
 
 def _submitted(settings: Settings, name: str) -> list[str]:
