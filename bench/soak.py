@@ -307,10 +307,10 @@ def _plot(path: Path, samples: list[dict], settings: config.Settings) -> None:
     ax.legend()
     ax = axes[0][1]
     ax.plot(minutes, [s.get("state_mb") for s in samples], label="state (MB)")
-    ax.plot(minutes, [s.get("checkpoint_mb") for s in samples], label="written (MB)")
+    ax.plot(minutes, [s.get("checkpoint_mb") for s in samples], color="green", label="written (MB)")
     ax2 = ax.twinx()
-    ax2.plot(minutes, [s.get("checkpoint_s") for s in samples], color="orange", label="duration (s)")
-    ax.set_title("checkpoint: state and written (MB), duration (s, orange)")
+    ax2.plot(minutes, [s.get("checkpoint_s") for s in samples], color="red", label="duration (s)")
+    ax.set_title("checkpoint: state (blue) and written (green) MB, duration (s, red)")
     ax = axes[1][0]
     for tm in samples[-1]["heap_mb"]:
         ax.plot(minutes, [s["heap_mb"].get(tm) for s in samples], label=tm)
