@@ -16,7 +16,6 @@ from credit_platform.contracts.names import OS_USER_SPARK
 from credit_platform.platform import process
 from credit_platform.platform.services.base import Launch, Service, http_json
 
-SPARK_SECRET = "spark_auth_secret"
 WORKER_CORES = 1  # two workers of one core each: this host's two cores, one executor each
 WORKER_MEMORY = "1536m"
 EXECUTOR_MEMORY = "1g"
@@ -31,7 +30,7 @@ def cluster_properties(settings) -> dict[str, str]:  # noqa: ANN001 (Settings)
     """What the master, the workers and every application of the cluster agree on."""
     return {
         "spark.authenticate": "true",
-        "spark.authenticate.secret": settings.secrets[SPARK_SECRET],
+        "spark.authenticate.secret": settings.secrets["spark_auth_secret"],  # a name of config.SECRET_NAMES
         # a worker that stops answering is declared dead after 10 s, not 60, and its work goes elsewhere
         "spark.worker.timeout": "10",
         "spark.ui.killEnabled": "false",
