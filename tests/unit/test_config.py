@@ -118,3 +118,28 @@ def test_the_cluster_topology_starts_each_engines_nodes_and_waits_for_all_of_the
     assert groups["flink-taskmanager"] == ["flink-taskmanager", "flink-taskmanager-2"]
     monkeypatch.setenv("CP_TOPOLOGY", "single")
     assert "kafka" in {s.name for s in services.all_services(config.load())}
+
+
+def test_state_backend_setting_and_one_checkpoint_list_per_backend(monkeypatch, tmp_path):
+    from credit_platform.stream import fraud_job
+
+    monkeypatch.setenv("CP_HOME", str(tmp_path))
+    monkeypatch.delenv("CP_FLINK_STATE_BACKEND", raising=False)
+    settings = config.load()
+    assert settings.flink_state_backend == "rocksdb"
+    # the job's own arguments win, the last one as in its parser; a dangling flag names nothing
+    assert fraud_job._state_backend(settings, ("--state-backend", "hashmap", "--set", "a=b")) == "hashmap"
+    assert fraud_job._state_backend(settings, ("--state-backend", "hashmap", "--state-backend", "rocksdb")) == \
+        "rocksdb"
+    assert fraud_job._state_backend(settings, ("--set", "--state-backend")) == "rocksdb"
+    # a retained checkpoint restores only into the backend that wrote it
+    heap, rocks = (fraud_job._registry(settings, "j", b) for b in ("hashmap", "rocksdb"))
+    assert heap != rocks and heap.parent == rocks.parent
+    fraud_job._remember(settings, "j", "hashmap", "a" * 32)
+    assert fraud_job._submitted(settings, "j", "hashmap") == ["a" * 32]
+    assert fraud_job._submitted(settings, "j", "rocksdb") == []
+    monkeypatch.setenv("CP_FLINK_STATE_BACKEND", "hashmap")
+    assert config.load().flink_state_backend == "hashmap"
+    monkeypatch.setenv("CP_FLINK_STATE_BACKEND", "memory")
+    with pytest.raises(SystemExit, match="not a state backend"):
+        _ = config.load().flink_state_backend

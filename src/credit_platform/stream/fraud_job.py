@@ -60,8 +60,9 @@ def submit(settings: Settings, *job_args: str, name: str = JOB_NAME, restore_fro
     rules = rules or RulesStore(settings)
     rules.publish()
     version = rules.in_force()
+    backend = _state_backend(settings, job_args)
     if restore_from is None and from_latest_checkpoint:
-        earlier = _submitted(settings, name)
+        earlier = _submitted(settings, name, backend)
         restore_from = flink.latest_checkpoint(settings, earlier) if earlier else None
     job_id = flink.submit_python_job(
         settings, JOB_SCRIPT, "--name", name, "--rules-topic", rules.topic, "--rules-collection",
@@ -69,7 +70,7 @@ def submit(settings: Settings, *job_args: str, name: str = JOB_NAME, restore_fro
         # the topology's parallelism (CP_FRAUD_PARALLELISM), unless the caller's arguments say otherwise
         "--parallelism", str(settings.fraud_parallelism), "--state-backend", settings.flink_state_backend, *job_args,
         restore_from=restore_from)
-    _remember(settings, name, job_id)
+    _remember(settings, name, backend, job_id)
     _deployed_path(settings, name).write_text(json.dumps(_windows(version)))
     return job_id
 
@@ -79,7 +80,7 @@ def _windows(version: RulesVersion | None) -> dict[str, object]:
 
 
 def _deployed_path(settings: Settings, name: str) -> Path:
-    return _registry(settings, name).with_suffix(".windows.json")
+    return settings.service_dir("flink") / "jobs" / f"{name}.graph{JOB_GRAPH}.windows.json"
 
 
 def deployed_windows(settings: Settings, name: str = JOB_NAME) -> dict[str, object] | None:
@@ -88,21 +89,31 @@ def deployed_windows(settings: Settings, name: str = JOB_NAME) -> dict[str, obje
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _registry(settings: Settings, name: str) -> Path:
+def _state_backend(settings: Settings, job_args: tuple[str, ...]) -> str:
+    """The backend the job is submitted with: the platform's (CP_FLINK_STATE_BACKEND) unless the
+    caller's arguments name another (the last `--state-backend` wins, as in the job's parser)."""
+    backend = settings.flink_state_backend
+    for flag, value in zip(job_args, job_args[1:], strict=False):
+        if flag == "--state-backend":
+            backend = value
+    return backend
+
+
+def _registry(settings: Settings, name: str, backend: str) -> Path:
     # The JobManager forgets finished jobs when it restarts; their checkpoints stay on disk under
     # the job id, so the ids each job name ran under are kept here, per operator graph.
     # A retained checkpoint restores only into the state backend that wrote it, so each backend has its own list.
-    suffix = "" if settings.flink_state_backend == "hashmap" else f".{settings.flink_state_backend}"
+    suffix = "" if backend == "hashmap" else f".{backend}"
     return settings.service_dir("flink") / "jobs" / f"{name}.graph{JOB_GRAPH}{suffix}.ids"
 
 
-def _submitted(settings: Settings, name: str) -> list[str]:
-    path = _registry(settings, name)
+def _submitted(settings: Settings, name: str, backend: str) -> list[str]:
+    path = _registry(settings, name, backend)
     return path.read_text().split() if path.exists() else []
 
 
-def _remember(settings: Settings, name: str, job_id: str) -> None:
-    path = _registry(settings, name)
+def _remember(settings: Settings, name: str, backend: str, job_id: str) -> None:
+    path = _registry(settings, name, backend)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         handle.write(job_id + "\n")
