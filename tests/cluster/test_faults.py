@@ -34,7 +34,7 @@ from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.platform import services
 from credit_platform.platform.process import wait_until
 from credit_platform.stream import flink, fraud_job
-from tests.helpers.fraud_runs import FraudRun, by_rule
+from tests.helpers.fraud_runs import FraudRun, by_rule, partitions, topics_ready
 
 from .conftest import cli
 
@@ -43,13 +43,6 @@ pytestmark = pytest.mark.cluster
 
 def _service(settings, name: str) -> services.Service:
     return {s.name: s for s in services.all_services(settings)}[name]
-
-
-def _partitions(admin: KafkaAdminClient, topic: str) -> list[dict]:
-    """Each partition's number, leader, replicas and in-sync replicas."""
-    described = admin.describe_topics([topic])[0]["partitions"]
-    return sorted(({"partition": p["partition_index"], "leader": p["leader_id"], "replicas": p["replica_nodes"],
-                    "isr": p["isr_nodes"]} for p in described), key=lambda p: p["partition"])
 
 
 def test_every_node_of_the_topology_runs_and_topics_are_replicated(cluster):
@@ -62,7 +55,7 @@ def test_every_node_of_the_topology_runs_and_topics_are_replicated(cluster):
     admin = KafkaAdminClient(**cluster.kafka(KAFKA_ADMIN))
     try:
         assert {b["broker_id"] for b in admin.describe_cluster()["brokers"]} == {1, 2, 3}
-        for partition in _partitions(admin, APPLICATIONS_TOPIC):
+        for partition in partitions(admin, APPLICATIONS_TOPIC):
             assert sorted(partition["replicas"]) == [1, 2, 3], partition
         configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, APPLICATIONS_TOPIC)])
         assert configs["topic"][APPLICATIONS_TOPIC]["min.insync.replicas"]["value"] == "2"
@@ -81,14 +74,8 @@ def test_a_kafka_broker_killed_during_a_produce_run_loses_and_duplicates_nothing
     durable = {"min.insync.replicas": "2"}
     admin.create_topics([NewTopic(topic, 3, 3, topic_configs=durable),
                          NewTopic(f"{topic}.dlq", 1, 3, topic_configs=durable)])
-    led: dict = {}
-
-    def leaders() -> bool:  # every partition with a leader (a broker not yet told of the topic describes none)
-        led.clear()
-        led.update({p["partition"]: p["leader"] for p in _partitions(admin, topic)})
-        return len(led) == 3 and min(led.values()) >= 0
-
-    assert wait_until(leaders, timeout=30), led
+    assert wait_until(lambda: topics_ready(admin, {topic: 3, f"{topic}.dlq": 1}, 3), timeout=60)
+    led = {p["partition"]: p["leader"] for p in partitions(admin, topic)}
     node = led[0]
     victim = _service(cluster, f"kafka-{node}")
     frame = generator.generate("transactions", 80_000, GeneratorConfig(seed=31))
@@ -110,7 +97,7 @@ def test_a_kafka_broker_killed_during_a_produce_run_loses_and_duplicates_nothing
     assert summary.complete, summary.render()
 
     # the partitions the dead broker led have other leaders
-    after = {p["partition"]: p["leader"] for p in _partitions(admin, topic)}
+    after = {p["partition"]: p["leader"] for p in partitions(admin, topic)}
     assert node not in after.values(), after
     moved = [p for p, leader in led.items() if leader == node]
     print(f"partitions {moved} moved from node {node} to {[after[p] for p in moved]}")
@@ -130,7 +117,7 @@ def test_a_kafka_broker_killed_during_a_produce_run_loses_and_duplicates_nothing
     assert max(ids.values()) == 1
 
     victim.start()  # back in the cluster: its replicas catch up into the in-sync set
-    assert wait_until(lambda: [len(p["isr"]) for p in _partitions(admin, topic)] == [3, 3, 3], timeout=120)
+    assert wait_until(lambda: [len(p["isr"]) for p in partitions(admin, topic)] == [3, 3, 3], timeout=120)
     admin.delete_topics([topic, f"{topic}.dlq"])
     admin.close()
 

@@ -31,6 +31,23 @@ from credit_platform.rules.fraud_store import RulesStore
 from credit_platform.stream import flink, fraud_job
 
 
+def partitions(admin: KafkaAdminClient, topic: str) -> list[dict]:
+    """Each partition's number, leader, replicas and in-sync replicas (none while the broker asked
+    has not been told of the topic)."""
+    described = admin.describe_topics([topic])[0]["partitions"]
+    return sorted(({"partition": p["partition_index"], "leader": p["leader_id"], "replicas": p["replica_nodes"],
+                    "isr": p["isr_nodes"]} for p in described), key=lambda p: p["partition"])
+
+
+def topics_ready(admin: KafkaAdminClient, counts: dict[str, int], replication: int) -> bool:
+    """Every topic described with its `counts` partitions, each with a leader and every replica in sync."""
+    for topic, count in counts.items():
+        described = partitions(admin, topic)
+        if len(described) != count or any(p["leader"] < 0 or len(p["isr"]) < replication for p in described):
+            return False
+    return True
+
+
 class FraudRun:
     """One isolated run: own topics (input topics of `partitions` partitions, default 1), consumer
     group, alert collection and job name."""
@@ -47,9 +64,11 @@ class FraudRun:
         self.collection, self.name = f"alerts_{run}", f"fraud_detection_{run}"
         self.rules_topic = f"{FRAUD_RULES_TOPIC}.test-{run}"
         admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
-        admin.create_topics([NewTopic(t, partitions if t in (self.apps_topic, self.tx_topic) else 1,
-                                      settings.kafka_replication)
-                             for t in self._topics()])
+        counts = {t: partitions if t in (self.apps_topic, self.tx_topic) else 1 for t in self._topics()}
+        admin.create_topics([NewTopic(t, n, settings.kafka_replication) for t, n in counts.items()])
+        # on three brokers, a job submitted before every replica exists fails its source's partition
+        # discovery ("This server does not host this topic-partition")
+        assert wait_until(lambda: topics_ready(admin, counts, settings.kafka_replication), timeout=60), counts
         admin.close()
         self.rules = RulesStore(settings, collection=f"rules_{run}", topic=self.rules_topic)
         self.rules.seed()
