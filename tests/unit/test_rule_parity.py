@@ -185,9 +185,10 @@ def _edge_events(rules: FraudRules = DEFAULT_FRAUD_RULES) -> tuple[list[dict], l
     apps: list[dict] = []
     txs: list[dict] = []
 
-    def app(t: datetime, user: str, device: str, score: int = 720, amount: str = "5000.00") -> None:
+    def app(t: datetime, user: str, device: str, score: int = 720, amount: str = "5000.00",
+            city: str = "Berlin") -> None:
         apps.append({"application_id": f"A{len(apps):04d}", "user_id": user, "credit_score": score,
-                     "loan_amount": float(amount), "timestamp": _iso(t), "device_id": device, "city": "Berlin"})
+                     "loan_amount": float(amount), "timestamp": _iso(t), "device_id": device, "city": city})
 
     # seed rule: amount 15,000.00/15,000.01 x score 449/450/451
     for i, (amount, score) in enumerate((a, s) for a in ("15000.00", "15000.01", "15001.00") for s in (449, 450, 451)):
@@ -199,15 +200,21 @@ def _edge_events(rules: FraudRules = DEFAULT_FRAUD_RULES) -> tuple[list[dict], l
     for g, span in enumerate((window, window + timedelta(milliseconds=1))):
         for k in range(need):
             app(base + timedelta(hours=g) + span * k / (need - 1), f"V{g}", f"DV{g}-{k}")
-    # shared device: `need` distinct users within the window (inclusive), and the last 1 ms outside
+    # shared device: `need` distinct users (of two cities) within the window (inclusive), and the last
+    # 1 ms outside
     device_window = timedelta(minutes=rules.device_window_minutes)
     need = rules.device_min_users
     for g, span in enumerate((device_window, device_window + timedelta(milliseconds=1))):
         for k in range(need):
-            app(base + timedelta(hours=4 + 2 * g) + span * k / (need - 1), f"D{g}-{k}", f"DD{g}")
-    # ... and one user repeating on a device does not count twice
+            app(base + timedelta(hours=4 + 2 * g) + span * k / (need - 1), f"D{g}-{k}", f"DD{g}",
+                city="Potsdam" if k == 0 else "Berlin")
+    # ... one user repeating on a device does not count twice
     for k in range(need + 1):
-        app(base + timedelta(hours=10, minutes=k), f"D9-{k % (need - 1)}", "DD9")
+        app(base + timedelta(hours=10, minutes=k), f"D9-{k % (need - 1)}", "DD9", city=("Potsdam", "Berlin")[k % 2])
+    # ... customers of one city: a household up to `household_max` of them (not alerted), one more is alerted
+    for g, size in enumerate((rules.device_household_max, rules.device_household_max + 1)):
+        for k in range(size):
+            app(base + timedelta(hours=12 + 2 * g, minutes=k), f"DH{g}-{k}", f"DH{g}")
 
     def tx(t: datetime, user: str, amount: float, lat: float = 52.52, lon: float = 13.40,
            where: str = "Berlin", device: str | None = None, merchant: str = "Corner Shop") -> None:
@@ -297,8 +304,11 @@ def test_flink_rules_equal_the_reference_at_every_edge(edge_run):
     by_user = {a["application_id"]: a["user_id"] for a in apps} | {t["transaction_id"]: t["user_id"] for t in txs}
     fired = {(alert.split(":")[0], by_user[alert.split(":")[1]]) for alert in flink}
     assert ("application_velocity", "V0") in fired and ("application_velocity", "V1") not in fired
-    assert ("shared_device", "D0-3") in fired and not any(u.startswith(("D1-", "D9-")) for r, u in fired
+    assert ("shared_device", "D0-3") in fired and not any(u.startswith(("D1-", "D9-", "DH0-")) for r, u in fired
                                                            if r == "shared_device")
+    household = DEFAULT_FRAUD_RULES.device_household_max
+    assert {u for r, u in fired if r == "shared_device" and u.startswith("DH1-")} == {
+        f"DH1-{k}" for k in range(household + 1)}
     # whole bursts: every application of the burst, not only those from the threshold on
     for rule, users in (("application_velocity", ("V0",)), ("shared_device", tuple(f"D0-{k}" for k in range(4)))):
         burst = {f"{rule}:{a['application_id']}" for a in apps if a["user_id"] in users}
@@ -330,7 +340,7 @@ def test_flink_rules_equal_the_reference_on_a_generated_day(tmp_path):
 FRAUD_SHIFTS = (
     ("large_loan_amount", Decimal("0.01")), ("low_credit_score", 1),
     ("velocity_window_minutes", -1), ("velocity_min_applications", 1),
-    ("device_window_minutes", -1), ("device_min_users", 1),
+    ("device_window_minutes", -1), ("device_min_users", 1), ("device_household_max", 1),
     ("travel_max_speed_kmh", 400.0), ("travel_min_distance_km", -30.0),
     ("spike_factor", 0.01), ("spike_min_amount", -0.02), ("spike_history", 1),
     ("testing_window_minutes", -1), ("testing_max_amount", -0.01), ("testing_min_small", 1),

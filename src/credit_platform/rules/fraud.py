@@ -46,10 +46,12 @@ class FraudRules:
     application_velocity_enabled: bool = True
     velocity_window_minutes: int = 10
     velocity_min_applications: int = 4
-    # one device used by this many distinct users within the window
+    # one device used by this many distinct users within the window, unless they are few enough to
+    # be a household: all of one home city and no more than `device_household_max`
     shared_device_enabled: bool = True
     device_window_minutes: int = 60
     device_min_users: int = 4
+    device_household_max: int = 4
     # impossible travel: consecutive card transactions farther apart than a plane could fly
     impossible_travel_enabled: bool = True
     travel_max_speed_kmh: float = 900.0
@@ -152,7 +154,10 @@ SETTINGS = (
     Setting("shared_device", "window_minutes", "device_window_minutes", "INT", False, 1, 1440,
             "how far back the customers on one device are counted"),
     Setting("shared_device", "min_users", "device_min_users", "INT", True, 2, 1000,
-            "alert (every application of the burst) once this many different customers used one device"),
+            "alert (every application of the burst) once this many different customers used one device ..."),
+    Setting("shared_device", "household_max", "device_household_max", "INT", True, 0, 1000,
+            "... unless they all give one home city and are no more than this many: a household sharing a "
+            "device (0: no such exception)"),
     Setting("impossible_travel", "enabled", "impossible_travel_enabled", "BOOLEAN", True,
             meaning="the rule raises alerts"),
     Setting("impossible_travel", "max_speed_kmh", "travel_max_speed_kmh", "DOUBLE", True, 1, 20_000,
@@ -386,23 +391,25 @@ def _judged(table: str, columns: str, rules: tuple[str, ...], variant: str) -> s
 
 
 def _burst(rule: str, severity: str, count: str, key: str, minutes: int, threshold: str, says: str,
-           variant: str, table: str = "applications", member: str = "", carry: str = "", reads: str = "") -> str:
+           variant: str, table: str = "applications", member: str = "", carry: str = "", reads: str = "",
+           also: str = "", unless: str = "") -> str:
     """Alert every event of a burst: once `count` over the `key`'s last `minutes` reaches the version's
     `threshold` at an event (the trigger), each event of that key inside the trigger's window, the
     trigger and those before it, is alerted (an interval join back to the events). `member`: a further
     condition on the alerted event `m` (against the trigger `t`); `carry`: further columns of `t`;
-    `reads`: the further event columns `count` reads."""
+    `reads`: the further event columns `count` reads; `also`: further aggregates over the same window
+    (`, AGG(...) AS name`); `unless`: a condition on them and `n` that keeps a trigger from firing."""
     event_type, event_id = table[:-1], f"{table[:-1]}_id"
+    window = f"PARTITION BY {key} ORDER BY event_time RANGE BETWEEN {_interval(minutes)} PRECEDING AND CURRENT ROW"
+    also = also.replace("OVER w", f"OVER ({window})")
     return f"""
             SELECT {alert_select(rule, severity, f"CONCAT('one of ', CAST(t.n AS STRING), {says} {minutes} minutes "
                                                  "(threshold ', CAST(t.threshold AS STRING), ')')",
                                  event_type, event_id, event="m", version="t.rule_version")}
             FROM (SELECT {event_id}, {key}, event_time, rule_version, {threshold} AS threshold, n{carry}
-                  FROM (SELECT *, {count} OVER (
-                            PARTITION BY {key} ORDER BY event_time
-                            RANGE BETWEEN {_interval(minutes)} PRECEDING AND CURRENT ROW) AS n
+                  FROM (SELECT *, {count} OVER ({window}) AS n{also}
                         FROM {_judged(table, f'{event_id}, {key}{reads}', (rule,), variant)})
-                  WHERE {rule}_enabled AND n >= {threshold}) AS t
+                  WHERE {rule}_enabled AND n >= {threshold}{f" AND NOT ({unless})" if unless else ""}) AS t
             JOIN {table} AS m ON m.{key} = t.{key}
              AND m.event_time BETWEEN t.event_time - {_interval(minutes)} AND t.event_time{member}"""
 
@@ -492,8 +499,9 @@ def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> 
             "velocity_min_applications", "' applications by this customer within", variant),
         "shared_device": _burst(
             "shared_device", "high", "COUNT(DISTINCT user_id)", "device_id", rules.device_window_minutes,
-            "device_min_users", "' different customers on device ', t.device_id, ' within", variant,
-            reads=", user_id"),
+            "device_min_users", "' different customers (of ', CAST(t.cities AS STRING), ' home cities) on device ', "
+            "t.device_id, ' within", variant, reads=", user_id, city", carry=", cities",
+            also=", COUNT(DISTINCT city) OVER w AS cities", unless="cities = 1 AND n <= device_household_max"),
         "impossible_travel": f"""
             SELECT {alert_select("impossible_travel", "high",
                            "CONCAT(CAST(CAST(km AS INT) AS STRING), ' km from ', prev_location, ' to ', location, "
@@ -556,14 +564,19 @@ def reference_alerts(apps: pl.DataFrame, txs: pl.DataFrame, rules: FraudRules = 
 
     # rolling windows ending at each event, [t - window, t] inclusive, as Flink's RANGE frame; each
     # trigger alerts every event of its key inside its window
-    for rule, by, minutes, value, threshold in (
-        ("application_velocity", "user_id", rules.velocity_window_minutes, pl.len(), "velocity_min_applications"),
-        ("shared_device", "device_id", rules.device_window_minutes, pl.col("user_id").n_unique(), "device_min_users"),
+    # (a shared device's customers all of one home city, and few enough, are a household)
+    household = (pl.col("cities") == 1) & (pl.col("n") <= pl.col("device_household_max"))
+    for rule, by, minutes, value, threshold, unless in (
+        ("application_velocity", "user_id", rules.velocity_window_minutes, pl.len(), "velocity_min_applications",
+         pl.lit(False)),
+        ("shared_device", "device_id", rules.device_window_minutes, pl.col("user_id").n_unique(), "device_min_users",
+         household),
     ):
         counts = (apps.rolling("ts", period=f"{minutes}m", closed="both", group_by=by)
-                  .agg(value.alias("n"), pl.col("application_id").last()))
-        triggers = (counts.join(apps.select("application_id", f"{rule}_enabled", threshold), on="application_id")
-                    .filter(pl.col(f"{rule}_enabled") & (pl.col("n") >= pl.col(threshold)))
+                  .agg(value.alias("n"), pl.col("city").n_unique().alias("cities"), pl.col("application_id").last()))
+        triggers = (counts.join(apps.select("application_id", f"{rule}_enabled", threshold, "device_household_max"),
+                                on="application_id")
+                    .filter(pl.col(f"{rule}_enabled") & (pl.col("n") >= pl.col(threshold)) & ~unless)
                     .select(by, pl.col("ts").alias("trigger_ts")))
         start = pl.col("trigger_ts") - pl.duration(minutes=minutes)
         members = apps.select(by, "ts", "application_id").join(triggers, on=by).filter(

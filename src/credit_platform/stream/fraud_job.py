@@ -32,7 +32,8 @@ JOB_NAME = names.FRAUD_JOB
 # 5: the rules' versioned table (topic fraud_rules) joined with every event; whole bursts alerted.
 # 6: the rules card_testing, account_takeover, compromised_merchant (transactions read the merchant).
 # 7: each window fed only the columns its rule reads; a card's previous average from LAG, not ROWS.
-JOB_GRAPH = 7
+# 8: shared_device also counts the device's home cities (a household of one city is not alerted).
+JOB_GRAPH = 8
 
 
 @dataclass
