@@ -397,8 +397,9 @@ def _burst(rule: str, severity: str, count: str, key: str, minutes: int, thresho
     `threshold` at an event (the trigger), each event of that key inside the trigger's window, the
     trigger and those before it, is alerted (an interval join back to the events). `member`: a further
     condition on the alerted event `m` (against the trigger `t`); `carry`: further columns of `t`;
-    `reads`: the further event columns `count` reads; `also`: further aggregates over the same window
-    (`, AGG(...) AS name`); `unless`: a condition on them and `n` that keeps a trigger from firing."""
+    `reads`: the further event columns `count` reads; `also`: further aggregates over the same window,
+    written `, AGG(...) OVER w AS name` (`w` is replaced by the window, so the planner computes them in
+    the one OVER operator); `unless`: a condition on them and `n` that keeps a trigger from firing."""
     event_type, event_id = table[:-1], f"{table[:-1]}_id"
     window = f"PARTITION BY {key} ORDER BY event_time RANGE BETWEEN {_interval(minutes)} PRECEDING AND CURRENT ROW"
     also = also.replace("OVER w", f"OVER ({window})")
