@@ -3,8 +3,6 @@ alerts the rules define, once each, also across a TaskManager crash and a savepo
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -75,7 +73,7 @@ def test_taskmanager_killed_mid_stream_recovers_without_loss_or_duplicates(fraud
     assert wait_until(lambda: fraud_run.alerts.count_documents({}) > 0 and fraud_run.checkpoints_completed() > 0,
                       timeout=120)
     taskmanager = FlinkTaskManager(platform)
-    os.kill(taskmanager.pid(), signal.SIGKILL)
+    taskmanager.kill()  # with its keeper: nothing starts it again until `start`
     assert wait_until(lambda: taskmanager.pid() is None, timeout=10)
     fraud_run.produce(slice(6_000, None))  # arrives while the job has no TaskManager
     taskmanager.start()

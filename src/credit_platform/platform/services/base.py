@@ -8,6 +8,7 @@ it without losing data. `credit_platform.platform.manager` starts them in depend
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import urllib.request
@@ -46,6 +47,8 @@ class Service:
     start_timeout: float = 120.0
     stop_timeout: float = 60.0
     oneshot: bool = False  # a step run by `up` (e.g. a migration), not a process
+    # run under credit_platform.platform.keeper, which starts it again when it exits by itself
+    restart_on_exit: bool = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -126,7 +129,10 @@ class Service:
                 )
         self.prepare()
         spec = self.launch()
-        pid = process.spawn(spec.argv, log_path=self.log_path, pid_path=self.pid_path, env=spec.env,
+        argv = spec.argv
+        if self.restart_on_exit:
+            argv = [sys.executable, "-m", "credit_platform.platform.keeper", "--name", self.name, "--", *argv]
+        pid = process.spawn(argv, log_path=self.log_path, pid_path=self.pid_path, env=spec.env,
                             cwd=spec.cwd, user=spec.user)
         if not process.wait_until(self.healthy, timeout=self.start_timeout,
                                   alive=lambda: process.pid_alive(pid)):
@@ -158,6 +164,16 @@ class Service:
         clean = process.stop_tree(pid, self.stop_signal, timeout=self.stop_timeout)
         self.pid_path.unlink(missing_ok=True)
         return "stopped" if clean else f"killed after {self.stop_timeout:.0f}s"
+
+    def kill(self) -> int:
+        """Lose the node: SIGKILL every process of the service's session at once, its keeper included,
+        as a crashed host would; nothing restarts it until `start`. Returns the pid it was."""
+        pid = self.pid()
+        if pid is None:
+            raise PlatformError(f"{self.name} is not running")
+        os.killpg(pid, signal.SIGKILL)
+        process.wait_until(lambda: not process.pid_alive(pid), timeout=10, interval=0.1)
+        return pid
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -62,7 +62,8 @@ class FlinkJobManager(_FlinkProcess):
 
 class FlinkTaskManager(_FlinkProcess):
     """A TaskManager, registered under a resource id of its own (`taskmanager-N`), so that its health is
-    its own and not another TaskManager's."""
+    its own and not another TaskManager's. It runs under the keeper (credit_platform.platform.keeper):
+    a TaskManager that ends itself on a fatal error is started again and offers its slots anew."""
 
     name = "flink-taskmanager"
     group = "flink-taskmanager"
@@ -70,6 +71,7 @@ class FlinkTaskManager(_FlinkProcess):
     start_timeout = 90.0
     script = "taskmanager.sh"
     index = 1
+    restart_on_exit = True
 
     @property
     def resource_id(self) -> str:
