@@ -3,13 +3,17 @@ alerts the rules define, once each, also across a TaskManager crash and a savepo
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from credit_platform.ingest import generator
+from credit_platform.platform import process
 from credit_platform.platform.process import wait_until
 from credit_platform.platform.services.flink import FlinkTaskManager
 from credit_platform.quality import detection_report
@@ -73,14 +77,22 @@ def test_taskmanager_killed_mid_stream_recovers_without_loss_or_duplicates(fraud
     assert wait_until(lambda: fraud_run.alerts.count_documents({}) > 0 and fraud_run.checkpoints_completed() > 0,
                       timeout=120)
     taskmanager = FlinkTaskManager(platform)
-    taskmanager.kill()  # with its keeper: nothing starts it again until `start`
-    assert wait_until(lambda: taskmanager.pid() is None, timeout=10)
+    keeper, log_size = taskmanager.pid(), taskmanager.log_path.stat().st_size
+    jvm = next(p for p in process.process_tree(keeper) if Path(f"/proc/{p}/comm").read_text().strip() == "java")
+    os.kill(jvm, signal.SIGKILL)  # the JVM alone, as the kernel's OOM killer or a fatal error ends it
     fraud_run.produce(slice(6_000, None))  # arrives while the job has no TaskManager
-    taskmanager.start()
+
+    def restarted() -> bool:  # nobody starts it: its keeper does, and the job takes its slots again
+        with open(taskmanager.log_path, errors="replace") as log:
+            log.seek(log_size)
+            return "keeper: flink-taskmanager ended by itself (signal SIGKILL)" in log.read()
+
+    assert wait_until(restarted, timeout=30)
     fraud_run.finish()
     got = fraud_run.wait_for_alerts(timeout=300)
     assert got == fraud_run.expected, (by_rule(fraud_run.expected - got), by_rule(got - fraud_run.expected))
     assert fraud_run.alerts.count_documents({}) == len(fraud_run.expected)
+    assert taskmanager.pid() == keeper and not process.pid_alive(jvm) and taskmanager.healthy()
 
 
 @pytest.mark.parametrize("fraud_run", [(8_000, 7)], indirect=True)
