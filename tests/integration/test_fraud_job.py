@@ -1,5 +1,6 @@
 """The Flink fraud job on the real session cluster, Kafka and Mongo-protocol server: exactly the
-alerts the rules define, once each, also across a TaskManager crash and a savepoint restart."""
+alerts the rules define, once each, also across a TaskManager crash, a JobManager crash and a savepoint
+restart."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from credit_platform.ingest import generator
 from credit_platform.platform import process
 from credit_platform.platform.process import wait_until
-from credit_platform.platform.services.flink import FlinkTaskManager
+from credit_platform.platform.services.flink import FlinkJobManager, FlinkTaskManager
 from credit_platform.quality import detection_report
 from credit_platform.rules.fraud import reference_alerts
 from credit_platform.stream import backtest, flink, fraud_job
@@ -70,6 +71,22 @@ def test_a_job_wider_than_its_topics_still_alerts_exactly_as_the_rules_define(fr
     assert got == fraud_run.expected, (by_rule(fraud_run.expected - got), by_rule(got - fraud_run.expected))
 
 
+def _kill_the_jvm(service):
+    """SIGKILL the service's JVM alone, as the kernel's OOM killer or a fatal error ends it, and not its
+    keeper; returns a check that the keeper has logged starting it again."""
+    keeper, log_size = service.pid(), service.log_path.stat().st_size
+    jvm = next(p for p in process.process_tree(keeper) if Path(f"/proc/{p}/comm").read_text().strip() == "java")
+    os.kill(jvm, signal.SIGKILL)
+
+    def restarted() -> bool:
+        with open(service.log_path, errors="replace") as log:
+            log.seek(log_size)
+            return f"keeper: {service.name} ended by itself (signal SIGKILL)" in log.read() \
+                and not process.pid_alive(jvm) and service.pid() == keeper
+
+    return restarted
+
+
 @pytest.mark.parametrize("fraud_run", [(12_000, 6)], indirect=True)
 def test_taskmanager_killed_mid_stream_recovers_without_loss_or_duplicates(fraud_run, platform):
     fraud_run.submit()
@@ -77,22 +94,34 @@ def test_taskmanager_killed_mid_stream_recovers_without_loss_or_duplicates(fraud
     assert wait_until(lambda: fraud_run.alerts.count_documents({}) > 0 and fraud_run.checkpoints_completed() > 0,
                       timeout=120)
     taskmanager = FlinkTaskManager(platform)
-    keeper, log_size = taskmanager.pid(), taskmanager.log_path.stat().st_size
-    jvm = next(p for p in process.process_tree(keeper) if Path(f"/proc/{p}/comm").read_text().strip() == "java")
-    os.kill(jvm, signal.SIGKILL)  # the JVM alone, as the kernel's OOM killer or a fatal error ends it
+    keeper, restarted = taskmanager.pid(), _kill_the_jvm(taskmanager)
     fraud_run.produce(slice(6_000, None))  # arrives while the job has no TaskManager
-
-    def restarted() -> bool:  # nobody starts it: its keeper does, and the job takes its slots again
-        with open(taskmanager.log_path, errors="replace") as log:
-            log.seek(log_size)
-            return "keeper: flink-taskmanager ended by itself (signal SIGKILL)" in log.read()
-
-    assert wait_until(restarted, timeout=30)
+    assert wait_until(restarted, timeout=30)  # nobody starts it: its keeper does, the job takes its slots again
     fraud_run.finish()
     got = fraud_run.wait_for_alerts(timeout=300)
     assert got == fraud_run.expected, (by_rule(fraud_run.expected - got), by_rule(got - fraud_run.expected))
     assert fraud_run.alerts.count_documents({}) == len(fraud_run.expected)
-    assert taskmanager.pid() == keeper and not process.pid_alive(jvm) and taskmanager.healthy()
+    assert taskmanager.pid() == keeper and taskmanager.healthy()
+
+
+@pytest.mark.parametrize("fraud_run", [(8_000, 13)], indirect=True)
+def test_a_jobmanager_killed_mid_stream_comes_back_and_the_job_resumes_from_its_checkpoint(fraud_run, platform):
+    first = fraud_run.submit()
+    fraud_run.produce(slice(0, 4_000))
+    assert wait_until(lambda: fraud_run.alerts.count_documents({}) > 0 and fraud_run.checkpoints_completed() > 0,
+                      timeout=120)
+    jobmanager = FlinkJobManager(platform)
+    restarted = _kill_the_jvm(jobmanager)
+    fraud_run.produce(slice(4_000, None))  # arrives while there is no JobManager
+    assert wait_until(restarted, timeout=30)
+    assert wait_until(lambda: jobmanager.healthy() and FlinkTaskManager(platform).healthy(), timeout=180)
+    # no HA: the JobManager came back without the job; the supervisor's step submits it again from its
+    # latest retained checkpoint, and the events since are judged once
+    assert fraud_run.ensure_running() == "submitted" and fraud_run.job_id != first
+    fraud_run.finish()
+    got = fraud_run.wait_for_alerts(timeout=300)
+    assert got == fraud_run.expected, (by_rule(fraud_run.expected - got), by_rule(got - fraud_run.expected))
+    assert fraud_run.alerts.count_documents({}) == len(fraud_run.expected)
 
 
 @pytest.mark.parametrize("fraud_run", [(8_000, 7)], indirect=True)

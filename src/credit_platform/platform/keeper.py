@@ -1,12 +1,13 @@
 """Keep a service's process running: start it again whenever it exits on its own.
 
-`up` runs each Flink TaskManager under this keeper, the way a real deployment runs one under its init
-system or Kubernetes (the compose stack: `restart: unless-stopped`). Flink's standalone mode ends a
-TaskManager on a fatal error and leaves starting it again to whatever runs it. One such error is
-PyFlink's: when a job fails over, the cancelled Python operator's shutdown can race Beam's
-reference count of its Python worker ("Reference count must not be negative"), and Flink answers
-that with a fatal error that ends the whole TaskManager, the healthy one included. Without a keeper
-the job then waits for slots that never come back.
+`up` runs each Flink process (JobManager, TaskManagers) under this keeper, the way a real deployment
+runs one under its init system or Kubernetes (the compose stack: `restart: unless-stopped`). Flink's
+standalone mode ends a process on a fatal error and leaves starting it again to whatever runs it.
+One such error is PyFlink's: when a job fails over, the cancelled Python operator's shutdown can
+race Beam's reference count of its Python worker ("Reference count must not be negative"), and
+Flink answers that with a fatal error that ends the whole TaskManager, the healthy one included.
+Without a keeper the job then waits for slots that never come back. A JobManager started again has
+no jobs (no HA); the fraud stream's supervisor DAG resubmits its job from the latest checkpoint.
 
 The keeper is the service's pid (it runs in the service's session, as its user) and writes each exit
 and restart to the service's log. SIGTERM or SIGINT to it, or to its process group as `down` sends

@@ -17,10 +17,16 @@ class _FlinkProcess(Service):
     Pushgateway password, checkpoints, savepoints, Python workers' files) and Flink's own logs, and
     can open nothing else of the platform's: not the secrets file, the landing or the other services'
     state. Jobs reach it with the credentials they are given (the stream's Kafka user, the document
-    store's application user)."""
+    store's application user).
+
+    Each runs under the keeper (credit_platform.platform.keeper), which starts it again when it ends by
+    itself: a TaskManager then offers its slots anew; a JobManager comes back without jobs (no HA), and
+    the `fraud_stream_supervisor` DAG (or `fraud-job start`) resubmits the fraud job from its latest
+    retained checkpoint."""
 
     script = ""
     extra_args: tuple[str, ...] = ()
+    restart_on_exit = True
 
     @property
     def os_user(self) -> str | None:
@@ -62,8 +68,7 @@ class FlinkJobManager(_FlinkProcess):
 
 class FlinkTaskManager(_FlinkProcess):
     """A TaskManager, registered under a resource id of its own (`taskmanager-N`), so that its health is
-    its own and not another TaskManager's. It runs under the keeper (credit_platform.platform.keeper):
-    a TaskManager that ends itself on a fatal error is started again and offers its slots anew."""
+    its own and not another TaskManager's."""
 
     name = "flink-taskmanager"
     group = "flink-taskmanager"
@@ -71,7 +76,6 @@ class FlinkTaskManager(_FlinkProcess):
     start_timeout = 90.0
     script = "taskmanager.sh"
     index = 1
-    restart_on_exit = True
 
     @property
     def resource_id(self) -> str:
