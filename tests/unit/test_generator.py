@@ -16,6 +16,7 @@ from credit_platform.ingest.generator import (
     TRANSACTION_LOOKALIKES,
     TRANSACTION_PATTERNS,
 )
+from credit_platform.ingest.scenario import DEFAULT_FRAUD_WORLD as WORLD
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES as RULES
 from credit_platform.rules.fraud import haversine_km, is_large_loan_low_score
@@ -138,9 +139,29 @@ def test_amount_spikes_dwarf_recent_spend_and_normal_purchases_do_not(txs):
     prev = _previous_per_user(txs).filter(pl.col("recent_mean").is_not_null())
     ratio = (prev["amount"] / prev["recent_mean"]).to_numpy()
     pattern = prev["fraud_pattern"].fill_null("").to_numpy()
-    assert (ratio[pattern == "amount_spike"] >= RULES.spike_factor).all()
-    assert (prev.filter(pl.col("fraud_pattern") == "amount_spike")["amount"] >= RULES.spike_min_amount).all()
+    # the world's spikes, 15-30x the usual spend, against the recent purchases' mean (which varies
+    # around the usual spend): what the deployed factor sees
+    assert (ratio[pattern == "amount_spike"] >= WORLD.spike_multiple[0] / 3).all()
+    assert (ratio[pattern == "amount_spike"] >= RULES.spike_factor).mean() > 0.95
+    assert (prev.filter(pl.col("fraud_pattern") == "amount_spike")["amount"] >= WORLD.spike_min_amount).all()
+    assert WORLD.spike_min_amount >= RULES.spike_min_amount
     assert (ratio[pattern == ""] < RULES.spike_factor).mean() > 0.999
+
+
+def test_the_generated_fraud_follows_its_own_world_and_not_the_rules_settings():
+    """A rule change must move the rule's alerts, never the fraud it is judged on."""
+    import dataclasses as dc
+    import inspect
+
+    fields = {f.name: f.type for f in dc.fields(GeneratorConfig)}
+    assert fields["world"] == "FraudWorld" and "FraudRules" not in fields.values()
+    source = inspect.getsource(generator)
+    assert "FraudRules" not in source and "DEFAULT_FRAUD_RULES" not in source
+    faster = GeneratorConfig(seed=3, world=dc.replace(WORLD, spike_multiple=(40.0, 50.0)))
+    spikes = generator.transactions(5_000, faster).filter(pl.col("fraud_pattern") == "amount_spike")
+    same = generator.transactions(5_000, GeneratorConfig(seed=3)).filter(pl.col("fraud_pattern") == "amount_spike")
+    assert spikes["transaction_id"].to_list() == same["transaction_id"].to_list()
+    assert (spikes["amount"] >= same["amount"]).all() and (spikes["amount"] > same["amount"]).mean() > 0.5
 
 
 def test_customers_are_consistent_across_events(txs):
@@ -308,7 +329,9 @@ def test_travellers_fly_at_a_planes_speed_and_big_tickets_are_big():
     speed = km[flights] / hours[flights]
     assert 150 < np.median(speed) < 600 and (speed > RULES.travel_max_speed_kmh).mean() < 0.1
     big = prev.filter(pl.col("fraud_pattern") == "benign_big_ticket")
-    assert big.height > 100 and (big["amount"] / big["recent_mean"]).median() > RULES.spike_factor
+    # some big tickets are as large, against recent spend, as the deployed factor flags: real false positives
+    passing = (big["amount"] / big["recent_mean"] >= RULES.spike_factor).mean()
+    assert big.height > 100 and 0.05 < passing < 0.9, passing
     assert not big["is_fraud"].any() and not day.filter(pl.col("fraud_pattern") == "benign_travel")["is_fraud"].any()
 
 

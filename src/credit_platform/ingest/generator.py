@@ -18,6 +18,8 @@ of the events: households applying from one device (benign_household), customers
 a distant city (benign_travel: their purchases there), occasional big-ticket purchases
 (benign_big_ticket). They look like fraud to some rules, so the rules' false positives are real and
 measured. Other normal traffic keeps off the patterns (see each function). No stage reads a label.
+The patterns' sizes, pace and amounts are `GeneratorConfig.world` (`scenario.FraudWorld`), never the
+fraud rules' settings: changing a rule changes its alerts, not the fraud it is judged on.
 
 Loan outcomes: every application's loan defaults or not, drawn from a hidden probability of
 default of the applicant's characteristics, with interactions and an unobserved per-applicant
@@ -42,8 +44,8 @@ import numpy as np
 import polars as pl
 
 from credit_platform.contracts.events import CHANNELS, EMPLOYMENT, LOAN_PURPOSES, LOAN_TERMS, SCHEMA_VERSION
-from credit_platform.ingest.scenario import KINDS, GeneratorConfig
-from credit_platform.rules.fraud import FraudRules, haversine_km
+from credit_platform.ingest.scenario import KINDS, FraudWorld, GeneratorConfig
+from credit_platform.rules.fraud import haversine_km
 from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS, risk_level_codes
 
 APPLICATION_PATTERNS = ("large_loan_low_score", "application_velocity", "shared_device")
@@ -182,7 +184,7 @@ def _timestamps(ts_ms: np.ndarray) -> pl.Series:
 def applications(count: int, config: GeneratorConfig, population: Population | None = None) -> pl.DataFrame:
     pop = population or Population(config)
     rng = np.random.default_rng([config.seed, 2])
-    rules = config.rules
+    world = config.world
     wanted = _pattern_counts(round(count * config.fraud_share), APPLICATION_PATTERNS)
     households = round(count * config.lookalike_share)
     n_normal = count - sum(wanted.values()) - households
@@ -193,27 +195,26 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
     # whole population has, which keeps normal users far below the velocity threshold.
     normal_times = times[np.sort(rng.choice(count, n_normal, replace=False))]
     users = rng.permutation(pop.size)[np.arange(n_normal) % pop.size]
-    parts = [_application_rows(rng, pop, users, normal_times, NO_PATTERN, rules)]
+    parts = [_application_rows(rng, pop, users, normal_times, NO_PATTERN, world)]
 
     # (a) the seed rule's case: a large loan asked for with a poor score
     k = wanted["large_loan_low_score"]
-    rows = _application_rows(rng, pop, rng.integers(0, pop.size, k), rng.integers(*span, k), 0, rules)
-    rows["credit_score"] = rng.integers(300, rules.low_credit_score, k)
-    threshold = float(rules.large_loan_amount)
+    rows = _application_rows(rng, pop, rng.integers(0, pop.size, k), rng.integers(*span, k), 0, world)
+    rows["credit_score"] = rng.integers(300, world.poor_score_below, k)
+    threshold = world.large_loan_above
     rows["loan_amount"] = np.round(rng.uniform(threshold + 0.01, threshold * 4, k), 2)
     parts.append(rows)
 
     # (b) velocity: one user fires off several applications within a few minutes
-    sizes = _bursts(rng, wanted["application_velocity"], rules.velocity_min_applications + 1,
-                    rules.velocity_min_applications + 3)
-    ts = _burst_times(rng, span, sizes, int(rules.velocity_window_minutes * 60_000 * 0.8))
-    parts.append(_application_rows(rng, pop, np.repeat(rng.integers(0, pop.size, len(sizes)), sizes), ts, 1, rules))
+    sizes = _bursts(rng, wanted["application_velocity"], *world.velocity_burst)
+    ts = _burst_times(rng, span, sizes, world.velocity_span_minutes * 60_000)
+    parts.append(_application_rows(rng, pop, np.repeat(rng.integers(0, pop.size, len(sizes)), sizes), ts, 1, world))
 
     # (c) shared device: many different customers apply from one device within the hour
-    sizes = _bursts(rng, wanted["shared_device"], rules.device_min_users + 1, rules.device_min_users + 4)
+    sizes = _bursts(rng, wanted["shared_device"], *world.device_burst)
     users = np.concatenate([rng.choice(pop.size, n, replace=False) for n in sizes] or [np.zeros(0, np.int64)])
-    ts = _burst_times(rng, span, sizes, int(rules.device_window_minutes * 60_000 * 0.75))
-    rows = _application_rows(rng, pop, users, ts, 2, rules)
+    ts = _burst_times(rng, span, sizes, world.device_span_minutes * 60_000)
+    rows = _application_rows(rng, pop, users, ts, 2, world)
     rows["device"] = pop.size + np.repeat(np.arange(len(sizes)), sizes)  # a device no customer owns
     parts.append(rows)
 
@@ -222,8 +223,8 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
     lookalike = np.random.default_rng([config.seed, 5])
     homes = _household_sizes(lookalike, households)
     users = _households(lookalike, pop, homes)
-    ts = _burst_times(lookalike, span, homes, int(rules.device_window_minutes * 60_000 * 0.75))
-    rows = _application_rows(lookalike, pop, users, ts, len(APPLICATION_PATTERNS), rules)
+    ts = _burst_times(lookalike, span, homes, world.device_span_minutes * 60_000)
+    rows = _application_rows(lookalike, pop, users, ts, len(APPLICATION_PATTERNS), world)
     rows["device"] = np.repeat(users[np.cumsum(homes) - homes], homes)
     parts.append(rows)
     shared_devices = pl.Series(np.char.mod("DS%011x", rng.integers(0, 2**44, len(sizes)))).cast(pl.String)
@@ -231,7 +232,7 @@ def applications(count: int, config: GeneratorConfig, population: Population | N
 
     c = _in_time_order(_concat(parts))
     if config.drift_from is not None:
-        _drift(rng, c, int(config.drift_from.timestamp() * 1000), rules)
+        _drift(rng, c, int(config.drift_from.timestamp() * 1000), world)
     city = pop.home_city[c["user"]]
     return _frame({
         "credit_score": c["credit_score"],
@@ -277,14 +278,14 @@ def _households(rng: np.random.Generator, pop: Population, sizes: np.ndarray) ->
 
 
 def _application_rows(rng: np.random.Generator, pop: Population, users: np.ndarray, ts_ms: np.ndarray,
-                      pattern: int, rules: FraudRules) -> dict[str, np.ndarray]:
+                      pattern: int, world: FraudWorld) -> dict[str, np.ndarray]:
     n = len(users)
     scores = np.clip(pop.base_score[users] + np.round(rng.normal(0, 12, n)).astype(np.int64), 300, 850)
     loan = np.round(np.clip(pop.income[users] * rng.uniform(0.05, 0.45, n), 500, 250_000), 2)
     if pattern != 0:
         # Only the injected case asks for a large loan with a poor score.
-        poor = scores < rules.low_credit_score
-        loan = np.where(poor, np.minimum(loan, float(rules.large_loan_amount)), loan)
+        poor = scores < world.poor_score_below
+        loan = np.where(poor, np.minimum(loan, world.large_loan_above), loan)
     return {
         "ts_ms": np.asarray(ts_ms, dtype=np.int64),
         "user": np.asarray(users, dtype=np.int64),
@@ -298,7 +299,7 @@ def _application_rows(rng: np.random.Generator, pop: Population, users: np.ndarr
     }
 
 
-def _drift(rng: np.random.Generator, c: dict[str, np.ndarray], from_ms: int, rules: FraudRules) -> None:
+def _drift(rng: np.random.Generator, c: dict[str, np.ndarray], from_ms: int, world: FraudWorld) -> None:
     """Applicants from `from_ms` on: bureau scores ~45 points lower, loans ~1.5x larger, more of them
     through partners; normal traffic still keeps off the seed rule's pattern."""
     drifted = c["ts_ms"] >= from_ms
@@ -307,8 +308,8 @@ def _drift(rng: np.random.Generator, c: dict[str, np.ndarray], from_ms: int, rul
     c["loan_amount"][drifted] = np.round(np.clip(c["loan_amount"][drifted] * rng.uniform(1.3, 1.7, n), 500,
                                                  250_000), 2)
     c["channel"][drifted] = np.where(rng.random(n) < 0.3, CHANNELS.index("partner"), c["channel"][drifted])
-    normal_poor = drifted & (c["pattern"] != 0) & (c["credit_score"] < rules.low_credit_score)
-    c["loan_amount"][normal_poor] = np.minimum(c["loan_amount"][normal_poor], float(rules.large_loan_amount))
+    normal_poor = drifted & (c["pattern"] != 0) & (c["credit_score"] < world.poor_score_below)
+    c["loan_amount"][normal_poor] = np.minimum(c["loan_amount"][normal_poor], world.large_loan_above)
 
 
 APPLICATION_COLUMNS = [
@@ -322,12 +323,12 @@ APPLICATION_COLUMNS = [
 def transactions(count: int, config: GeneratorConfig, population: Population | None = None) -> pl.DataFrame:
     pop = population or Population(config)
     rng = np.random.default_rng([config.seed, 3])
-    rules = config.rules
+    world = config.world
     wanted = _pattern_counts(round(count * config.fraud_share), TRANSACTION_PATTERNS)
     benign = _pattern_counts(round(count * config.lookalike_share), TRANSACTION_LOOKALIKES)
     times = _timeline(rng, count, config)
     span = (int(times[0]), int(times[-1]) + 1) if count else (0, 1)
-    travel = _travellers(rng, pop, benign["benign_travel"], span, rules) if benign["benign_travel"] else None
+    travel = _travellers(rng, pop, benign["benign_travel"], span, world) if benign["benign_travel"] else None
     if travel is None or not len(travel["ts_ms"]):
         travel, benign["benign_big_ticket"] = None, sum(benign.values())  # no room for a flight
     n_normal = count - sum(wanted.values()) - (len(travel["ts_ms"]) if travel else 0)
@@ -360,21 +361,20 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     np.maximum.at(last, users, normal["ts_ms"])
     # ...and inside the stream's time span, at least a second after that purchase.
     room = int(times[-1]) - last if count else last
-    experienced = rng.permutation(np.flatnonzero((seen >= rules.spike_history) & (room > 1_000)))
+    experienced = rng.permutation(np.flatnonzero((seen >= world.min_history) & (room > 1_000)))
     k_travel, k_spike = wanted["impossible_travel"], wanted["amount_spike"]
-    testing = _bursts(rng, wanted["card_testing"], rules.testing_min_small + 2, rules.testing_min_small + 4)
+    testing = _bursts(rng, wanted["card_testing"], *world.testing_run)
     takeovers = _bursts(rng, wanted["account_takeover"], 1, 3)
-    campaigns = _bursts(rng, wanted["compromised_merchant"], rules.merchant_min_cards + 5,
-                        rules.merchant_min_cards + 20)
+    campaigns = _bursts(rng, wanted["compromised_merchant"], *world.merchant_cards)
     need = k_travel + k_spike + len(testing) + len(takeovers) + wanted["compromised_merchant"]
     if need > len(experienced):
         raise ValueError(f"{need} injected fraud cases need as many customers with at least "
-                         f"{rules.spike_history} purchases, but only {len(experienced)} of {pop.size} have them; "
+                         f"{world.min_history} purchases, but only {len(experienced)} of {pop.size} have them; "
                          "lower the fraud share or raise the number of customers")
 
     # (d) impossible travel: a purchase in a distant city minutes after one at home
     u, experienced = experienced[:k_travel], experienced[k_travel:]
-    far = np.array([_far_city(rng, pop, h, 2 * rules.travel_min_distance_km) for h in pop.home_city[u]],
+    far = np.array([_far_city(rng, pop, h, world.travel_min_km) for h in pop.home_city[u]],
                    dtype=np.int64)
     gap = rng.integers(1_000, np.minimum(30 * 60_000, room[u]) + 1)
     rows = _transaction_rows(rng, pop, u, last[u] + gap, far, 0)
@@ -385,8 +385,8 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     u, experienced = experienced[:k_spike], experienced[k_spike:]
     gap = rng.integers(1_000, np.minimum(120 * 60_000, room[u]) + 1)
     rows = _transaction_rows(rng, pop, u, last[u] + gap, pop.home_city[u], 1)
-    spike = pop.usual_spend[u] * rng.uniform(3 * rules.spike_factor, 6 * rules.spike_factor, len(u))
-    rows["amount"] = np.round(np.maximum(spike, 2 * rules.spike_min_amount), 2)
+    spike = pop.usual_spend[u] * rng.uniform(*world.spike_multiple, len(u))
+    rows["amount"] = np.round(np.maximum(spike, world.spike_min_amount), 2)
     parts.append(rows)
 
     # (f) card testing: the card's details tried out on another device, in the fraudster's city, with
@@ -394,13 +394,13 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     u, experienced = experienced[:len(testing)], experienced[len(testing):]
     n = int(testing.sum())
     runs, _, is_large, width, start = _runs_after(rng, testing, last[u], room[u],
-                                                  int(rules.testing_window_minutes * 60_000 * 0.9), 120 * 60_000)
+                                                  world.testing_span_minutes * 60_000, 120 * 60_000)
     offset = np.where(is_large, width[runs], np.sort(rng.uniform(0, 0.6, n)) * width[runs]).astype(np.int64)
     order = np.lexsort((offset, runs))
     rows = _transaction_rows(rng, pop, u[runs], (start[runs] + offset)[order],
                              rng.integers(0, len(pop.city_names), len(u))[runs], 2)
     rows["amount"] = np.where(is_large, np.round(pop.usual_spend[u[runs]] * rng.uniform(3, 10, n), 2),
-                              np.round(rng.uniform(0.5, rules.testing_max_amount, n), 2))
+                              np.round(rng.uniform(0.5, world.test_max_amount, n), 2))
     rows["category"][:] = MERCHANT_CATEGORIES.index("online")
     rows["device"] = pop.size + runs  # the fraudster's device, one per run
     parts.append(rows)
@@ -410,7 +410,7 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     u, experienced = experienced[:len(takeovers)], experienced[len(takeovers):]
     n = int(takeovers.sum())
     cases, is_first, _, width, start = _runs_after(rng, takeovers, last[u], room[u],
-                                                   int(rules.takeover_window_minutes * 60_000 * 0.8), 360 * 60_000)
+                                                   world.takeover_span_minutes * 60_000, 360 * 60_000)
     offset = np.where(is_first, 0, rng.integers(1, width[cases] + 1))
     order = np.lexsort((offset, cases))
     city = (pop.home_city[u] + rng.integers(1, len(pop.city_names), len(u))) % len(pop.city_names)  # not home
@@ -422,7 +422,7 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
 
     # (h) compromised merchant: over a campaign of hours to days, many cards (each with a history that
     # ended before the campaign began) defrauded at one merchant, each for several times its usual spend
-    width = int(min(rules.merchant_window_minutes * 60_000 * 0.75, span[1] - span[0]))
+    width = min(world.merchant_span_minutes * 60_000, span[1] - span[0])
     merchants = rng.choice(len(pop.merchants), len(campaigns), replace=False)
     for size, merchant in zip(campaigns, merchants, strict=True):
         begin = int(rng.integers(span[0] + (span[1] - span[0] - width) // 2, max(span[1] - width, span[0] + 1) + 1))
@@ -473,9 +473,9 @@ def _runs_after(rng: np.random.Generator, sizes: np.ndarray, last: np.ndarray, r
 
 
 def _travellers(rng: np.random.Generator, pop: Population, wanted: int, span: tuple[int, int],
-                rules: FraudRules) -> dict[str, np.ndarray] | None:
+                world: FraudWorld) -> dict[str, np.ndarray] | None:
     """Look-alike: customers who really fly. Each makes three purchases at home over the hours before
-    a flight to a city at least `travel_min_distance_km` away, then one to three there after landing
+    a flight to a city at least `FraudWorld.traveller_min_km` away, then one to three there after landing
     (those are labelled benign_travel). The flight takes the distance at a door-to-door speed of about
     450 km/h (lognormal, a few faster than the travel rule's plane): some of them do alert. None in a
     stream shorter than TRAVEL_MIN_SPAN_HOURS."""
@@ -485,7 +485,7 @@ def _travellers(rng: np.random.Generator, pop: Population, wanted: int, span: tu
     rng = np.random.default_rng(rng.integers(0, 2**63))
     away = _bursts(rng, wanted, 1, 3)
     u = rng.choice(pop.size, len(away), replace=False)
-    far = np.array([_far_city(rng, pop, h, rules.travel_min_distance_km) for h in pop.home_city[u]], dtype=np.int64)
+    far = np.array([_far_city(rng, pop, h, world.traveller_min_km) for h in pop.home_city[u]], dtype=np.int64)
     km = haversine_km(pop.city_lat[pop.home_city[u]], pop.city_lon[pop.home_city[u]], pop.city_lat[far],
                       pop.city_lon[far])
     flight = (km / rng.lognormal(np.log(450), 0.35, len(u)) * hour).astype(np.int64)

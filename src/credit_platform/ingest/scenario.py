@@ -9,10 +9,52 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES, FraudRules
 from credit_platform.rules.lending import DEFAULT_POLICY, LendingPolicy
 
 KINDS = ("applications", "transactions", "outcomes")  # what `credit-platform generate` makes
+
+
+@dataclass(frozen=True)
+class FraudWorld:
+    """How fraud happens in the simulated world: the size, pace and amounts of each injected pattern.
+
+    Its own numbers, deliberately not read from the fraud rules' settings: a rule change moves the
+    rule's alerts and never the fraud it is measured against, so a threshold is tuned the way a fraud
+    team tunes one, by backtesting it on labelled history (`credit-platform rules backtest --set`).
+    Counts are inclusive ranges; a span is the time a whole burst or campaign takes."""
+
+    # large_loan_low_score: a loan above `large_loan_above` asked for with a bureau score below
+    # `poor_score_below`; nobody else with such a score asks for more than `large_loan_above`
+    poor_score_below: int = 450
+    large_loan_above: float = 15_000.0
+    # application_velocity: one customer's burst of applications
+    velocity_burst: tuple[int, int] = (5, 7)
+    velocity_span_minutes: int = 8
+    # shared_device: unrelated customers applying from one fraudster's device (and households'
+    # applications from one member's device, the look-alike, over the same span)
+    device_burst: tuple[int, int] = (5, 8)
+    device_span_minutes: int = 45
+    # impossible_travel: a purchase at least this far from home, minutes after one there; benign
+    # travellers fly at least `traveller_min_km`
+    travel_min_km: float = 1_000.0
+    traveller_min_km: float = 500.0
+    # amount_spike: a purchase this many times the customer's usual spend, and at least `spike_min_amount`
+    spike_multiple: tuple[float, float] = (15.0, 30.0)
+    spike_min_amount: float = 1_000.0
+    # card_testing: a run of test purchases of at most `test_max_amount`, then a large one
+    testing_run: tuple[int, int] = (5, 7)
+    testing_span_minutes: int = 27
+    test_max_amount: float = 2.0
+    # account_takeover: its one to three purchases within this span
+    takeover_span_minutes: int = 96
+    # compromised_merchant: this many customers' cards, defrauded over this span
+    merchant_cards: tuple[int, int] = (10, 25)
+    merchant_span_minutes: int = 1_080
+    # every transaction pattern happens to a customer with at least this many earlier purchases
+    min_history: int = 5
+
+
+DEFAULT_FRAUD_WORLD = FraudWorld()
 
 
 @dataclass(frozen=True)
@@ -25,7 +67,7 @@ class GeneratorConfig:
     rate_per_second: float = 50.0  # mean event rate of the simulated stream
     start: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
     policy: LendingPolicy = DEFAULT_POLICY
-    rules: FraudRules = DEFAULT_FRAUD_RULES
+    world: FraudWorld = DEFAULT_FRAUD_WORLD  # how the injected fraud behaves
     # loan outcomes: a loan that has not defaulted this long after its application counts as repaid
     performance_window_days: int = DEFAULT_POLICY.performance_window_days
     # applications from this time on come from a shifted population (lower scores, larger loans
