@@ -142,7 +142,7 @@ def test_amount_spikes_dwarf_recent_spend_and_normal_purchases_do_not(txs):
     # the world's spikes, 15-30x the usual spend, against the recent purchases' mean (which varies
     # around the usual spend): what the deployed factor sees
     assert (ratio[pattern == "amount_spike"] >= WORLD.spike_multiple[0] / 3).all()
-    assert (ratio[pattern == "amount_spike"] >= RULES.spike_factor).mean() > 0.95
+    assert (ratio[pattern == "amount_spike"] >= RULES.spike_factor).mean() > 0.9
     assert (prev.filter(pl.col("fraud_pattern") == "amount_spike")["amount"] >= WORLD.spike_min_amount).all()
     assert WORLD.spike_min_amount >= RULES.spike_min_amount
     assert (ratio[pattern == ""] < RULES.spike_factor).mean() > 0.999

@@ -231,10 +231,10 @@ def _edge_events(rules: FraudRules = DEFAULT_FRAUD_RULES) -> tuple[list[dict], l
         tx(tbase + timedelta(hours=3 * g), f"TR{g}", 50.0)
         tx(tbase + timedelta(hours=3 * g + hours), f"TR{g}", 50.0, lat, lon, where)
     # amount spike: history of `spike_history` purchases of 100, then exactly factor x (alerts), just under,
-    # and a spike under the minimum amount
+    # and a spike under the minimum amount (twice the factor above a small history: only the minimum stops it)
     h = rules.spike_history
     cases = ((100.0, 100.0 * rules.spike_factor), (100.0, 100.0 * rules.spike_factor - 0.01),
-             (90.0, rules.spike_min_amount - 0.01))
+             (round((rules.spike_min_amount - 0.01) / (2 * rules.spike_factor), 2), rules.spike_min_amount - 0.01))
     for g, (history, last) in enumerate(cases):
         for k in range(h):
             tx(tbase + timedelta(days=1, hours=g, minutes=k), f"SP{g}", history)
