@@ -185,7 +185,10 @@ def changelog(settings: config.Settings) -> tuple[str, ...]:
 
 
 BACKENDS = {"rocksdb": "RocksDB, incremental checkpoints", "heap": "heap state, whole snapshots",
-            "changelog": "heap state with the changelog (file system)"}
+            "changelog": "heap state with the changelog (file system)",
+            "rocksdb-heap-timers": "RocksDB, its timers on the heap",
+            "rocksdb-ssd": "RocksDB, FLASH_SSD_OPTIMIZED options",
+            "rocksdb-both": "RocksDB, heap timers and FLASH_SSD_OPTIMIZED"}
 
 
 def backends(settings: config.Settings, events: int, which: list[str]) -> None:
@@ -199,7 +202,14 @@ def backends(settings: config.Settings, events: int, which: list[str]) -> None:
     runs: dict[str, tuple[float, dict]] = {}
     for n in range(2):
         variants = {"heap": ("--state-backend", "hashmap"), "rocksdb": ("--state-backend", "rocksdb"),
-                    "changelog": changelog(settings)}
+                    "changelog": changelog(settings),
+                    "rocksdb-heap-timers": ("--state-backend", "rocksdb",
+                                            "--set", "state.backend.rocksdb.timer-service.factory=HEAP"),
+                    "rocksdb-ssd": ("--state-backend", "rocksdb",
+                                    "--set", "state.backend.rocksdb.predefined-options=FLASH_SSD_OPTIMIZED"),
+                    "rocksdb-both": ("--state-backend", "rocksdb",
+                                     "--set", "state.backend.rocksdb.timer-service.factory=HEAP",
+                                     "--set", "state.backend.rocksdb.predefined-options=FLASH_SSD_OPTIMIZED")}
         for label in labels:
             phase.alerts.drop()
             job = phase.submit(*variants[label], variant=f"_{label}_{n}")
