@@ -24,6 +24,15 @@ from credit_platform.quality import detection_report
 from credit_platform.rules.fraud import reference_alerts
 
 
+def generated(events: int, days: float, **scenario) -> dict[str, pl.DataFrame]:  # noqa: ANN003
+    """`events` applications and as many transactions, spread over `days` (0: the generator's own
+    rate), keyed by topic; `scenario`: further GeneratorConfig fields (seed, shares)."""
+    rate = events / (days * 86_400) if days else GeneratorConfig.rate_per_second
+    cfg = GeneratorConfig(rate_per_second=rate, **scenario)
+    return {"credit_applications": generator.generate("applications", events, cfg),
+            "transactions": generator.generate("transactions", events, cfg)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000, help="per stream")
@@ -34,11 +43,8 @@ def main() -> None:
                         "(default: the generator's 50 events/s)")
     parser.add_argument("--reference", action="store_true", help="score the rules' reference, no platform")
     args = parser.parse_args()
-    rate = args.events / (args.days * 86_400) if args.days else GeneratorConfig.rate_per_second
-    cfg = GeneratorConfig(seed=args.seed, fraud_share=args.fraud_share, lookalike_share=args.lookalike_share,
-                          rate_per_second=rate)
-    frames = {"credit_applications": generator.generate("applications", args.events, cfg),
-              "transactions": generator.generate("transactions", args.events, cfg)}
+    frames = generated(args.events, args.days, seed=args.seed, fraud_share=args.fraud_share,
+                       lookalike_share=args.lookalike_share)
     expected = reference_alerts(frames["credit_applications"], frames["transactions"])
     truth = detection_report.labels(frames["credit_applications"], frames["transactions"])
     if args.reference:

@@ -12,8 +12,9 @@ as the platform's input topics) and alert collection, on this machine's session 
               following send time; each alert's latency is its detected_at minus the Kafka timestamp
               of its event (p50/p99 per rule).
   backends:   the rules' state in the deployed backend (RocksDB with incremental checkpoints,
-              CP_FLINK_STATE_BACKEND) against the heap and the heap with Flink's changelog (not in
-              the default phases; the throughput phase's data and timing).
+              CP_FLINK_STATE_BACKEND) against the others `--backends` names: the heap, the heap
+              with Flink's changelog, RocksDB with its timers on the heap, with FLASH_SSD_OPTIMIZED,
+              or both (not in the default phases; the throughput phase's data and timing).
   source:     what the contract check costs: the job (every rule, alerts dropped) with its
               contract-json source against the same job on Flink's own json format (the baseline).
 

@@ -19,8 +19,7 @@ import argparse
 import time
 from dataclasses import dataclass
 
-from credit_platform.ingest import generator
-from credit_platform.ingest.scenario import GeneratorConfig
+from bench.detection_quality import generated
 from credit_platform.quality import detection_report
 from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES, SETTING_BY_NAME, reference_alerts, rules_from_settings
 
@@ -41,10 +40,8 @@ def score(data: DataSet, rule: str, setting: str, values: list[str]) -> dict[str
     """Per value: alerts of the rule, of them on fraud, events of its pattern, of them alerted."""
     totals = {v: (0, 0, 0, 0) for v in values}
     for seed in data.seeds:
-        rate = data.events / (data.days * 86_400) if data.days else GeneratorConfig.rate_per_second
-        cfg = GeneratorConfig(seed=seed, rate_per_second=rate)
-        apps, txs = generator.generate("applications", data.events, cfg), generator.generate("transactions",
-                                                                                             data.events, cfg)
+        frames = generated(data.events, data.days, seed=seed)
+        apps, txs = frames["credit_applications"], frames["transactions"]
         truth = detection_report.labels(apps, txs)
         for v in values:
             rules = rules_from_settings({setting: v})
@@ -69,6 +66,11 @@ def main() -> None:
     if setting not in SETTING_BY_NAME or not raw:
         parser.error(f"--sweep RULE.KEY=V1,V2,...; known settings: {', '.join(SETTING_BY_NAME)}")
     rule, values = setting.split(".")[0], raw.split(",")
+    for v in values:
+        try:
+            rules_from_settings({setting: v})
+        except ValueError as error:
+            parser.error(f"--sweep {setting}={v}: {error}")
     deployed = getattr(DEFAULT_FRAUD_RULES, SETTING_BY_NAME[setting].field)
     tuning = [DataSet("days (tuning)", args.tune_seeds, args.events, 1),
               DataSet("short streams (tuning)", args.tune_seeds, args.stream_events, 0)]
