@@ -11,6 +11,9 @@ labelled, injected fraud patterns, and sends them through the **validated produc
 - `history_days`, `history_applications`: first, that many applications spread over the days
   before `start`, and their loan outcomes (`loan_outcomes`) observed by `start`: the history the
   credit scorecard is trained on (`train_credit_model`).
+- `history_transactions`: likewise that many card transactions over the `history_days`, and the
+  chargebacks (`chargebacks`) of their fraud reported by `start`: the fraud labels as a bank has
+  them (the last days' fraud mostly not yet reported).
 - `applications_file` / `transactions_file`: replay these JSON-lines files instead of generating.
 
 Idempotent: generated data is keyed by its parameters (seed, start, count, fraud share, rate).
@@ -60,6 +63,9 @@ KINDS = {"applications": "credit_applications", "transactions": "transactions"}
                               "outcomes observed by `start` (what the credit scorecard learns from)"),
         "history_applications": Param(0, type="integer", minimum=0, maximum=5_000_000,
                                       description="applications in that history"),
+        "history_transactions": Param(0, type="integer", minimum=0, maximum=5_000_000,
+                                      description="card transactions in that history, with the chargebacks of "
+                                      "their fraud reported by `start`"),
         "applications_file": Param("", type="string", description="replay this JSON-lines file instead"),
         "transactions_file": Param("", type="string", description="replay this JSON-lines file instead"),
     },
@@ -85,21 +91,25 @@ def generate_data() -> None:
 
     @task(execution_timeout=timedelta(minutes=20))
     def produce_history(**context) -> dict:
-        """Applications of the `history_days` before `start`, and their loan outcomes observed by then."""
+        """Applications and transactions of the `history_days` before `start`, and their loan outcomes
+        and chargebacks observed by then."""
         from credit_platform.ingest import generator
 
-        params = context["params"]
-        if not (params["history_days"] and params["history_applications"]):
-            return {"sent": 0}
-        cfg = _config(context)
-        source = (f"generator:history,count={params['history_applications']},days={params['history_days']},"
-                  f"seed={cfg.seed},until={cfg.start.isoformat()},fraud_share={cfg.fraud_share}")
-        apps, outcomes = generator.history(params["history_applications"], params["history_days"], cfg)
-        sent = {}
-        for kind, topic, frame in (("applications", KINDS["applications"], apps),
-                                   ("outcomes", names.LOAN_OUTCOMES_TOPIC, outcomes)):
-            sent[kind] = _send(context, topic, f"kafka:{topic} (history)", source,
-                               lambda frame=frame: generator.to_json_lines(frame).splitlines())
+        params, sent = context["params"], {}
+        cfg, days = _config(context), params["history_days"]
+        for what, make, kinds in (
+                ("history", generator.history, (("applications", KINDS["applications"]),
+                                                ("outcomes", names.LOAN_OUTCOMES_TOPIC))),
+                ("transaction-history", generator.transaction_history, (("transactions", KINDS["transactions"]),
+                                                                         ("chargebacks", names.CHARGEBACKS_TOPIC)))):
+            count = params[f"history_{kinds[0][0]}"]
+            if not (days and count):
+                continue
+            source = (f"generator:{what},count={count},days={days},seed={cfg.seed},until={cfg.start.isoformat()},"
+                      f"fraud_share={cfg.fraud_share}")
+            for (kind, topic), frame in zip(kinds, make(count, days, cfg), strict=True):
+                sent[kind] = _send(context, topic, f"kafka:{topic} (history)", source,
+                                   lambda frame=frame: generator.to_json_lines(frame).splitlines())
         return sent
 
     history = produce_history()

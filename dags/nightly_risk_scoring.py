@@ -21,7 +21,7 @@ At 02:30 UTC, scores the **previous day** (or the `business_date` given in the t
    `data_quality_issues`), scores each application with the champion scorecard (PD, points, grade,
    reason codes; see `train_credit_model`), computes risk levels and lending decisions from the
    policy in MongoDB, joins the fraud alerts and replaces the day's rows of `credit_scores`,
-   `processed_transactions`, `loan_outcomes` and `credit_model_monitoring` (the PSI) in one
+   `processed_transactions`, `loan_outcomes`, `chargebacks` and `credit_model_monitoring` (the PSI) in one
    transaction: rerunning a date changes nothing;
 3. `check_warehouse`: the Great Expectations warehouse suites; a failed **blocking** expectation
    fails the run, after every issue is written and Data Docs are rebuilt;

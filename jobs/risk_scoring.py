@@ -8,7 +8,7 @@ against the shared contract (invalid rows → data_quality_issues with the reaso
 application with the champion scorecard of `credit_models` (PD, points, grade, reason codes),
 computes `risk_level` and the lending decision from the policy in MongoDB `policies` (defaults in
 credit_platform.rules), joins that day's fraud alerts from MongoDB, and replaces the date's rows of
-`credit_scores`, `processed_transactions`, `loan_outcomes` and `credit_model_monitoring` (the PSI
+`credit_scores`, `processed_transactions`, `loan_outcomes`, `chargebacks` and `credit_model_monitoring` (the PSI
 against the champion's training sample) in one transaction. Rerunning a date gives the same
 warehouse. Writes lineage rows to `metadata_table` and pushes metrics (PSI included) to the
 Pushgateway.

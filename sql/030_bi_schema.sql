@@ -60,8 +60,13 @@ SELECT t.transaction_id    AS "Transaction ID",
        CASE WHEN t.is_fraud THEN 'Fraud' ELSE 'Normal' END AS "Fraud Label",
        coalesce(t.fraud_alert, false) AS "Fraud Alert",
        t.fraud_alert_rules AS "Fraud Rules",
-       t.device_id         AS "Device ID"
-FROM public.processed_transactions t;
+       t.device_id         AS "Device ID",
+       -- the label as the bank learns it: the card holder's chargeback, days or weeks later
+       cb.transaction_id IS NOT NULL AS "Charged Back",
+       cb.reported_at      AS "Chargeback Reported At",
+       cb.reason_code      AS "Chargeback Reason"
+FROM public.processed_transactions t
+LEFT JOIN public.chargebacks cb USING (transaction_id);
 
 CREATE OR REPLACE VIEW bi.fraud_alerts AS
 SELECT a.alert_id      AS "Alert ID",

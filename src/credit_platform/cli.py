@@ -304,6 +304,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"wrote {len(frame):,} outcomes (observed by now, of {args.count:,} applications) to {args.out} in "
               f"{took:.1f}s; defaulted: {int(frame['defaulted'].sum()):,}")
         return 0
+    if args.kind == "chargebacks":
+        print(f"wrote {len(frame):,} chargebacks (reported by now, of the fraud among {args.count:,} transactions) to "
+              f"{args.out} in {took:.1f}s")
+        return 0
     counts = dict(frame["fraud_pattern"].drop_nulls().value_counts().sort("fraud_pattern").rows())
     print(f"wrote {len(frame):,} {args.kind} to {args.out} in {took:.1f}s ({len(frame) / max(took, 1e-9):,.0f}/s); "
           f"injected fraud: {sum(counts.values()):,} " + (f"({', '.join(f'{k} {v}' for k, v in counts.items())})"
@@ -593,19 +597,25 @@ def _add_lifecycle_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers
 
 def _add_data_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers action)
     """generate and produce: data in."""
-    p = sub.add_parser("generate", help="write synthetic applications or transactions with labelled fraud (JSONL)",
+    p = sub.add_parser("generate", help="write synthetic applications, transactions (labelled fraud), their "
+                                        "outcomes or chargebacks (JSONL)",
                        description="Generate events from a synthetic customer population with injected, labelled "
-                                   "fraud patterns (is_fraud, fraud_pattern). Reproducible: same seed, same bytes.")
+                                   "fraud patterns (is_fraud, fraud_pattern). Reproducible: same seed, same bytes. "
+                                   "outcomes and chargebacks are the labels that arrive later: the loan outcomes of "
+                                   "the --count applications, and the chargebacks of the fraud among the --count "
+                                   "transactions, that same seed and start generate, as far as observed by now.")
     p.add_argument("kind", choices=KINDS)
-    p.add_argument("--count", type=COUNT, required=True, help="number of events")
+    p.add_argument("--count", type=COUNT, required=True,
+                   help="number of events (outcomes, chargebacks: of that many applications, transactions)")
     p.add_argument("--out", type=output_file, required=True, help="output file (JSON lines)")
     _add_generator_options(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("produce", help="validate events and send them to Kafka (invalid ones to the DLQ)",
                        description="Validate each event against the topic's contract and send it to Kafka keyed by "
-                                   "user id (acks=all, idempotent, batches compressed as CP_KAFKA_COMPRESSION says: "
-                                   "zstd by default). Invalid records go to <topic>.dlq with the raw "
+                                   "user id (outcomes: application id; chargebacks: transaction id; acks=all, "
+                                   "idempotent, batches compressed as CP_KAFKA_COMPRESSION says: zstd by default). "
+                                   "Invalid records go to <topic>.dlq with the raw "
                                    "payload and the reason, and to data_quality_issues. Exit 0 when every record "
                                    "was sent or dead-lettered, 2 when Kafka refused some (kept for a replay).")
     p.add_argument("--topic", required=True, choices=names.INPUT_TOPICS)
@@ -687,8 +697,8 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
                        description="spark-submit jobs/risk_scoring.py for one business date: validate the landed "
                                    "rows, score them with the champion credit scorecard and decide per the lending "
                                    "policy, join the fraud alerts and replace the date's rows of credit_scores, "
-                                   "processed_transactions, loan_outcomes and credit_model_monitoring. Master: "
-                                   "SPARK_MASTER (default local[2]).")
+                                   "processed_transactions, loan_outcomes, chargebacks and credit_model_monitoring. "
+                                   "Master: SPARK_MASTER (default local[2]).")
     _add_date_options(p)
     p.set_defaults(func=cmd_score)
 

@@ -25,6 +25,7 @@ from pymongo import MongoClient
 from credit_platform.batch import spark_submit
 from credit_platform.contracts.names import (
     APPLICATIONS_TOPIC,
+    CHARGEBACKS_TOPIC,
     KAFKA_PRODUCER,
     LOAN_OUTCOMES_TOPIC,
     MONGO_DB,
@@ -68,6 +69,13 @@ def outcomes_for(day: date, apps: list[dict]) -> list[dict]:
     return [{"schema_version": 1, "application_id": a["application_id"], "defaulted": i % 3 == 0,
              "observed_at": event_time(day, 30 + i), "true_pd": round(0.05 + 0.01 * (i % 10), 2)}
             for i, a in enumerate(apps)]
+
+
+def chargebacks_for(day: date, txs: list[dict]) -> list[dict]:
+    """A chargeback of each of these transactions, reported on `day`."""
+    return [{"schema_version": 1, "transaction_id": t["transaction_id"], "user_id": t["user_id"], "amount": t["amount"],
+             "reason_code": ("fraud_card_absent", "fraud_card_present")[i % 2], "reported_at": event_time(day, 40 + i)}
+            for i, t in enumerate(txs)]
 
 
 def applications_for(day: date, tag: str, n: int) -> list[dict]:
@@ -195,6 +203,11 @@ def scored_day(platform, landing_dir):
     produce(platform, LOAN_OUTCOMES_TOPIC, outcomes)
     produce_raw(platform, LOAN_OUTCOMES_TOPIC, [json.dumps({**outcomes[0], "application_id": f"APP-{tag}-o-bad",
                                                             "defaulted": "yes"}).encode()])
+    # chargebacks reported that day: of earlier purchases, and of one of the day's own
+    chargebacks = chargebacks_for(day, transactions_for(day - timedelta(days=10), f"{tag}-c", 6) + [txs[5]])
+    produce(platform, CHARGEBACKS_TOPIC, chargebacks)
+    produce_raw(platform, CHARGEBACKS_TOPIC, [json.dumps({**chargebacks[0], "transaction_id": f"TX-{tag}-c-bad",
+                                                          "reason_code": "friendly_fraud"}).encode()])
     bad = {
         f"APP-{tag}-bad-score": {**apps[0], "application_id": f"APP-{tag}-bad-score", "credit_score": 900},
         f"APP-{tag}-bad-amount": {**apps[0], "application_id": f"APP-{tag}-bad-amount", "loan_amount": -5.0},
@@ -214,14 +227,14 @@ def scored_day(platform, landing_dir):
     env = {**os.environ, "CP_LANDING_DIR": str(landing_dir)}
     land(env)
     tables = (("credit_scores", "application_id"), ("processed_transactions", "transaction_id"),
-              ("loan_outcomes", "application_id"))
+              ("loan_outcomes", "application_id"), ("chargebacks", "transaction_id"))
     first = score(platform, day, f"test-score-{tag}-1")
     sums_first = {t: query(platform, CHECKSUM.format(table=t, key=k), day)[0] for t, k in tables}
     second = score(platform, day, f"test-score-{tag}-2")
     sums_second = {t: query(platform, CHECKSUM.format(table=t, key=k), day)[0] for t, k in tables}
     return {"day": day, "tag": tag, "apps": apps, "txs": txs, "bad": bad, "alerted_app": alerted_app,
-            "alerted_tx": alerted_tx, "outcomes": outcomes, "first": first, "second": second,
-            "sums": (sums_first, sums_second)}
+            "alerted_tx": alerted_tx, "outcomes": outcomes, "chargebacks": chargebacks, "first": first,
+            "second": second, "sums": (sums_first, sums_second)}
 
 
 def test_risk_levels_and_decisions_follow_the_rules_on_their_boundaries(platform, scored_day):
@@ -277,6 +290,27 @@ def test_loan_outcomes_load_under_the_day_they_were_observed(platform, scored_da
     refused = query(platform, "SELECT issue, column_name FROM data_quality_issues WHERE record_id = %s "
                     "AND data_date = %s", f"APP-{tag}-o-bad", day)
     assert refused, "the outcome with defaulted \"yes\" is reported"
+
+
+def test_chargebacks_load_under_the_day_they_were_reported_and_mark_their_transaction(platform, scored_day):
+    day, tag = scored_day["day"], scored_day["tag"]
+    loaded = query(platform, "SELECT transaction_id, user_id, amount, reason_code, reported_at, "
+                   "kafka_offset IS NOT NULL FROM chargebacks WHERE business_date = %s ORDER BY transaction_id", day)
+    expected = sorted((c["transaction_id"], c["user_id"], Decimal(str(c["amount"])).quantize(Decimal("0.01")),
+                       c["reason_code"], datetime.fromisoformat(c["reported_at"]), True)
+                      for c in scored_day["chargebacks"])
+    assert loaded == expected and len(loaded) == 7
+    assert scored_day["second"]["tables"]["chargebacks"] == {
+        "landed": 8, "valid": 7, "invalid": 1, "alerts": 0, "conflicts": 0, "loaded": 7}
+    refused = query(platform, "SELECT issue, column_name FROM data_quality_issues WHERE record_id = %s "
+                    "AND data_date = %s", f"TX-{tag}-c-bad", day)
+    assert refused and refused[0][1] == "reason_code", refused
+    # analysts see which of the day's purchases were disputed, and when
+    with psycopg.connect(platform.postgres_uri(ROLE_BI)) as conn:
+        marked = conn.execute('SELECT "Transaction ID", "Chargeback Reported At" FROM bi.fact_transactions '
+                              'WHERE "Date" = %s AND "Charged Back"', (day,)).fetchall()
+    assert marked == [(scored_day["txs"][5]["transaction_id"],
+                       datetime.fromisoformat(scored_day["chargebacks"][-1]["reported_at"]))]
 
 
 def test_bad_rows_reach_data_quality_issues_with_reasons(platform, scored_day):
@@ -346,7 +380,12 @@ def test_gx_reports_landed_bad_rows_and_passes_a_clean_warehouse(platform, score
     outcome = {r[3]: r for r in rows if r[1] == f"APP-{tag}-o-bad"}
     assert outcome["expect_column_values_to_not_be_null"][:3] == (
         "great_expectations:landed_outcomes", f"APP-{tag}-o-bad", "defaulted")
-    assert {r[0] for r in rows} == {"great_expectations:landed_applications", "great_expectations:landed_outcomes"}
+    # and the chargeback with a reason no card network gives
+    chargeback = {r[3]: r for r in rows if r[1] == f"TX-{tag}-c-bad"}
+    assert chargeback["expect_column_values_to_be_in_set"][:3] == (
+        "great_expectations:landed_chargebacks", f"TX-{tag}-c-bad", "reason_code")
+    assert {r[0] for r in rows} == {"great_expectations:landed_applications", "great_expectations:landed_outcomes",
+                                    "great_expectations:landed_chargebacks"}
     # Data Docs show this validation.
     from credit_platform.quality import expectations
 

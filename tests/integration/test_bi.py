@@ -30,7 +30,8 @@ def test_bi_reader_sees_the_star_views_and_no_base_table(platform):
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'bi'").fetchall()}
         assert VIEWS <= visible
         for table in ("credit_scores", "processed_transactions", "fraud_alerts", "metadata_table", "credit_models",
-                      "credit_model_monitoring", "loan_outcomes", "fraud_detection_report", "fraud_rule_backtests"):
+                      "credit_model_monitoring", "loan_outcomes", "chargebacks", "fraud_detection_report",
+                      "fraud_rule_backtests"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
                 conn.execute(f"SELECT 1 FROM public.{table} LIMIT 1")
 

@@ -86,7 +86,8 @@ def test_demo_replay_yields_the_expected_alerts_and_scores(platform, demo_run):
         if app_id in demo_run["seeded"]:
             assert decision == "fraud_review" and "large_loan_low_score" in rules
     assert result["lineage_rows"].get("generate_data") == 2
-    assert result["lineage_rows"].get("risk_scoring") == 3  # credit_scores, processed_transactions, loan_outcomes
+    # credit_scores, processed_transactions, loan_outcomes, chargebacks
+    assert result["lineage_rows"].get("risk_scoring") == 4
     # the nightly detection report of the day: the seed rule caught its three, nothing else (no fraud
     # injected) but what the look-alikes set off
     seed = result["detection"]["large_loan_low_score"]

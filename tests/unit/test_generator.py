@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from credit_platform.contracts.events import LoanApplication, LoanOutcome, Transaction
+from credit_platform.contracts.events import Chargeback, LoanApplication, LoanOutcome, Transaction
 from credit_platform.ingest import generator
 from credit_platform.ingest.generator import (
     APPLICATION_LOOKALIKES,
@@ -247,6 +247,55 @@ def test_outcomes_are_observed_within_their_window_and_only_once_it_is_seen():
     assert 0 < seen.height < apps.height
     assert (seen["observed_at"].str.to_datetime(time_zone="UTC") <= as_of).all()
     assert seen["observed_at"].is_sorted()
+
+
+def test_every_fraudulent_purchase_and_nothing_else_is_charged_back_days_later(txs):
+    from datetime import UTC, datetime, timedelta
+
+    every = generator.chargebacks_of(txs, CONFIG, as_of=datetime(2030, 1, 1, tzinfo=UTC))
+    fraud = txs.filter(pl.col("is_fraud"))
+    assert sorted(every["transaction_id"]) == sorted(fraud["transaction_id"])  # look-alikes never disputed
+    for line in generator.to_json_lines(every).splitlines():
+        Chargeback.model_validate_json(line)
+    joined = fraud.join(every, on="transaction_id", suffix="_cb")
+    assert (joined["user_id"] == joined["user_id_cb"]).all() and (joined["amount"] == joined["amount_cb"]).all()
+    assert ((joined["merchant_category"] == "online") == (joined["reason_code"] == "fraud_card_absent")).all()
+    delay = (joined["reported_at"].str.to_datetime(time_zone="UTC")
+             - joined["timestamp"].str.to_datetime(time_zone="UTC"))
+    assert delay.min() >= timedelta(days=1) and delay.max() <= timedelta(days=WORLD.chargeback_max_delay_days)
+    median_days = delay.dt.total_seconds().median() / 86_400
+    assert abs(median_days - WORLD.chargeback_delay_days) < 1, median_days
+    assert 0.03 < (delay > timedelta(days=14)).mean() < 0.25  # a tail that arrives weeks later
+    # only what was reported by `as_of` exists, in the order it was reported
+    as_of = datetime.fromisoformat(txs["timestamp"][-1].replace("Z", "+00:00")) + timedelta(days=5)
+    seen = generator.chargebacks_of(txs, CONFIG, as_of=as_of)
+    assert 0 < seen.height < every.height
+    assert (seen["reported_at"].str.to_datetime(time_zone="UTC") <= as_of).all() and seen["reported_at"].is_sorted()
+
+
+def test_a_transaction_history_has_fraud_on_every_day_and_only_the_chargebacks_reported_by_its_end():
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    config = GeneratorConfig(seed=7, start=start)
+    txs, chargebacks = generator.transaction_history(56_000, 28, config)
+    day = pl.col("timestamp").str.slice(0, 10)
+    days = txs.group_by(day).agg(pl.len().alias("n"), pl.col("is_fraud").sum().alias("fraud")).sort("timestamp")
+    assert days.height == 28 and days["timestamp"][0] == "2026-02-01"
+    assert (days["n"] > 1_800).all() and (days["fraud"] > 20).all()  # not all at the history's end
+    assert txs["transaction_id"].n_unique() == txs.height and txs["timestamp"].max() < "2026-03-01"
+    # customers are the same people on every day (one population): a user's home city never changes
+    normal = txs.filter(pl.col("fraud_pattern").is_null())
+    assert normal.group_by("user_id").agg(pl.col("location").n_unique())["location"].max() == 1
+    assert normal.group_by("user_id").agg(pl.col("timestamp").str.slice(0, 10).n_unique())["timestamp"].max() > 1
+    reported = set(chargebacks["transaction_id"])
+    assert reported <= set(txs.filter(pl.col("is_fraud"))["transaction_id"])
+    assert (chargebacks["reported_at"].str.to_datetime(time_zone="UTC") <= start).all()
+    fraud = txs.filter(pl.col("is_fraud")).with_columns(
+        pl.col("transaction_id").is_in(list(reported)).alias("reported"),
+        (start - pl.col("timestamp").str.to_datetime(time_zone="UTC")).alias("age"))
+    assert fraud.filter(pl.col("age") > timedelta(days=21))["reported"].mean() > 0.93  # ~4% take longer
+    assert fraud.filter(pl.col("age") < timedelta(days=2))["reported"].mean() < 0.1  # not yet disputed
 
 
 def test_true_pd_falls_with_the_score_and_rises_with_the_loan(apps):

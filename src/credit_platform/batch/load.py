@@ -6,7 +6,7 @@ then the driver streams those files into PostgreSQL with `COPY` inside one trans
 `credit_scores` and `processed_transactions` are partitioned by business date
 (sql/029b_day_partitions.sql): the day is copied into a fresh table without indexes, its keys and
 indexes are built after, and it is swapped in for the day's old partition (detach, drop, attach)
-just before the commit. The other tables of the day (`loan_outcomes`, the day's issues and
+just before the commit. The other tables of the day (`loan_outcomes`, `chargebacks`, the day's issues and
 monitoring rows) are deleted and copied in the same transaction. A rerun of a date replaces exactly
 that date, and readers never see half a day. Why not the alternatives: Spark's JDBC writer commits
 per partition (no single transaction for the day), and Arrow collection needs pyarrow >= 18 while
@@ -95,7 +95,7 @@ def stage_csv(frame: DataFrame, target: Path) -> list[Path]:
 
 
 ID_COLUMNS = {"credit_scores": "application_id", "processed_transactions": "transaction_id",
-              "loan_outcomes": "application_id"}
+              "loan_outcomes": "application_id", "chargebacks": "transaction_id"}
 DAY_PARTITIONED = ("credit_scores", "processed_transactions")  # the tables sql/029b partitions by day
 
 

@@ -1,9 +1,8 @@
 """One business date of the nightly risk batch, end to end on a Spark session: the landed files of
 each input topic → validation (refused rows to `data_quality_issues`) → scores and decisions under
-the governed policy, with the day's fraud alerts (and the loan outcomes observed that day) → one
-transaction that replaces the date in the warehouse; lineage rows per table and metrics on the
-Pushgateway. `jobs/risk_scoring.py` wires it
-to `spark-submit`."""
+the governed policy, with the day's fraud alerts (and the loan outcomes and chargebacks observed
+that day) → one transaction that replaces the date in the warehouse; lineage rows per table and
+metrics on the Pushgateway. `jobs/risk_scoring.py` wires it to `spark-submit`."""
 
 from __future__ import annotations
 
@@ -41,6 +40,7 @@ TARGETS = {
     names.APPLICATIONS_TOPIC: Target("credit_scores", scoring.CREDIT_SCORES_COLUMNS, "application"),
     names.TRANSACTIONS_TOPIC: Target("processed_transactions", scoring.PROCESSED_TRANSACTIONS_COLUMNS, "transaction"),
     names.LOAN_OUTCOMES_TOPIC: Target("loan_outcomes", scoring.LOAN_OUTCOMES_COLUMNS, None),
+    names.CHARGEBACKS_TOPIC: Target("chargebacks", scoring.CHARGEBACKS_COLUMNS, None),
 }
 
 
@@ -112,9 +112,9 @@ def _score_topic(spark: SparkSession, settings: Settings, topic: str, files: lis
     checked = scoring.validate(scoring.read_landed(spark, files), topic).cache()
     landed, invalid = checked.selectExpr("count(*)", "count_if(size(_problems) > 0)").first()
     valid = checked.filter("size(_problems) = 0")
-    if target.event_type is None:  # loan outcomes: loaded as observed
+    if target.event_type is None:  # labels (loan outcomes, chargebacks): loaded as observed
         alerts: dict[str, list[str]] = {}
-        rows = scoring.outcome_rows(valid)
+        rows = scoring.observed_rows(valid, topic, target.columns)
     else:
         alerts = load.load_alerts(settings, target.event_type, day)
         score = (functools.partial(scoring.score_applications, run_id=run_id, decided_at=datetime.now(UTC),

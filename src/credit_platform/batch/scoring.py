@@ -50,6 +50,8 @@ PROCESSED_TRANSACTIONS_COLUMNS = (
 
 LOAN_OUTCOMES_COLUMNS = ("application_id", "defaulted", "observed_at", "business_date", "true_pd", "source_file",
                          "kafka_partition", "kafka_offset")
+CHARGEBACKS_COLUMNS = ("transaction_id", "user_id", "amount", "reason_code", "reported_at", "business_date",
+                       "source_file", "kafka_partition", "kafka_offset")
 
 
 def read_landed(spark: SparkSession, files: list[Path]) -> DataFrame:
@@ -234,16 +236,17 @@ def score_transactions(txs: DataFrame, alerts: DataFrame, policy: Policy) -> Dat
             .select(*PROCESSED_TRANSACTIONS_COLUMNS))
 
 
-def outcome_rows(outcomes: DataFrame) -> DataFrame:
-    """Valid loan outcomes → `loan_outcomes` rows, dated by the day they were observed."""
+def observed_rows(labels: DataFrame, topic: str, columns: tuple[str, ...]) -> DataFrame:
+    """Valid labels that arrive later (loan outcomes, chargebacks) → their table's rows, dated by the
+    day they were observed (the topic's event time)."""
     from pyspark.sql import functions as F
 
-    observed = contract_for(names.LOAN_OUTCOMES_TOPIC).time_field
-    return (outcomes.withColumn("business_date", F.to_date(observed))  # the session time zone is UTC
+    observed = contract_for(topic).time_field
+    return (labels.withColumn("business_date", F.to_date(observed))  # the session time zone is UTC
             .withColumnRenamed("_partition", "kafka_partition")
             .withColumnRenamed("_offset", "kafka_offset")
             .withColumnRenamed("_source_file", "source_file")
-            .select(*LOAN_OUTCOMES_COLUMNS))
+            .select(*columns))
 
 
 def alerts_frame(spark: SparkSession, alerts: dict[str, list[str]]) -> DataFrame:

@@ -23,7 +23,12 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic_core import PydanticCustomError
 
-from credit_platform.contracts.names import APPLICATIONS_TOPIC, LOAN_OUTCOMES_TOPIC, TRANSACTIONS_TOPIC
+from credit_platform.contracts.names import (
+    APPLICATIONS_TOPIC,
+    CHARGEBACKS_TOPIC,
+    LOAN_OUTCOMES_TOPIC,
+    TRANSACTIONS_TOPIC,
+)
 from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS
 
 SCHEMA_VERSION = 1
@@ -69,6 +74,9 @@ LOAN_PURPOSES = ("debt_consolidation", "home_improvement", "car", "education", "
 EMPLOYMENT = ("employed", "self_employed", "unemployed", "retired", "student")
 CHANNELS = ("web", "mobile", "branch", "partner")
 LOAN_TERMS = (12, 24, 36, 48, 60)
+# why a card holder disputed a transaction as fraud: bought where the card was not present (online,
+# by phone) or where it was (a copied or stolen card); the networks' fraud reason codes, simplified
+CHARGEBACK_REASONS = ("fraud_card_absent", "fraud_card_present")
 
 
 class _Event(BaseModel):
@@ -129,6 +137,21 @@ class LoanOutcome(BaseModel):
     true_pd: Probability | None = None
 
 
+class Chargeback(BaseModel):
+    """A card holder's dispute of a transaction as fraud, as the card network reports it to the bank,
+    days or weeks after the purchase: the only fraud label the platform learns from (no stage reads a
+    transaction's `is_fraud`). Keyed by the transaction; one chargeback per transaction."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    transaction_id: Id
+    user_id: Id
+    amount: Money  # the disputed amount
+    reason_code: Literal[CHARGEBACK_REASONS]
+    reported_at: EventTime
+
+
 @dataclass(frozen=True)
 class TopicContract:
     topic: str
@@ -144,6 +167,8 @@ CONTRACTS: dict[str, TopicContract] = {
     TRANSACTIONS_TOPIC: TopicContract(TRANSACTIONS_TOPIC, "transactions", Transaction, "transaction_id"),
     LOAN_OUTCOMES_TOPIC: TopicContract(LOAN_OUTCOMES_TOPIC, "outcomes", LoanOutcome, "application_id",
                                        key_field="application_id", time_field="observed_at"),
+    CHARGEBACKS_TOPIC: TopicContract(CHARGEBACKS_TOPIC, "chargebacks", Chargeback, "transaction_id",
+                                     key_field="transaction_id", time_field="reported_at"),
 }
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 APPLICATIONS_TOPIC = "credit_applications"
 TRANSACTIONS_TOPIC = "transactions"
 LOAN_OUTCOMES_TOPIC = "loan_outcomes"  # whether an application's loan was repaid, once its window closes
-INPUT_TOPICS = (APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC, LOAN_OUTCOMES_TOPIC)
+CHARGEBACKS_TOPIC = "chargebacks"  # a card holder disputed a transaction as fraud, days after it
+INPUT_TOPICS = (APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC, LOAN_OUTCOMES_TOPIC, CHARGEBACKS_TOPIC)
 STREAM_TOPICS = (APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC)  # what the fraud stream reads
 
 

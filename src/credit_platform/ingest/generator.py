@@ -30,6 +30,10 @@ applications, its AUC is about 0.75 against about 0.68 for the bureau score. A d
 observed when it happens within the performance window, a repayment when the window closes; only
 outcomes observed by `as_of` exist. `GeneratorConfig.drift_from` shifts the applicants from that
 time on.
+
+Chargebacks: every fraudulent purchase is disputed by its card holder days or weeks later
+(`FraudWorld.chargeback_delay_days`); only chargebacks reported by `as_of` exist. They are the fraud
+labels the platform may learn from; look-alikes and normal purchases are never disputed.
 """
 
 from __future__ import annotations
@@ -43,7 +47,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from credit_platform.contracts.events import CHANNELS, EMPLOYMENT, LOAN_PURPOSES, LOAN_TERMS, SCHEMA_VERSION
+from credit_platform.contracts.events import (
+    CHANNELS,
+    CHARGEBACK_REASONS,
+    EMPLOYMENT,
+    LOAN_PURPOSES,
+    LOAN_TERMS,
+    SCHEMA_VERSION,
+)
 from credit_platform.ingest.scenario import KINDS, FraudWorld, GeneratorConfig
 from credit_platform.rules.fraud import haversine_km
 from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS, risk_level_codes
@@ -181,6 +192,10 @@ def _timestamps(ts_ms: np.ndarray) -> pl.Series:
 
 
 # ---- applications ---------------------------------------------------------------------------
+def _epoch_ms(timestamps: pl.Series) -> np.ndarray:
+    return timestamps.str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ").dt.epoch("ms").to_numpy()
+
+
 def applications(count: int, config: GeneratorConfig, population: Population | None = None) -> pl.DataFrame:
     pop = population or Population(config)
     rng = np.random.default_rng([config.seed, 2])
@@ -322,7 +337,7 @@ APPLICATION_COLUMNS = [
 # ---- transactions ---------------------------------------------------------------------------
 def transactions(count: int, config: GeneratorConfig, population: Population | None = None) -> pl.DataFrame:
     pop = population or Population(config)
-    rng = np.random.default_rng([config.seed, 3])
+    rng = np.random.default_rng([config.seed, 3] + ([config.part] if config.part else []))
     world = config.world
     wanted = _pattern_counts(round(count * config.fraud_share), TRANSACTION_PATTERNS)
     benign = _pattern_counts(round(count * config.lookalike_share), TRANSACTION_LOOKALIKES)
@@ -576,7 +591,7 @@ def outcomes_of(apps: pl.DataFrame, config: GeneratorConfig, as_of: datetime | N
     drawn = 1 / (1 + np.exp(-(credit_logit(apps) + rng.normal(0, PD_NOISE_SD, n))))
     defaulted = rng.random(n) < np.where(apps["is_fraud"].to_numpy(), np.maximum(drawn, FRAUD_PD), drawn)
     pd_ = true_pd(apps)
-    applied_ms = apps["timestamp"].str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ").dt.epoch("ms").to_numpy()
+    applied_ms = _epoch_ms(apps["timestamp"])
     window_ms = config.performance_window_days * 86_400_000
     observed_ms = applied_ms + np.where(defaulted, rng.uniform(0.1, 1.0, n) * window_ms, window_ms).astype(np.int64)
     limit = int((as_of or datetime.now(UTC)).timestamp() * 1000)
@@ -596,17 +611,71 @@ def outcomes(count: int, config: GeneratorConfig, as_of: datetime | None = None)
     return outcomes_of(applications(count, config), config, as_of)
 
 
+def chargebacks_of(txs: pl.DataFrame, config: GeneratorConfig, as_of: datetime | None = None) -> pl.DataFrame:
+    """The chargebacks of these transactions reported by `as_of` (default: now), in time order: one
+    per fraudulent purchase, a drawn delay after it (`FraudWorld.chargeback_delay_*`)."""
+    world = config.world
+    fraud = txs.filter(pl.col("is_fraud"))
+    rng = np.random.default_rng([config.seed, 6])
+    delay_days = np.clip(rng.lognormal(np.log(world.chargeback_delay_days), world.chargeback_delay_spread,
+                                       fraud.height), 1.0, world.chargeback_max_delay_days)
+    reported_ms = _epoch_ms(fraud["timestamp"]) + (delay_days * 86_400_000).astype(np.int64)
+    limit = int((as_of or datetime.now(UTC)).timestamp() * 1000)
+    order = np.argsort(reported_ms, kind="stable")
+    order = order[reported_ms[order] <= limit]
+    absent = (fraud["merchant_category"] == "online").to_numpy()[order]
+    return pl.DataFrame({
+        "schema_version": np.full(len(order), SCHEMA_VERSION),
+        "transaction_id": fraud["transaction_id"].gather(order),
+        "user_id": fraud["user_id"].gather(order),
+        "amount": fraud["amount"].gather(order),
+        "reason_code": _strings(CHARGEBACK_REASONS, np.where(absent, 0, 1)),
+        "reported_at": _timestamps(reported_ms[order]),
+    })
+
+
+def chargebacks(count: int, config: GeneratorConfig, as_of: datetime | None = None) -> pl.DataFrame:
+    """The chargebacks of the `count` transactions the same config generates, reported by `as_of`."""
+    return chargebacks_of(transactions(count, config), config, as_of)
+
+
+def _earlier(count: int, days: int, config: GeneratorConfig) -> GeneratorConfig:
+    """The config that spreads about `count` events over the `days` before `config.start`."""
+    if days < 1:
+        raise ValueError("days must be >= 1")
+    return dataclasses.replace(config, start=config.start - timedelta(days=days),
+                               rate_per_second=max(count, 1) / (days * 86_400))
+
+
+def _before(frame: pl.DataFrame, config: GeneratorConfig) -> pl.DataFrame:
+    """The events before `config.start` (a Poisson timeline may run a little past the end)."""
+    return frame.filter(pl.col("timestamp") < config.start.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+
+
 def history(count: int, days: int, config: GeneratorConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     """About `count` applications spread over the `days` before `config.start` (none on or after
     it), and their outcomes observed by `config.start`: what a scorecard learns from."""
+    earlier = _earlier(count, days, config)
+    apps = _before(applications(count, earlier), config)
+    return apps, outcomes_of(apps, earlier, as_of=config.start)
+
+
+def transaction_history(count: int, days: int, config: GeneratorConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """About `count` transactions over the `days` before `config.start`, and their chargebacks reported
+    by `config.start`: what a fraud model learns from (the last days' fraud mostly not yet reported,
+    as on a real book). Each day is a part of its own (its own active customers and fraud, the same
+    population), so fraud happens on every day rather than after each customer's last purchase of
+    the whole history."""
     if days < 1:
         raise ValueError("days must be >= 1")
-    earlier = dataclasses.replace(config, start=config.start - timedelta(days=days),
-                                  rate_per_second=max(count, 1) / (days * 86_400))
-    apps = applications(count, earlier)
-    until = config.start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    apps = apps.filter(pl.col("timestamp") < until)  # the Poisson timeline may run a little past the end
-    return apps, outcomes_of(apps, earlier, as_of=config.start)
+    population, per_day, parts = Population(config), -(-count // days), []
+    for i in range(days):
+        day = dataclasses.replace(config, start=config.start - timedelta(days=days - i),
+                                  rate_per_second=max(per_day, 1) / 86_400, part=i + 1)
+        parts.append(_before(transactions(per_day, day, population), dataclasses.replace(day, start=day.start
+                                                                                        + timedelta(days=1))))
+    txs = pl.concat(parts)
+    return txs, chargebacks_of(txs, config, as_of=config.start)
 
 
 # ---- entry points ---------------------------------------------------------------------------
@@ -617,6 +686,8 @@ def generate(kind: str, count: int, config: GeneratorConfig) -> pl.DataFrame:
         raise ValueError("count must be >= 0")
     if kind == "outcomes":
         return outcomes(count, config)
+    if kind == "chargebacks":
+        return chargebacks(count, config)
     return applications(count, config) if kind == "applications" else transactions(count, config)
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from credit_platform.rules.lending import DEFAULT_POLICY, LendingPolicy
 
-KINDS = ("applications", "transactions", "outcomes")  # what `credit-platform generate` makes
+KINDS = ("applications", "transactions", "outcomes", "chargebacks")  # what `credit-platform generate` makes
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,12 @@ class FraudWorld:
     merchant_span_minutes: int = 1_080
     # every transaction pattern happens to a customer with at least this many earlier purchases
     min_history: int = 5
+    # chargebacks: every fraudulent purchase is disputed by its card holder once they notice it, after
+    # a log-normal delay (this median in days and spread of its logarithm: about one in ten comes
+    # after more than two weeks), at least a day and at most the card networks' 120-day limit
+    chargeback_delay_days: float = 6.0
+    chargeback_delay_spread: float = 0.7
+    chargeback_max_delay_days: float = 120.0
 
 
 DEFAULT_FRAUD_WORLD = FraudWorld()
@@ -73,6 +79,9 @@ class GeneratorConfig:
     # applications from this time on come from a shifted population (lower scores, larger loans
     # relative to income): what the model monitoring's drift measure must notice
     drift_from: datetime | None = None
+    # which part of a longer history this is (0: a stream of its own): each part draws its own events,
+    # customers and fraud from the same population (`generator.transaction_history`'s days)
+    part: int = 0
 
     def __post_init__(self) -> None:
         if not 0 <= self.fraud_share <= 0.5:
