@@ -328,6 +328,24 @@ def test_drift_shifts_the_applicants_after_its_date_only():
                    for a, s in normal.select("loan_amount", "credit_score").rows())
 
 
+def test_inflated_purchases_stay_under_every_rule_and_show_only_at_their_merchant(txs):
+    from credit_platform.rules.fraud import reference_alerts
+
+    billed = txs.filter(pl.col("fraud_pattern") == "inflated_purchases")
+    pop = generator.Population(CONFIG)
+    users = billed["user_id"].str.slice(1).cast(pl.Int64).to_numpy()
+    multiple = billed["amount"].to_numpy() / pop.usual_spend[users]
+    low, high = WORLD.inflation_multiple
+    assert billed.height > 100 and ((multiple > low - 0.01) & (multiple < high + 0.01)).all()
+    # at home, on the customer's own device: nothing but the amount and the merchant is unusual
+    assert (billed["location"] == pop.city_names.gather(pop.home_city[users])).all()
+    assert (billed["device_id"] == pop.device_ids.gather(users)).all()
+    campaigns = billed.group_by("merchant").len()["len"]
+    assert campaigns.min() >= WORLD.inflation_cards[0] and campaigns.max() < sum(WORLD.inflation_cards)  # + a tail
+    caught = {a.split(":", 1)[1] for a in reference_alerts(generator.applications(0, CONFIG), txs)}
+    assert billed["transaction_id"].is_in(list(caught)).mean() < 0.02  # what no threshold sees
+
+
 def test_card_testing_is_a_run_of_tiny_purchases_then_a_large_one_on_another_device(txs):
     runs = txs.filter(pl.col("fraud_pattern") == "card_testing").sort("timestamp").group_by("user_id").agg(
         pl.col("amount"), pl.col("device_id").n_unique().alias("devices"), pl.col("timestamp").first().alias("t0"),

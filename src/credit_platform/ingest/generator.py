@@ -12,7 +12,9 @@ Injected patterns (label `is_fraud`, pattern name in `fraud_pattern`):
   transactions: impossible_travel, amount_spike, card_testing (a run of tiny purchases, then a large
   one, on another device), account_takeover (an established customer's card on a new device in
   another city, large amounts), compromised_merchant (many customers' cards defrauded at one
-  merchant over hours to days, then quiet)
+  merchant over hours to days, then quiet), inflated_purchases (a rogue merchant quietly billing
+  its customers about twice their usual spend: no rule's threshold is crossed, only a learned score
+  that sees the merchant's many such bills can tell)
 Benign look-alikes (`is_fraud` false, `fraud_pattern` benign_*), `GeneratorConfig.lookalike_share`
 of the events: households applying from one device (benign_household), customers who really fly to
 a distant city (benign_travel: their purchases there), occasional big-ticket purchases
@@ -61,7 +63,7 @@ from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS, risk_level_co
 
 APPLICATION_PATTERNS = ("large_loan_low_score", "application_velocity", "shared_device")
 TRANSACTION_PATTERNS = ("impossible_travel", "amount_spike", "card_testing", "account_takeover",
-                        "compromised_merchant")
+                        "compromised_merchant", "inflated_purchases")
 APPLICATION_LOOKALIKES = ("benign_household",)
 TRANSACTION_LOOKALIKES = ("benign_travel", "benign_big_ticket")
 TRAVEL_MIN_SPAN_HOURS = 12  # a stream shorter than this has no travellers (a flight takes hours)
@@ -381,7 +383,9 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
     testing = _bursts(rng, wanted["card_testing"], *world.testing_run)
     takeovers = _bursts(rng, wanted["account_takeover"], 1, 3)
     campaigns = _bursts(rng, wanted["compromised_merchant"], *world.merchant_cards)
-    need = k_travel + k_spike + len(testing) + len(takeovers) + wanted["compromised_merchant"]
+    billed = _bursts(rng, wanted["inflated_purchases"], *world.inflation_cards)
+    need = (k_travel + k_spike + len(testing) + len(takeovers) + wanted["compromised_merchant"]
+            + wanted["inflated_purchases"])
     if need > len(experienced):
         raise ValueError(f"{need} injected fraud cases need as many customers with at least "
                          f"{world.min_history} purchases, but only {len(experienced)} of {pop.size} have them; "
@@ -448,6 +452,19 @@ def transactions(count: int, config: GeneratorConfig, population: Population | N
         rows = _transaction_rows(rng, pop, u, at, pop.home_city[u], 4)
         rows["merchant"][:] = merchant
         rows["amount"] = np.round(pop.usual_spend[u] * rng.uniform(4, 10, len(u)), 2)
+        parts.append(rows)
+
+    # (i) inflated purchases: over a campaign of up to two days, a rogue merchant bills each of its
+    # customers once, at home, on their own card and device, for about twice their usual spend
+    width = min(world.inflation_span_minutes * 60_000, span[1] - span[0])
+    merchants = rng.choice(np.setdiff1d(np.arange(len(pop.merchants)), merchants), len(billed), replace=False)
+    for size, merchant in zip(billed, merchants, strict=True):
+        begin = int(rng.integers(span[0], max(span[1] - width, span[0] + 1) + 1))
+        u, experienced = experienced[:size], experienced[size:]
+        at = np.minimum(np.maximum(begin + rng.integers(0, width + 1, len(u)), last[u] + 1_000), span[1] - 1)
+        rows = _transaction_rows(rng, pop, u, at, pop.home_city[u], 5)
+        rows["merchant"][:] = merchant
+        rows["amount"] = np.round(pop.usual_spend[u] * rng.uniform(*world.inflation_multiple, len(u)), 2)
         parts.append(rows)
 
     c = _in_time_order(_concat(parts))

@@ -50,6 +50,12 @@ class FraudWorld:
     # compromised_merchant: this many customers' cards, defrauded over this span
     merchant_cards: tuple[int, int] = (10, 25)
     merchant_span_minutes: int = 1_080
+    # inflated_purchases: a rogue merchant quietly bills this many of its customers this many times
+    # their usual spend over this span: each bill within what the customer might spend, below every
+    # rule's threshold (the fraud a learned score is for)
+    inflation_cards: tuple[int, int] = (15, 40)
+    inflation_multiple: tuple[float, float] = (1.8, 2.6)
+    inflation_span_minutes: int = 2_880
     # every transaction pattern happens to a customer with at least this many earlier purchases
     min_history: int = 5
     # chargebacks: every fraudulent purchase is disputed by its card holder once they notice it, after
