@@ -339,8 +339,8 @@ def test_each_run_leaves_lineage_back_to_files_and_offsets(platform, scored_day)
                  "WHERE job = 'risk_scoring' AND run_id LIKE %s ORDER BY run_id, target", f"test-score-{tag}-%")
     assert [(r[0][-1], r[2], r[5]) for r in rows] == [
         (run, table, "success") for run in "12"
-        for table in ("credit_scores", "loan_outcomes", "processed_transactions")]
-    apps_row = rows[0]
+        for table in ("chargebacks", "credit_scores", "loan_outcomes", "processed_transactions")]
+    apps_row = next(r for r in rows if r[2] == "credit_scores")
     assert apps_row[1] == f"landing/{APPLICATIONS_TOPIC}/dt={scored_day['day']}"
     # 3 bad rows and a duplicate; the garbage payload has no event time, so it landed under its Kafka date
     assert apps_row[4] == len(BOUNDARIES) and apps_row[3] == len(BOUNDARIES) + 4
