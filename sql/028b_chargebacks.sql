@@ -5,6 +5,7 @@
 CREATE TABLE IF NOT EXISTS public.chargebacks (
     transaction_id   text          PRIMARY KEY,
     user_id          text          NOT NULL,
+    merchant         text,
     amount           numeric(14,2) NOT NULL CHECK (amount > 0),
     reason_code      text          NOT NULL CHECK (reason_code IN ('fraud_card_absent', 'fraud_card_present')),
     reported_at      timestamptz   NOT NULL,

@@ -73,7 +73,8 @@ def outcomes_for(day: date, apps: list[dict]) -> list[dict]:
 
 def chargebacks_for(day: date, txs: list[dict]) -> list[dict]:
     """A chargeback of each of these transactions, reported on `day`."""
-    return [{"schema_version": 1, "transaction_id": t["transaction_id"], "user_id": t["user_id"], "amount": t["amount"],
+    return [{"schema_version": 1, "transaction_id": t["transaction_id"], "user_id": t["user_id"],
+             "merchant": t["merchant"], "amount": t["amount"],
              "reason_code": ("fraud_card_absent", "fraud_card_present")[i % 2], "reported_at": event_time(day, 40 + i)}
             for i, t in enumerate(txs)]
 
@@ -294,9 +295,10 @@ def test_loan_outcomes_load_under_the_day_they_were_observed(platform, scored_da
 
 def test_chargebacks_load_under_the_day_they_were_reported_and_mark_their_transaction(platform, scored_day):
     day, tag = scored_day["day"], scored_day["tag"]
-    loaded = query(platform, "SELECT transaction_id, user_id, amount, reason_code, reported_at, "
+    loaded = query(platform, "SELECT transaction_id, user_id, merchant, amount, reason_code, reported_at, "
                    "kafka_offset IS NOT NULL FROM chargebacks WHERE business_date = %s ORDER BY transaction_id", day)
-    expected = sorted((c["transaction_id"], c["user_id"], Decimal(str(c["amount"])).quantize(Decimal("0.01")),
+    expected = sorted((c["transaction_id"], c["user_id"], c["merchant"],
+                       Decimal(str(c["amount"])).quantize(Decimal("0.01")),
                        c["reason_code"], datetime.fromisoformat(c["reported_at"]), True)
                       for c in scored_day["chargebacks"])
     assert loaded == expected and len(loaded) == 7

@@ -259,6 +259,7 @@ def test_every_fraudulent_purchase_and_nothing_else_is_charged_back_days_later(t
         Chargeback.model_validate_json(line)
     joined = fraud.join(every, on="transaction_id", suffix="_cb")
     assert (joined["user_id"] == joined["user_id_cb"]).all() and (joined["amount"] == joined["amount_cb"]).all()
+    assert (joined["merchant"] == joined["merchant_cb"]).all()
     assert ((joined["merchant_category"] == "online") == (joined["reason_code"] == "fraud_card_absent")).all()
     delay = (joined["reported_at"].str.to_datetime(time_zone="UTC")
              - joined["timestamp"].str.to_datetime(time_zone="UTC"))

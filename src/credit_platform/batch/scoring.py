@@ -50,7 +50,7 @@ PROCESSED_TRANSACTIONS_COLUMNS = (
 
 LOAN_OUTCOMES_COLUMNS = ("application_id", "defaulted", "observed_at", "business_date", "true_pd", "source_file",
                          "kafka_partition", "kafka_offset")
-CHARGEBACKS_COLUMNS = ("transaction_id", "user_id", "amount", "reason_code", "reported_at", "business_date",
+CHARGEBACKS_COLUMNS = ("transaction_id", "user_id", "merchant", "amount", "reason_code", "reported_at", "business_date",
                        "source_file", "kafka_partition", "kafka_offset")
 
 

@@ -147,6 +147,7 @@ class Chargeback(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     transaction_id: Id
     user_id: Id
+    merchant: Text  # whom the dispute is against (a merchant's chargebacks are a fraud signal)
     amount: Money  # the disputed amount
     reason_code: Literal[CHARGEBACK_REASONS]
     reported_at: EventTime

@@ -645,6 +645,7 @@ def chargebacks_of(txs: pl.DataFrame, config: GeneratorConfig, as_of: datetime |
         "schema_version": np.full(len(order), SCHEMA_VERSION),
         "transaction_id": fraud["transaction_id"].gather(order),
         "user_id": fraud["user_id"].gather(order),
+        "merchant": fraud["merchant"].gather(order),
         "amount": fraud["amount"].gather(order),
         "reason_code": _strings(CHARGEBACK_REASONS, np.where(absent, 0, 1)),
         "reported_at": _timestamps(reported_ms[order]),
