@@ -4,15 +4,10 @@ tested on, and scored per test day against the rules it would run beside.
 
 The history is `generator.transaction_history` (days of transactions with look-alikes, each day
 its own fraud) and its chargebacks. Features are point-in-time (each transaction sees only what
-happened at or before it, and only the chargebacks reported by then):
-
-- the customer's count and mean amount over the last hour, day and week; the amount against the
-  customer's mean of the week before it; a device or a city the customer never used before; the
-  distance from and speed since their previous purchase;
-- the merchant's transactions over the last hour and day, those among them far above their
-  customer's own mean (what a compromised merchant looks like while it happens), and the
-  chargebacks reported against it over the last week and month (the handbook's terminal risk,
-  with real reporting delays).
+happened at or before it, and only the chargebacks reported by then): the platform's own
+(`rules.fraud_features`, whose SQL twin the parity test holds equal), and the chargebacks reported
+against the merchant over the last week and month (the handbook's terminal risk, with real
+reporting delays; not in the SQL yet, so computed here).
 
 Models: a logistic regression on standardized features, and a gradient-boosted model (sklearn's
 HistGradientBoosting) as the best this feature set reaches. The rules are the reference twin of the
@@ -21,8 +16,7 @@ precision@100 (of the 100 cards with the highest score that day, the share with 
 and fraud caught at the rules' own alert volume and at 1.25 times it, with the model alone and with
 the rules' hits as features ("rules + model"), overall and of the inflated purchases no rule sees.
 
-This is the study that chooses the model; the features are computed here in polars. The platform's
-features are to be SQL, run by the stream and in batch mode over landed history.
+This is the study that chooses the model.
 
     .venv/bin/python -m bench.fraud_model_quality [--transactions-per-day 10000] [--days 35]
         [--train-days 21] [--delay-days 7] [--seed 42]
@@ -39,74 +33,31 @@ import polars as pl
 
 from credit_platform.ingest import generator
 from credit_platform.ingest.scenario import GeneratorConfig
-from credit_platform.rules.fraud import haversine_km, reference_alerts
+from credit_platform.rules.fraud import reference_alerts
+from credit_platform.rules.fraud_features import FEATURE_NAMES, reference_features
 
-CUSTOMER_WINDOWS = (("1h", "hour"), ("1d", "day"), ("7d", "week"))
 BUDGET = 1.25  # an alert budget above the rules' own volume, for what a score adds beyond them
+CHARGEBACK_WINDOWS = (("7d", "week"), ("30d", "month"))
 
 
 def features(txs: pl.DataFrame, chargebacks: pl.DataFrame) -> pl.DataFrame:
-    """One row per transaction: its point-in-time features (see the module's doc)."""
-    t = (txs.with_columns(pl.col("timestamp").str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ").alias("ts"))
-         .sort("ts").with_row_index("row"))
-    out = t.select("row", "transaction_id", "user_id", "merchant", "ts", "amount", "is_fraud", "fraud_pattern")
-    for period, name in CUSTOMER_WINDOWS:
-        w = (t.rolling("ts", period=period, closed="both", group_by="user_id")
-             .agg(pl.len().alias(f"n_{name}"), pl.col("amount").sum().alias(f"sum_{name}"), pl.col("row").last()))
-        out = out.join(w.select("row", f"n_{name}", f"sum_{name}"), on="row")
-    out = out.with_columns(
-        ((pl.col("sum_week") - pl.col("amount")) / (pl.col("n_week") - 1)).alias("mean_before"),
-        (pl.col("sum_day") / pl.col("n_day")).alias("mean_day"),
-    ).with_columns(
-        (pl.col("amount") / pl.col("mean_before")).fill_null(1.0).fill_nan(1.0).alias("amount_ratio"),
-    )
-    seen = t.select(
-        "row",
-        (pl.int_range(pl.len()).over("user_id", "device_id", order_by="ts") == 0).alias("first_device"),
-        (pl.int_range(pl.len()).over("user_id", "location", order_by="ts") == 0).alias("first_city"),
-        (pl.int_range(pl.len()).over("user_id", order_by="ts") == 0).alias("first_purchase"),
-        pl.col("latitude").shift().over("user_id", order_by="ts").alias("plat"),
-        pl.col("longitude").shift().over("user_id", order_by="ts").alias("plon"),
-        (pl.col("ts") - pl.col("ts").shift().over("user_id", order_by="ts")).dt.total_seconds().alias("gap"),
-        "latitude", "longitude",
-    )
-    km = haversine_km(seen["plat"].fill_null(seen["latitude"]).to_numpy(),
-                      seen["plon"].fill_null(seen["longitude"]).to_numpy(),
-                      seen["latitude"].to_numpy(), seen["longitude"].to_numpy())
-    seen = seen.with_columns(
-        (pl.col("first_device") & ~pl.col("first_purchase")).alias("new_device"),
-        (pl.col("first_city") & ~pl.col("first_purchase")).alias("new_city"),
-        pl.Series("km_from_previous", km),
-    ).with_columns((pl.col("km_from_previous") * 3600 / pl.col("gap").fill_null(1e9).clip(60)).alias("speed_kmh"))
-    out = out.join(seen.select("row", "new_device", "new_city", "km_from_previous", "speed_kmh"), on="row")
-
-    # the merchant: its traffic, the unusual purchases in it, and its chargebacks reported so far
-    unusual = out.select("row", "merchant", "ts", (pl.col("amount_ratio") > 3).alias("unusual"),
-                         pl.col("amount_ratio").clip(0, 10).alias("ratio"))
-    for period, name in (("1h", "hour"), ("1d", "day")):
-        w = (unusual.rolling("ts", period=period, closed="both", group_by="merchant")
-             .agg(pl.len().alias(f"m_n_{name}"), pl.col("unusual").sum().alias(f"m_unusual_{name}"),
-                  pl.col("ratio").mean().alias(f"m_ratio_{name}"), pl.col("row").last()))
-        out = out.join(w.select("row", f"m_n_{name}", f"m_unusual_{name}", f"m_ratio_{name}"), on="row")
-    reports = (chargebacks.join(txs.select("transaction_id", "merchant"), on="transaction_id")
-               .select("merchant", pl.col("reported_at").str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ").alias("ts"),
-                       pl.lit(1).alias("report")))
+    """One row per transaction: the platform's features (`rules.fraud_features`, the polars twin of
+    the SQL), the merchant's chargebacks reported by then, the label and the pattern."""
+    out = (reference_features(txs).with_row_index("row")
+           .join(txs.select("transaction_id", "merchant", "is_fraud", "fraud_pattern"), on="transaction_id"))
+    reports = (chargebacks.select("merchant", pl.col("reported_at").str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ")
+                                  .cast(pl.Datetime("ms")).alias("ts"), pl.lit(1).alias("report")))
     events = pl.concat([out.select("merchant", "ts", pl.lit(0).alias("report"), "row"),
-                        reports.with_columns(pl.lit(None, dtype=pl.UInt32).alias("row"))]).sort("ts", "report")
-    for period, name in (("7d", "week"), ("30d", "month")):
-        w = (events.rolling("ts", period=period, closed="both", group_by="merchant")
-             .agg(pl.col("report").sum().alias(f"m_chargebacks_{name}"), pl.col("row").last(),
-                  pl.col("report").last().alias("last_report")))
-        out = out.join(w.filter(pl.col("last_report") == 0).select("row", f"m_chargebacks_{name}"), on="row")
-    return out.sort("row")
+                        reports.with_columns(pl.lit(None, dtype=pl.UInt32).alias("row"))]).sort("ts")
+    counted = events.with_columns(
+        pl.col("report").rolling_sum_by("ts", window_size=period, closed="both").over("merchant")
+        .alias(f"m_chargebacks_{name}") for period, name in CHARGEBACK_WINDOWS).filter(pl.col("report") == 0)
+    return out.join(counted.select("row", *(f"m_chargebacks_{name}" for _, name in CHARGEBACK_WINDOWS)),
+                    on="row").sort("row")
 
 
-FEATURES = ("amount", "n_hour", "n_day", "n_week", "mean_day", "amount_ratio", "new_device", "new_city",
-            "km_from_previous", "speed_kmh", "m_n_hour", "m_n_day", "m_unusual_hour", "m_unusual_day",
-            "m_ratio_hour", "m_ratio_day", "m_chargebacks_week", "m_chargebacks_month")
-LOGGED = {"amount", "n_hour", "n_day", "n_week", "mean_day", "amount_ratio", "km_from_previous", "speed_kmh",
-          "m_n_hour", "m_n_day", "m_unusual_hour", "m_unusual_day", "m_ratio_hour", "m_ratio_day",
-          "m_chargebacks_week", "m_chargebacks_month"}
+FEATURES = FEATURE_NAMES + tuple(f"m_chargebacks_{name}" for _, name in CHARGEBACK_WINDOWS)
+LOGGED = set(FEATURES) - {"new_device", "new_city"}  # counts, amounts and ratios: log(1 + x)
 
 
 def matrix(frame: pl.DataFrame, extra: tuple[str, ...] = ()) -> np.ndarray:

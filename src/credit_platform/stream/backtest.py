@@ -120,6 +120,19 @@ def run_rule_rows(work_dir: Path, apps: list, txs: list, variants: dict[str, Jud
     return found
 
 
+def run_features(work_dir: Path, txs: list) -> list[tuple]:
+    """The learned score's features (`rules.fraud_features.feature_query`, the SQL the stream is to
+    run) over these transactions: (transaction_id, user_id, event_time as UTC wall time, *FEATURE_NAMES)
+    per purchase."""
+    from credit_platform.rules.fraud_features import FEATURE_NAMES, feature_query
+
+    t_env = bounded_tables(work_dir, [], txs)
+    query = (f"SELECT transaction_id, user_id, CAST(event_time AS TIMESTAMP(3)) AS event_time, "
+             f"{', '.join(FEATURE_NAMES)} FROM ({feature_query()})")
+    with t_env.execute_sql(query).collect() as results:
+        return [tuple(row) for row in results]
+
+
 # ---- landed events ------------------------------------------------------------------------------
 def landed_events(settings: Settings, first: date, last: date) -> dict[str, pl.DataFrame]:
     """Every landed record of the stream's topics with an event date in [first, last]."""

@@ -1,0 +1,103 @@
+"""The learned fraud score's features: the Flink SQL (`feature_query`, run on a local mini-cluster
+over bounded files, as the backtest runs it) against the polars reference (`reference_features`),
+feature for feature, on generated purchases over more than a week and on purchases placed at every
+window's edge. Training sets are built with the SQL over landed history and the stream is to run the
+same SQL, so this is what keeps training and serving one computation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from credit_platform.ingest import generator
+from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.rules import fraud_features
+from credit_platform.rules.fraud_features import FEATURE_NAMES, reference_features
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def _purchase(i: int, user: str, at: datetime, amount: float, merchant: str = "Edge Merchant",
+              device: str = "DEDGE1", city: tuple[str, float, float] = ("Springfield", 39.8, -89.6)) -> dict:
+    return {"schema_version": 1, "transaction_id": f"TX-EDGE-{i:04d}", "user_id": user, "amount": amount,
+            "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"), "location": city[0],
+            "latitude": city[1], "longitude": city[2], "merchant": merchant, "merchant_category": "grocery",
+            "card_type": "VISA", "device_id": device, "credit_score": 700, "risk_level": "Low", "is_fraud": False,
+            "fraud_pattern": None}
+
+
+def edge_purchases() -> list[dict]:
+    """One customer's purchases exactly at, and a millisecond past, each window's length after the
+    first; a new device and a new city; a purchase seconds after one far away; and two customers
+    at one merchant in the same millisecond, one of them far above their mean."""
+    far = ("Portland", 45.5, -122.7)
+    hour, day, week, ms = timedelta(hours=1), timedelta(days=1), timedelta(days=7), timedelta(milliseconds=1)
+    rows = [
+        _purchase(0, "U-EDGE-A", T0, 40.0),
+        _purchase(1, "U-EDGE-A", T0 + hour, 60.0),  # the first is still in its hour
+        _purchase(2, "U-EDGE-A", T0 + hour + ms, 20.0),  # ...and no longer
+        _purchase(3, "U-EDGE-A", T0 + day, 80.0, device="DEDGE2"),  # a new device
+        _purchase(4, "U-EDGE-A", T0 + day + ms, 500.0),  # its own device again, after a day
+        _purchase(5, "U-EDGE-A", T0 + day + 30 * ms, 35.0, city=far),  # 2,800 km in 29 ms: the gap floor
+        _purchase(6, "U-EDGE-A", T0 + week, 45.0),  # the first is still in its week
+        _purchase(7, "U-EDGE-A", T0 + week + ms, 50.0),  # ...and no longer
+        _purchase(8, "U-EDGE-B", T0 + week + 5 * ms, 30.0, merchant="Tie Merchant"),
+        _purchase(9, "U-EDGE-C", T0 + week + 5 * ms, 30.0, merchant="Tie Merchant", device="DEDGE3"),
+        _purchase(10, "U-EDGE-B", T0 + week + hour, 900.0, merchant="Tie Merchant"),  # unusual
+    ]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def purchases() -> pl.DataFrame:
+    config = GeneratorConfig(seed=13, rate_per_second=3_000 / (9 * 86_400), start=T0 - timedelta(days=1))
+    generated = generator.generate("transactions", 3_000, config)
+    edges = pl.DataFrame(edge_purchases(), schema=generated.schema)
+    return pl.concat([generated, edges]).sort("timestamp", maintain_order=True)
+
+
+@pytest.fixture(scope="module")
+def both(purchases, tmp_path_factory) -> pl.DataFrame:
+    from credit_platform.stream.backtest import run_features
+
+    lines = [json.dumps(r).encode() for r in purchases.iter_rows(named=True)]
+    got = pl.DataFrame(run_features(tmp_path_factory.mktemp("features"), lines),
+                       schema=["transaction_id", "user_id", "event_time", *FEATURE_NAMES], orient="row")
+    return reference_features(purchases).join(got, on="transaction_id", how="full", suffix="_sql")
+
+
+def test_every_feature_of_every_purchase_is_equal_in_sql_and_in_the_reference(both, purchases):
+    assert both.height == purchases.height and both["transaction_id"].null_count() == 0
+    assert both["transaction_id_sql"].null_count() == 0
+    for name in FEATURE_NAMES:
+        ref, sql = (both[c].cast(pl.Float64).to_numpy() for c in (name, f"{name}_sql"))
+        differ = ~np.isclose(ref, sql, rtol=1e-9, atol=1e-9)
+        assert not differ.any(), (name, both.filter(pl.Series(differ)).select(
+            "transaction_id", name, f"{name}_sql").head(5).to_dicts())
+
+
+def test_the_edges_fall_where_the_windows_say(both):
+    edge = {r["transaction_id"]: r for r in both.filter(pl.col("transaction_id").str.starts_with("TX-EDGE"))
+            .to_dicts()}
+
+    def of(i: int) -> dict:
+        return edge[f"TX-EDGE-{i:04d}"]
+
+    assert (of(1)["n_hour"], of(2)["n_hour"]) == (2, 2)  # [t - 1h, t]: the first counts at 1h, not 1h + 1ms
+    assert of(1)["amount_ratio"] == 60.0 / 40.0 and of(0)["amount_ratio"] == 1.0  # a first purchase: 1
+    assert of(3)["new_device"] and not of(4)["new_device"] and not of(0)["new_device"]
+    assert of(5)["new_city"] and of(5)["km_from_previous"] > 2_500
+    assert of(5)["speed_kmh"] == pytest.approx(of(5)["km_from_previous"] * 3600 / fraud_features.MIN_GAP_SECONDS)
+    assert (of(6)["n_week"], of(7)["n_week"]) == (7, 7)  # the week drops the first a millisecond after
+    assert of(8)["m_n_hour"] == of(9)["m_n_hour"] == 2  # one millisecond, two cards: each sees both
+    assert of(10)["m_unusual_hour"] == 1 and of(10)["m_n_hour"] == 3
+
+
+def test_the_sql_names_every_feature_and_reads_no_label():
+    query = fraud_features.feature_query()
+    assert all(name in query for name in FEATURE_NAMES)
+    assert "is_fraud" not in query and "fraud_pattern" not in query
