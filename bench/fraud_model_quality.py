@@ -33,6 +33,7 @@ import polars as pl
 
 from credit_platform.ingest import generator
 from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.model import fraud_score
 from credit_platform.rules.fraud import reference_alerts
 from credit_platform.rules.fraud_features import FEATURE_NAMES, reference_features
 
@@ -57,17 +58,12 @@ def features(txs: pl.DataFrame, chargebacks: pl.DataFrame) -> pl.DataFrame:
 
 
 FEATURES = FEATURE_NAMES + tuple(f"m_chargebacks_{name}" for _, name in CHARGEBACK_WINDOWS)
-LOGGED = set(FEATURES) - {"new_device", "new_city"}  # counts, amounts and ratios: log(1 + x)
 
 
 def matrix(frame: pl.DataFrame, extra: tuple[str, ...] = ()) -> np.ndarray:
-    cols = [pl.col(c).cast(pl.Float64).log1p() if c in LOGGED else pl.col(c).cast(pl.Float64) for c in FEATURES]
-    return frame.select(*cols, *[pl.col(c).cast(pl.Float64) for c in extra]).to_numpy()
-
-
-def card_precision_at(frame: pl.DataFrame, score: str, k: int = 100) -> float:
-    cards = frame.group_by("user_id").agg(pl.col(score).max(), pl.col("is_fraud").any())
-    return float(cards.sort(score, descending=True).head(k)["is_fraud"].mean())
+    """The features as the platform's score takes them (`fraud_score.transformed`), and `extra` as 0/1."""
+    return np.column_stack([fraud_score.transformed(frame, FEATURES),
+                            *[frame[c].cast(pl.Float64).to_numpy() for c in extra]])
 
 
 def caught_at(frame: pl.DataFrame, score: str, volume: int) -> int:
@@ -77,7 +73,6 @@ def caught_at(frame: pl.DataFrame, score: str, volume: int) -> int:
 def main() -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -122,7 +117,7 @@ def main() -> None:
           f"(of {int(train['is_fraud'].sum()):,} frauds)")
     y = train["label"].to_numpy()
     models = {
-        "logistic": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000, C=1.0)).fit(matrix(train), y),
+        "logistic": fraud_score.fit(train, y, "bench", features=FEATURES),  # the platform's score
         "boosted": HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, max_leaf_nodes=15,
                                                   random_state=0).fit(matrix(train), y),
         "logistic+rules": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000, C=1.0)).fit(
@@ -132,19 +127,20 @@ def main() -> None:
     for day in test_days:
         test = frame.filter(pl.col("ts").is_between(naive(day), naive(day + timedelta(days=1)), closed="left"))
         scored = test.with_columns(
-            pl.Series("logistic", models["logistic"].predict_proba(matrix(test))[:, 1]),
+            pl.Series("logistic", models["logistic"].score(test)),
             pl.Series("boosted", models["boosted"].predict_proba(matrix(test))[:, 1]),
             pl.Series("logistic+rules", models["logistic+rules"].predict_proba(matrix(test, rule_names))[:, 1]),
             pl.col("rules").cast(pl.Float64).alias("rules_score"),
         )
         truth, volume = scored["is_fraud"].to_numpy(), int(scored["rules"].sum())
+        users = scored["user_id"].to_numpy()
         row = {"day": f"{day:%m-%d}", "events": scored.height, "fraud": int(truth.sum()), "alerts": volume,
                "rules: caught": int(scored.filter("rules")["is_fraud"].sum()),
-               "rules: CP@100": card_precision_at(scored, "rules_score")}
+               "rules: CP@100": fraud_score.card_precision_at(users, scored["rules_score"].to_numpy(), truth)}
         for name in models:
-            score = scored[name].to_numpy()
-            row |= {f"{name}: AUC": roc_auc_score(truth, score), f"{name}: AP": average_precision_score(truth, score),
-                    f"{name}: CP@100": card_precision_at(scored, name),
+            metrics = fraud_score.day_metrics(users, scored[name].to_numpy(), truth)
+            row |= {f"{name}: AUC": metrics["auc"], f"{name}: AP": metrics["average_precision"],
+                    f"{name}: CP@100": metrics["card_precision_at_100"],
                     f"{name}: caught": caught_at(scored, name, volume)}
         budget = round(volume * BUDGET)  # the rules cannot alert more without new thresholds
         row |= {f"rules: caught at {BUDGET}x": row["rules: caught"]} | {
@@ -161,9 +157,9 @@ def main() -> None:
     with pl.Config(tbl_cols=-1, tbl_rows=-1, tbl_width_chars=200, float_precision=3, tbl_hide_dataframe_shape=True,
                    tbl_hide_column_data_types=True):
         print(long.with_columns(pl.mean_horizontal(pl.exclude("variable")).alias("mean")))
-    coef = models["logistic"][-1].coef_[0]
     print("logistic coefficients (standardized): " + ", ".join(
-        f"{f} {c:+.2f}" for f, c in sorted(zip(FEATURES, coef, strict=True), key=lambda x: -abs(x[1]))))
+        f"{f} {c:+.2f}" for f, c in sorted(zip(FEATURES, models["logistic"].weights, strict=True),
+                                           key=lambda x: -abs(x[1]))))
     print(f"took {time.monotonic() - started:.0f}s")
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from credit_platform.ingest import generator
 from credit_platform.ingest.scenario import GeneratorConfig
+from credit_platform.model import fraud_score
 from credit_platform.rules import fraud_features
 from credit_platform.rules.fraud_features import FEATURE_NAMES, reference_features
 
@@ -61,13 +62,25 @@ def purchases() -> pl.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def both(purchases, tmp_path_factory) -> pl.DataFrame:
+def model(purchases) -> fraud_score.FraudModel:
+    """A score fitted on the reference's features (the generator's labels stand in for chargebacks)."""
+    labelled = reference_features(purchases).join(purchases.select("transaction_id", "is_fraud"), on="transaction_id")
+    return fraud_score.fit(labelled, labelled["is_fraud"].to_numpy(), "test-model")
+
+
+@pytest.fixture(scope="module")
+def both(purchases, model, tmp_path_factory) -> pl.DataFrame:
+    """The reference's features and the model's Python score, beside the SQL's features and score
+    from one run of the features' SQL with the model's score expression over the same purchases."""
     from credit_platform.stream.backtest import run_features
 
     lines = [json.dumps(r).encode() for r in purchases.iter_rows(named=True)]
-    got = pl.DataFrame(run_features(tmp_path_factory.mktemp("features"), lines),
-                       schema=["transaction_id", "user_id", "event_time", *FEATURE_NAMES], orient="row")
-    return reference_features(purchases).join(got, on="transaction_id", how="full", suffix="_sql")
+    got = pl.DataFrame(run_features(tmp_path_factory.mktemp("features"), lines, model),
+                       schema=["transaction_id", "user_id", "event_time", *FEATURE_NAMES, "score"], orient="row")
+    reference = reference_features(purchases).join(purchases.select("transaction_id", "is_fraud"),
+                                                   on="transaction_id")
+    reference = reference.with_columns(pl.Series("score", model.score(reference)))
+    return reference.join(got, on="transaction_id", how="full", suffix="_sql")
 
 
 def test_every_feature_of_every_purchase_is_equal_in_sql_and_in_the_reference(both, purchases):
@@ -95,6 +108,18 @@ def test_the_edges_fall_where_the_windows_say(both):
     assert (of(6)["n_week"], of(7)["n_week"]) == (7, 7)  # the week drops the first a millisecond after
     assert of(8)["m_n_hour"] == of(9)["m_n_hour"] == 2  # one millisecond, two cards: each sees both
     assert of(10)["m_unusual_hour"] == 1 and of(10)["m_n_hour"] == 3
+
+
+def test_the_score_as_sql_equals_the_score_in_python_and_names_its_strongest_features(both, model):
+    ref, sql = both["score"].to_numpy(), both["score_sql"].to_numpy()
+    assert np.allclose(ref, sql, rtol=1e-9, atol=1e-12)
+    assert 0 < (sql >= model.threshold).sum() < both.height * 0.05  # the training sample's top 1%, give or take
+    metrics = fraud_score.day_metrics(both["user_id"].to_numpy(), ref, both["is_fraud"].to_numpy())
+    assert metrics["auc"] > 0.9  # fitted on these very purchases: a check of the arithmetic, not a judgment
+    top = both.sort("score", descending=True).head(1)
+    words = model.strongest(top)[0]
+    assert len(words) == 3 and all(w in dict(fraud_features.FEATURES).values() for w in words)
+    assert fraud_score.FraudModel.from_json(model.to_json()) == model
 
 
 def test_the_sql_names_every_feature_and_reads_no_label():

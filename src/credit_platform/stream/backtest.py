@@ -48,6 +48,8 @@ from credit_platform.rules.fraud import (
 if TYPE_CHECKING:
     import polars as pl
 
+    from credit_platform.model.fraud_score import FraudModel
+
 log = logging.getLogger(__name__)
 
 OUT_OF_ORDERNESS_MS = 500  # as the job's default (--out-of-orderness-ms)
@@ -120,15 +122,16 @@ def run_rule_rows(work_dir: Path, apps: list, txs: list, variants: dict[str, Jud
     return found
 
 
-def run_features(work_dir: Path, txs: list) -> list[tuple]:
+def run_features(work_dir: Path, txs: list, model: FraudModel | None = None) -> list[tuple]:
     """The learned score's features (`rules.fraud_features.feature_query`, the SQL the stream is to
     run) over these transactions: (transaction_id, user_id, event_time as UTC wall time, *FEATURE_NAMES)
-    per purchase."""
+    per purchase, and the `model`'s score as its SQL computes it (`FraudModel.score_sql`) last."""
     from credit_platform.rules.fraud_features import FEATURE_NAMES, feature_query
 
     t_env = bounded_tables(work_dir, [], txs)
+    score = f", {model.score_sql()} AS score" if model else ""
     query = (f"SELECT transaction_id, user_id, CAST(event_time AS TIMESTAMP(3)) AS event_time, "
-             f"{', '.join(FEATURE_NAMES)} FROM ({feature_query()})")
+             f"{', '.join(FEATURE_NAMES)}{score} FROM ({feature_query()})")
     with t_env.execute_sql(query).collect() as results:
         return [tuple(row) for row in results]
 
