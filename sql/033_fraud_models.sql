@@ -1,0 +1,33 @@
+-- The learned fraud score: every trained model (a logistic regression on the platform's standardized
+-- features), trained on the chargebacks reported by its cut-off and judged per validation day.
+-- Exactly one row may be the champion; a challenger is promoted only when its mean average precision
+-- on the validation days is no worse than the champion's on the same days (or by a person, with a
+-- reason). `model` holds what the SQL score needs: features, means, scales, weights, intercept and
+-- the alert threshold (model/fraud_score.py: FraudModel).
+CREATE TABLE IF NOT EXISTS public.fraud_models (
+    version                 text        PRIMARY KEY,
+    trained_at              timestamptz NOT NULL,
+    training_run_id         text        NOT NULL,
+    algorithm               text        NOT NULL,
+    as_of                   date        NOT NULL,      -- what was known then
+    train_from              date        NOT NULL,      -- purchases from this date ...
+    train_to                date        NOT NULL,      -- ... to this one (inclusive)
+    labels_reported_by      date        NOT NULL,      -- training labels: chargebacks reported before this day
+    validation_from         date        NOT NULL,
+    validation_to           date        NOT NULL,      -- inclusive; labels reported before as_of
+    train_rows              integer     NOT NULL,
+    train_chargebacks       integer     NOT NULL,
+    validation_rows         integer     NOT NULL,
+    validation_chargebacks  integer     NOT NULL,
+    auc                     double precision NOT NULL,  -- means over the validation days
+    average_precision       double precision NOT NULL,
+    card_precision_at_100   double precision NOT NULL,
+    metrics                 jsonb       NOT NULL,      -- per day, the champion's on the same days, coefficients
+    model                   jsonb       NOT NULL,
+    status                  text        NOT NULL CHECK (status IN ('champion', 'challenger', 'retired')),
+    promoted_at             timestamptz,
+    promotion_reason        text,
+    retired_at              timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS fraud_models_one_champion ON public.fraud_models (status)
+    WHERE status = 'champion';

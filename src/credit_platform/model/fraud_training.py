@@ -1,0 +1,205 @@
+"""One training run of the learned fraud score, on what the bank knew at `as_of`:
+
+1. The days, counted back from `as_of`: the validation days end a label delay before it (so most of
+   their fraud has been charged back by `as_of`), the training days end a label delay before the
+   validation days begin, and a week before the training days feeds the features' windows.
+2. The features: the platform's SQL (`rules.fraud_features.feature_query`) over the landed
+   transactions of those days, run by the backtest's runner (`stream.backtest.run_features`): the
+   computation the stream is to serve, not a copy of it.
+3. The labels: the landed chargebacks only (no `is_fraud`). A training purchase is fraud when its
+   chargeback was reported by the first validation day, when this model would have been trained; a
+   validation purchase, when reported by `as_of`.
+4. The fit (`model.fraud_score.fit`), then per validation day: AUC, average precision, card
+   precision@100; the champion is scored on the same days. The new model is promoted when its mean
+   average precision is no worse (`promote="auto"`), never (`"never"`), or by a person's say
+   (`"force"`, with a reason).
+5. The model, its metrics and the promotion go to `fraud_models`; a rerun with the same as-of and
+   windows updates the row it made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from credit_platform.config import Settings
+from credit_platform.contracts import names
+from credit_platform.model.fraud_score import FraudModel, day_metrics, fit
+
+log = logging.getLogger(__name__)
+
+JOB_NAME = "train_fraud_model"
+PROMOTE_MODES = ("auto", "never", "force")
+WARMUP_DAYS = 7  # the features' longest window
+
+
+@dataclass(frozen=True)
+class FraudTrainingOptions:
+    as_of: date
+    run_id: str
+    train_days: int = 21
+    label_delay_days: int = 7
+    validation_days: int = 7
+    alert_share: float = 0.01  # the alert threshold: the training sample's top share of scores
+    promote: str = "auto"
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.promote not in PROMOTE_MODES:
+            raise ValueError(f"promote must be one of {', '.join(PROMOTE_MODES)}")
+        if self.promote == "force" and not self.reason:
+            raise ValueError("a forced promotion needs a reason")
+        if min(self.train_days, self.validation_days) < 1 or self.label_delay_days < 0:
+            raise ValueError("train_days and validation_days must be >= 1, label_delay_days >= 0")
+
+    @property
+    def validation_from(self) -> date:
+        return self.as_of - timedelta(days=self.label_delay_days + self.validation_days)
+
+    @property
+    def train_from(self) -> date:
+        return self.validation_from - timedelta(days=self.label_delay_days + self.train_days)
+
+    @property
+    def train_to(self) -> date:  # exclusive
+        return self.train_from + timedelta(days=self.train_days)
+
+    @property
+    def version(self) -> str:
+        """The same as-of and windows make the same version: a rerun updates its own row."""
+        key = json.dumps({k: v for k, v in asdict(self).items() if k not in ("run_id", "promote", "reason")},
+                         default=str, sort_keys=True)
+        return f"fraud-logistic-{self.as_of:%Y%m%d}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
+def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
+    import polars as pl
+
+    from credit_platform.rules.fraud import TRANSACTION_COLUMNS
+    from credit_platform.rules.fraud_features import FEATURE_NAMES
+    from credit_platform.stream.backtest import _as_lines, landed_events, run_features
+
+    started = time.monotonic()
+    o = options
+    first, last = o.train_from - timedelta(days=WARMUP_DAYS), o.as_of - timedelta(days=o.label_delay_days + 1)
+    txs = landed_events(settings, first, last)["transactions"]
+    if txs.is_empty():
+        raise ValueError(f"no landed transactions between {first} and {last}: land a history first "
+                         "(generate_data's history_transactions, then kafka_landing)")
+    with tempfile.TemporaryDirectory(prefix="fraud-features-") as work:
+        rows = run_features(Path(work), _as_lines(txs, TRANSACTION_COLUMNS))
+    features = pl.DataFrame(rows, schema=["transaction_id", "user_id", "event_time", *FEATURE_NAMES], orient="row",
+                            infer_schema_length=None).with_columns(pl.col("event_time").dt.date().alias("day"))
+    reported = _chargebacks(settings, o.train_from, o.as_of)
+    labelled = features.join(reported, on="transaction_id", how="left").with_columns(
+        (pl.col("reported_at") <= datetime.combine(o.validation_from, datetime.min.time()))
+        .fill_null(False).alias("label_then"),
+        (pl.col("reported_at") <= datetime.combine(o.as_of, datetime.min.time())).fill_null(False).alias("label_now"))
+    training = labelled.filter(pl.col("day").is_between(o.train_from, o.train_to, closed="left"))
+    validation = labelled.filter(pl.col("day").is_between(o.validation_from, o.as_of - timedelta(
+        days=o.label_delay_days), closed="left"))
+    y = training["label_then"].to_numpy()
+    if training.is_empty() or y.sum() == 0 or validation.is_empty():
+        raise ValueError(f"no training purchases with a chargeback reported by {o.validation_from}, or no validation "
+                         f"purchases: the landed history must cover {o.train_from} to {o.as_of}")
+    model = fit(training, y, o.version, o.alert_share)
+    champion = current_champion(settings)
+    per_day, mean = _judge(validation, {"model": model} | ({"champion": champion} if champion else {}))
+    better = champion is None or mean["model"]["average_precision"] >= mean["champion"]["average_precision"]
+    promote = o.promote == "force" or (o.promote == "auto" and better)
+    metrics = {"days": per_day, "mean": mean, "champion": champion.version if champion else None,
+               "alert_threshold": model.threshold,
+               "alerts_at_threshold": int((model.score(validation) >= model.threshold).sum()),
+               "coefficients": dict(zip(model.features, model.weights, strict=True))}
+    counts = {"train_rows": training.height, "train_chargebacks": int(y.sum()), "validation_rows": validation.height,
+              "validation_chargebacks": int(validation["label_now"].sum())}
+    status = record(settings, model, o, counts, metrics, promote)
+    summary = {"version": model.version, "status": status, "as_of": str(o.as_of),
+               "train": [str(o.train_from), str(o.train_to - timedelta(days=1))],
+               "validation": [str(o.validation_from), str(o.as_of - timedelta(days=o.label_delay_days + 1))],
+               **counts, "mean": mean, "seconds": round(time.monotonic() - started, 1)}
+    log.info("fraud model %s: %s", model.version, json.dumps(summary))
+    return summary
+
+
+def _chargebacks(settings: Settings, first: date, last: date):  # noqa: ANN202
+    """The landed chargebacks reported from `first` to `last`: transaction id and when reported (UTC)."""
+    import polars as pl
+
+    from credit_platform.ingest import landing
+
+    frames = [f for d in range((last - first).days + 1)
+              if (f := landing.read_landed(settings, names.CHARGEBACKS_TOPIC, first + timedelta(days=d))) is not None]
+    if not frames:
+        return pl.DataFrame(schema={"transaction_id": pl.String, "reported_at": pl.Datetime("us")})
+    return (pl.concat(frames, how="diagonal_relaxed").filter(pl.col("_error").is_null())
+            .select("transaction_id", pl.col("reported_at").dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+                    .cast(pl.Datetime("us")))
+            .unique("transaction_id", keep="first"))
+
+
+def _judge(validation, models: dict[str, FraudModel]) -> tuple[list[dict], dict[str, dict[str, float]]]:  # noqa: ANN001
+    """Per validation day and per model: AUC, average precision and card precision@100 against the
+    chargebacks reported by as-of; and their means over the days."""
+    import numpy as np
+
+    per_day = []
+    for (day,), rows in sorted(validation.group_by("day"), key=lambda g: g[0]):
+        labels = rows["label_now"].to_numpy()
+        if labels.sum() == 0 or labels.all():
+            continue
+        per_day.append({"day": str(day), "purchases": rows.height, "chargebacks": int(labels.sum())}
+                       | {name: day_metrics(rows["user_id"].to_numpy(), m.score(rows), labels)
+                          for name, m in models.items()})
+    mean = {name: {k: float(np.mean([d[name][k] for d in per_day])) for k in per_day[0][name]} for name in models}
+    return per_day, mean
+
+
+def current_champion(settings: Settings) -> FraudModel | None:
+    import psycopg
+
+    with psycopg.connect(settings.postgres_uri(names.ROLE_ETL), connect_timeout=10) as conn:
+        row = conn.execute("SELECT model FROM fraud_models WHERE status = 'champion'").fetchone()
+    return FraudModel.from_json(json.dumps(row[0])) if row else None
+
+
+def record(settings: Settings, model: FraudModel, o: FraudTrainingOptions, counts: dict[str, int],
+           metrics: dict[str, Any], promote: bool) -> str:
+    """Store the model (a rerun updates its row) and, if `promote`, make it the champion and retire
+    the former one, in one transaction. Returns its status."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    now = datetime.now(UTC)
+    mean = metrics["mean"]["model"]
+    with psycopg.connect(settings.postgres_uri(names.ROLE_ETL), connect_timeout=10) as conn, conn.transaction():
+        conn.execute(
+            "INSERT INTO fraud_models (version, trained_at, training_run_id, algorithm, as_of, train_from, train_to, "
+            "labels_reported_by, validation_from, validation_to, train_rows, train_chargebacks, validation_rows, "
+            "validation_chargebacks, auc, average_precision, card_precision_at_100, metrics, model, status) "
+            "VALUES (%s, %s, %s, 'logistic_regression', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "'challenger') ON CONFLICT (version) DO UPDATE SET trained_at = EXCLUDED.trained_at, "
+            "training_run_id = EXCLUDED.training_run_id, metrics = EXCLUDED.metrics, model = EXCLUDED.model, "
+            "auc = EXCLUDED.auc, average_precision = EXCLUDED.average_precision, "
+            "card_precision_at_100 = EXCLUDED.card_precision_at_100",
+            (model.version, now, o.run_id, o.as_of, o.train_from, o.train_to - timedelta(days=1), o.validation_from,
+             o.validation_from, o.as_of - timedelta(days=o.label_delay_days + 1), counts["train_rows"],
+             counts["train_chargebacks"], counts["validation_rows"], counts["validation_chargebacks"], mean["auc"],
+             mean["average_precision"], mean["card_precision_at_100"], Jsonb(metrics),
+             Jsonb(json.loads(model.to_json()))))
+        status = conn.execute("SELECT status FROM fraud_models WHERE version = %s", (model.version,)).fetchone()[0]
+        if promote and status != "champion":
+            conn.execute("UPDATE fraud_models SET status = 'retired', retired_at = %s WHERE status = 'champion'",
+                         (now,))
+            conn.execute("UPDATE fraud_models SET status = 'champion', promoted_at = %s, promotion_reason = %s, "
+                         "retired_at = NULL WHERE version = %s",
+                         (now, o.reason or "better average precision on the validation days", model.version))
+            status = "champion"
+    return status
