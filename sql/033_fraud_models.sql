@@ -31,3 +31,25 @@ CREATE TABLE IF NOT EXISTS public.fraud_models (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS fraud_models_one_champion ON public.fraud_models (status)
     WHERE status = 'champion';
+
+-- For analysts (bi_reader sees schema bi only): each model, its windows and its validation means.
+CREATE OR REPLACE VIEW bi.fraud_models AS
+SELECT version                AS "Model Version",
+       status                 AS "Status",
+       trained_at             AS "Trained At",
+       as_of                  AS "As Of",
+       train_from             AS "Training From",
+       train_to               AS "Training To",
+       labels_reported_by     AS "Training Labels Reported By",
+       validation_from        AS "Validation From",
+       validation_to          AS "Validation To",
+       train_rows             AS "Training Purchases",
+       train_chargebacks      AS "Training Chargebacks",
+       validation_rows        AS "Validation Purchases",
+       auc                    AS "AUC",
+       average_precision      AS "Average Precision",
+       card_precision_at_100  AS "Card Precision@100",
+       promoted_at            AS "Promoted At",
+       promotion_reason       AS "Promotion Reason"
+FROM public.fraud_models;
+GRANT SELECT ON bi.fraud_models TO bi_reader;

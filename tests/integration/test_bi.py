@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 GUIDE = Path(__file__).resolve().parents[2] / "dashboards" / "powerbi" / "README.md"
 VIEWS = {"fact_applications", "fact_transactions", "fraud_alerts", "dim_date", "dim_region", "lineage",
          "data_quality_issues", "decision_rates_by_region", "decision_rates_by_grade", "bad_rates_by_vintage",
-         "decline_reasons", "credit_models", "credit_model_stability", "fraud_detection", "fraud_rule_backtests"}
+         "decline_reasons", "credit_models", "credit_model_stability", "fraud_detection", "fraud_rule_backtests",
+         "fraud_models"}
 
 
 def guide_queries() -> list[str]:
@@ -31,7 +32,7 @@ def test_bi_reader_sees_the_star_views_and_no_base_table(platform):
         assert VIEWS <= visible
         for table in ("credit_scores", "processed_transactions", "fraud_alerts", "metadata_table", "credit_models",
                       "credit_model_monitoring", "loan_outcomes", "chargebacks", "fraud_detection_report",
-                      "fraud_rule_backtests"):
+                      "fraud_rule_backtests", "fraud_models"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
                 conn.execute(f"SELECT 1 FROM public.{table} LIMIT 1")
 

@@ -23,7 +23,7 @@ def test_dags_import_cleanly(dagbag):
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) >= {"generate_data", "fraud_stream_supervisor", "kafka_landing",
                                    "nightly_risk_scoring", "data_quality", "platform_healthcheck", "train_credit_model",
-                                   "fraud_rules", "backtest_fraud_rules"}
+                                   "fraud_rules", "backtest_fraud_rules", "train_fraud_model"}
 
 
 def test_every_dag_has_docs_retries_and_timeouts(dagbag):

@@ -75,8 +75,7 @@ def both(purchases, model, tmp_path_factory) -> pl.DataFrame:
     from credit_platform.stream.backtest import run_features
 
     lines = [json.dumps(r).encode() for r in purchases.iter_rows(named=True)]
-    got = pl.DataFrame(run_features(tmp_path_factory.mktemp("features"), lines, model),
-                       schema=["transaction_id", "user_id", "event_time", *FEATURE_NAMES, "score"], orient="row")
+    got = run_features(tmp_path_factory.mktemp("features"), lines, model)
     reference = reference_features(purchases).join(purchases.select("transaction_id", "is_fraud"),
                                                    on="transaction_id")
     reference = reference.with_columns(pl.Series("score", model.score(reference)))

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from credit_platform.rules.fraud_features import FEATURE_NAMES, FEATURES
+from credit_platform.rules.fraud_features import FEATURE_NAMES, FEATURES, FLAGS
 
 if TYPE_CHECKING:
     import polars as pl
 
-FLAGS = ("new_device", "new_city")  # 0/1; every other feature goes in as LN(1 + x)
 WORDS = dict(FEATURES)
 CARDS_AT = 100  # card precision@k, as the detection report and the handbook count it
 

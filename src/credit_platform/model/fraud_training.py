@@ -40,6 +40,10 @@ PROMOTE_MODES = ("auto", "never", "force")
 WARMUP_DAYS = 7  # the features' longest window
 
 
+class NothingToLearn(ValueError):
+    """Too little landed history (purchases or reported chargebacks) for the asked windows."""
+
+
 @dataclass(frozen=True)
 class FraudTrainingOptions:
     as_of: date
@@ -83,7 +87,6 @@ def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
     import polars as pl
 
     from credit_platform.rules.fraud import TRANSACTION_COLUMNS
-    from credit_platform.rules.fraud_features import FEATURE_NAMES
     from credit_platform.stream.backtest import _as_lines, landed_events, run_features
 
     started = time.monotonic()
@@ -91,12 +94,11 @@ def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
     first, last = o.train_from - timedelta(days=WARMUP_DAYS), o.as_of - timedelta(days=o.label_delay_days + 1)
     txs = landed_events(settings, first, last)["transactions"]
     if txs.is_empty():
-        raise ValueError(f"no landed transactions between {first} and {last}: land a history first "
+        raise NothingToLearn(f"no landed transactions between {first} and {last}: land a history first "
                          "(generate_data's history_transactions, then kafka_landing)")
     with tempfile.TemporaryDirectory(prefix="fraud-features-") as work:
-        rows = run_features(Path(work), _as_lines(txs, TRANSACTION_COLUMNS))
-    features = pl.DataFrame(rows, schema=["transaction_id", "user_id", "event_time", *FEATURE_NAMES], orient="row",
-                            infer_schema_length=None).with_columns(pl.col("event_time").dt.date().alias("day"))
+        features = run_features(Path(work), _as_lines(txs, TRANSACTION_COLUMNS))
+    features = features.with_columns(pl.col("event_time").dt.date().alias("day"))
     reported = _chargebacks(settings, o.train_from, o.as_of)
     labelled = features.join(reported, on="transaction_id", how="left").with_columns(
         (pl.col("reported_at") <= datetime.combine(o.validation_from, datetime.min.time()))
@@ -107,8 +109,8 @@ def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
         days=o.label_delay_days), closed="left"))
     y = training["label_then"].to_numpy()
     if training.is_empty() or y.sum() == 0 or validation.is_empty():
-        raise ValueError(f"no training purchases with a chargeback reported by {o.validation_from}, or no validation "
-                         f"purchases: the landed history must cover {o.train_from} to {o.as_of}")
+        raise NothingToLearn(f"no training purchases with a chargeback reported by {o.validation_from}, or no "
+                             f"validation purchases: the landed history must cover {o.train_from} to {o.as_of}")
     model = fit(training, y, o.version, o.alert_share)
     champion = current_champion(settings)
     per_day, mean = _judge(validation, {"model": model} | ({"champion": champion} if champion else {}))

@@ -55,6 +55,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("m_ratio_day", "how far above their customers' means the merchant's purchases of the last day were"),
 )
 FEATURE_NAMES = tuple(name for name, _ in FEATURES)
+FLAGS = ("new_device", "new_city")  # true or false; every other feature is a number
 
 
 # ---- Flink SQL twin ------------------------------------------------------------------------------
