@@ -53,3 +53,30 @@ SELECT version                AS "Model Version",
        promotion_reason       AS "Promotion Reason"
 FROM public.fraud_models;
 GRANT SELECT ON bi.fraud_models TO bi_reader;
+
+-- Each model beside the rules on its validation days: alerts, and purchases caught that were charged
+-- back by the model's as-of, for the rules alone (the stream's rule SQL under the live versions),
+-- the model alone (its score at or above its threshold) and both (either alerts); per day and per
+-- scenario (the generator's pattern; `none`: purchases of no pattern). A rerun replaces its rows.
+CREATE TABLE IF NOT EXISTS public.fraud_score_report (
+    model_version  text    NOT NULL REFERENCES public.fraud_models (version) ON DELETE CASCADE,
+    scope          text    NOT NULL CHECK (scope IN ('day', 'scenario')),
+    name           text    NOT NULL,
+    purchases      integer NOT NULL,
+    chargebacks    integer NOT NULL,
+    rules_alerts   integer NOT NULL,
+    rules_caught   integer NOT NULL,
+    model_alerts   integer NOT NULL,
+    model_caught   integer NOT NULL,
+    both_alerts    integer NOT NULL,
+    both_caught    integer NOT NULL,
+    PRIMARY KEY (model_version, scope, name)
+);
+
+CREATE OR REPLACE VIEW bi.fraud_score_report AS
+SELECT model_version AS "Model Version", scope AS "Scope", name AS "Day or Scenario", purchases AS "Purchases",
+       chargebacks AS "Charged Back", rules_alerts AS "Rules: Alerts", rules_caught AS "Rules: Caught",
+       model_alerts AS "Model: Alerts", model_caught AS "Model: Caught", both_alerts AS "Both: Alerts",
+       both_caught AS "Both: Caught"
+FROM public.fraud_score_report;
+GRANT SELECT ON bi.fraud_score_report TO bi_reader;

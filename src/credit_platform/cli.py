@@ -505,6 +505,13 @@ def cmd_train_fraud(args: argparse.Namespace) -> int:
     for name, m in mean.items():
         print(f"  {name:<9} mean per day: AUC {m['auc']:.3f}, average precision {m['average_precision']:.3f}, "
               f"card precision@100 {m['card_precision_at_100']:.3f}")
+    print(f"  beside the rules on the validation days (fraud_score_report; caught: charged back by {args.as_of}):")
+    print(f"    {'day or scenario':<22} {'purchases':>9} {'charged back':>12} {'rules alerts/caught':>20} "
+          f"{'model alerts/caught':>20} {'both alerts/caught':>19}")
+    for r in summary["side_by_side"]:
+        print(f"    {r['name']:<22} {r['purchases']:>9,} {r['chargebacks']:>12,} "
+              f"{r['rules_alerts']:>10,}/{r['rules_caught']:<9,} {r['model_alerts']:>10,}/{r['model_caught']:<9,} "
+              f"{r['both_alerts']:>9,}/{r['both_caught']:<9,}")
     return 0
 
 

@@ -83,6 +83,25 @@ def test_a_model_learned_from_chargebacks_only_is_judged_per_day_and_becomes_the
     assert seen == ("champion", known.height)
 
 
+def test_the_model_is_reported_beside_the_rules_per_day_and_per_scenario(platform, history):
+    options = FraudTrainingOptions(as_of=AS_OF, run_id="x", **WINDOWS)
+    with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
+        rows = conn.execute("SELECT scope, name, purchases, chargebacks, rules_alerts, rules_caught, model_alerts, "
+                            "model_caught, both_alerts, both_caught FROM fraud_score_report WHERE model_version = %s",
+                            (options.version,)).fetchall()
+    days = {r[1]: r for r in rows if r[0] == "day"}
+    scenarios = {r[1]: r for r in rows if r[0] == "scenario"}
+    assert len(days) == WINDOWS["validation_days"]
+    assert sum(r[2] for r in days.values()) == sum(r[2] for r in scenarios.values())
+    for _, _, _, _, rules_alerts, rules_caught, model_alerts, model_caught, both_alerts, both_caught in rows:
+        assert max(rules_caught, model_caught) <= both_caught <= rules_caught + model_caught
+        assert max(rules_alerts, model_alerts) <= both_alerts <= rules_alerts + model_alerts
+    assert scenarios["none"][3] == 0  # no chargeback on a purchase of no pattern
+    assert scenarios["inflated_purchases"][5] == 0  # no rule sees them
+    # (whether the score adds to the rules is for bench/fraud_model_quality.py to show, on a history of
+    # the size a score is trained on; this one is small so that the test stays quick)
+
+
 def test_training_again_on_the_same_day_updates_its_own_row(platform, history):
     options = FraudTrainingOptions(as_of=AS_OF, run_id="x", **WINDOWS)
     first = _row(platform, options.version)

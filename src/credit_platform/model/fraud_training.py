@@ -10,9 +10,11 @@
    chargeback was reported by the first validation day, when this model would have been trained; a
    validation purchase, when reported by `as_of`.
 4. The fit (`model.fraud_score.fit`), then per validation day: AUC, average precision, card
-   precision@100; the champion is scored on the same days. The new model is promoted when its mean
-   average precision is no worse (`promote="auto"`), never (`"never"`), or by a person's say
-   (`"force"`, with a reason).
+   precision@100; the champion is scored on the same days. Beside it, the rules (the stream's rule
+   SQL under the live versions, over the same purchases): alerts and chargebacks caught by the
+   rules alone, the model alone and both, per day and per scenario (`fraud_score_report`). The new
+   model is promoted when its mean average precision is no worse (`promote="auto"`), never
+   (`"never"`), or by a person's say (`"force"`, with a reason).
 5. The model, its metrics and the promotion go to `fraud_models`; a rerun with the same as-of and
    windows updates the row it made.
 """
@@ -87,7 +89,7 @@ def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
     import polars as pl
 
     from credit_platform.rules.fraud import TRANSACTION_COLUMNS
-    from credit_platform.stream.backtest import _as_lines, landed_events, run_features
+    from credit_platform.stream.backtest import _as_lines, landed_events, live_versions, run_features, run_rules
 
     started = time.monotonic()
     o = options
@@ -96,9 +98,15 @@ def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
     if txs.is_empty():
         raise NothingToLearn(f"no landed transactions between {first} and {last}: land a history first "
                          "(generate_data's history_transactions, then kafka_landing)")
+    lines = _as_lines(txs, TRANSACTION_COLUMNS)
+    live, deployed = live_versions(settings, last)
     with tempfile.TemporaryDirectory(prefix="fraud-features-") as work:
-        features = run_features(Path(work), _as_lines(txs, TRANSACTION_COLUMNS))
-    features = features.with_columns(pl.col("event_time").dt.date().alias("day"))
+        features = run_features(Path(work) / "features", lines)
+        # the rules beside it: the stream's rule SQL under the live versions, over the same purchases
+        alerted = {alert.split(":", 1)[1] for alert in run_rules(Path(work) / "rules", [], lines, deployed, live)}
+    features = features.join(txs.select("transaction_id", "fraud_pattern"), on="transaction_id",
+                             how="left").with_columns(pl.col("event_time").dt.date().alias("day"),
+                                                      pl.col("transaction_id").is_in(list(alerted)).alias("rules"))
     reported = _chargebacks(settings, o.train_from, o.as_of)
     labelled = features.join(reported, on="transaction_id", how="left").with_columns(
         (pl.col("reported_at") <= datetime.combine(o.validation_from, datetime.min.time()))
@@ -116,17 +124,18 @@ def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
     per_day, mean = _judge(validation, {"model": model} | ({"champion": champion} if champion else {}))
     better = champion is None or mean["model"]["average_precision"] >= mean["champion"]["average_precision"]
     promote = o.promote == "force" or (o.promote == "auto" and better)
+    report = side_by_side(validation.with_columns(pl.Series("model", model.score(validation) >= model.threshold)))
     metrics = {"days": per_day, "mean": mean, "champion": champion.version if champion else None,
                "alert_threshold": model.threshold,
                "alerts_at_threshold": int((model.score(validation) >= model.threshold).sum()),
                "coefficients": dict(zip(model.features, model.weights, strict=True))}
     counts = {"train_rows": training.height, "train_chargebacks": int(y.sum()), "validation_rows": validation.height,
               "validation_chargebacks": int(validation["label_now"].sum())}
-    status = record(settings, model, o, counts, metrics, promote)
+    status = record(settings, model, o, counts, metrics, promote, report)
     summary = {"version": model.version, "status": status, "as_of": str(o.as_of),
                "train": [str(o.train_from), str(o.train_to - timedelta(days=1))],
                "validation": [str(o.validation_from), str(o.as_of - timedelta(days=o.label_delay_days + 1))],
-               **counts, "mean": mean, "seconds": round(time.monotonic() - started, 1)}
+               **counts, "mean": mean, "side_by_side": report, "seconds": round(time.monotonic() - started, 1)}
     log.info("fraud model %s: %s", model.version, json.dumps(summary))
     return summary
 
@@ -164,6 +173,32 @@ def _judge(validation, models: dict[str, FraudModel]) -> tuple[list[dict], dict[
     return per_day, mean
 
 
+REPORT_COLUMNS = ("scope", "name", "purchases", "chargebacks", "rules_alerts", "rules_caught", "model_alerts",
+                  "model_caught", "both_alerts", "both_caught")
+
+
+def side_by_side(validation) -> list[dict[str, Any]]:  # noqa: ANN001
+    """The rules alone, the model alone (its score at or above its threshold) and both (either
+    alerts), on the validation purchases: alerts, and chargebacks caught (reported by as-of), per
+    day and per scenario (the generator's pattern name, read here to report, as the detection report
+    does; `none` for purchases of no pattern)."""
+    import polars as pl
+
+    caught = pl.col("label_now")
+    both = pl.col("rules") | pl.col("model")
+    aggregates = (pl.len().alias("purchases"), caught.sum().alias("chargebacks"),
+                  pl.col("rules").sum().alias("rules_alerts"), (pl.col("rules") & caught).sum().alias("rules_caught"),
+                  pl.col("model").sum().alias("model_alerts"), (pl.col("model") & caught).sum().alias("model_caught"),
+                  both.sum().alias("both_alerts"), (both & caught).sum().alias("both_caught"))
+    days = (validation.group_by("day").agg(*aggregates).sort("day")
+            .select(pl.lit("day").alias("scope"), pl.col("day").cast(pl.String).alias("name"), pl.exclude("day")))
+    patterns = (validation.with_columns(pl.col("fraud_pattern").fill_null("none")).group_by("fraud_pattern")
+                .agg(*aggregates).sort("fraud_pattern")
+                .select(pl.lit("scenario").alias("scope"), pl.col("fraud_pattern").alias("name"),
+                        pl.exclude("fraud_pattern")))
+    return pl.concat([days, patterns]).select(REPORT_COLUMNS).to_dicts()
+
+
 def current_champion(settings: Settings) -> FraudModel | None:
     import psycopg
 
@@ -173,9 +208,10 @@ def current_champion(settings: Settings) -> FraudModel | None:
 
 
 def record(settings: Settings, model: FraudModel, o: FraudTrainingOptions, counts: dict[str, int],
-           metrics: dict[str, Any], promote: bool) -> str:
-    """Store the model (a rerun updates its row) and, if `promote`, make it the champion and retire
-    the former one, in one transaction. Returns its status."""
+           metrics: dict[str, Any], promote: bool, report: list[dict[str, Any]]) -> str:
+    """Store the model (a rerun updates its row) and its side-by-side report (`fraud_score_report`,
+    replaced), and, if `promote`, make it the champion and retire the former one, in one
+    transaction. Returns its status."""
     import psycopg
     from psycopg.types.json import Jsonb
 
@@ -196,6 +232,11 @@ def record(settings: Settings, model: FraudModel, o: FraudTrainingOptions, count
              counts["train_chargebacks"], counts["validation_rows"], counts["validation_chargebacks"], mean["auc"],
              mean["average_precision"], mean["card_precision_at_100"], Jsonb(metrics),
              Jsonb(json.loads(model.to_json()))))
+        conn.execute("DELETE FROM fraud_score_report WHERE model_version = %s", (model.version,))
+        with conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO fraud_score_report (model_version, {', '.join(REPORT_COLUMNS)}) "
+                            f"VALUES (%s, {', '.join(['%s'] * len(REPORT_COLUMNS))})",
+                            [(model.version, *(r[c] for c in REPORT_COLUMNS)) for r in report])
         status = conn.execute("SELECT status FROM fraud_models WHERE version = %s", (model.version,)).fetchone()[0]
         if promote and status != "champion":
             conn.execute("UPDATE fraud_models SET status = 'retired', retired_at = %s WHERE status = 'champion'",

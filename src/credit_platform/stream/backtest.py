@@ -233,25 +233,30 @@ class Backtest:
         return "\n".join(lines)
 
 
+def live_versions(settings: Settings, last: date) -> tuple[list[RuleVersion], FraudRules]:
+    """The governed rules' versions, each from its effective time, and the rules the job deployed
+    for days up to `last` has (its window lengths: those of the latest version in force by then)."""
+    from credit_platform.rules.fraud_store import RulesStore
+
+    live = [v.in_force() for v in RulesStore(settings).history()]
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
+    in_force = [r for t, _, r in live if t < end]
+    return live, in_force[-1] if in_force else DEFAULT_FRAUD_RULES
+
+
 def backtest(settings: Settings, first: date, last: date, proposal: dict[str, object] | None = None,
              warmup_days: int = WARMUP_DAYS, run_id: str | None = None, store_report: bool = True) -> Backtest:
     """Judge the landed days [first, last] under the live rule versions and under `proposal` (RULE.KEY
     -> value, applied over each live version), and report per rule."""
     import polars as pl
 
-    from credit_platform.rules.fraud_store import RulesStore
-
     started = time.monotonic()
     proposal = proposal or {}
     run_id = run_id or f"backtest-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    history = RulesStore(settings).history()
-    live = [v.in_force() for v in history]
+    live, deployed = live_versions(settings, last)
     rules_from_settings(proposal)  # every proposed setting known and in bounds, before any work
     proposed = [(t, v, rules_from_settings(proposal, r)) for t, v, r in live] or [
         (datetime(1970, 1, 1, tzinfo=UTC), 0, rules_from_settings(proposal))]
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
-    in_force = [r for t, _, r in live if t < end]
-    deployed = in_force[-1] if in_force else DEFAULT_FRAUD_RULES
     frames = landed_events(settings, first - timedelta(days=warmup_days), last)
     apps = _as_lines(frames["applications"], STREAM_TABLES["applications"][1])
     txs = _as_lines(frames["transactions"], STREAM_TABLES["transactions"][1])
