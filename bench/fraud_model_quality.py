@@ -142,6 +142,13 @@ def main() -> None:
             row |= {f"{name}: AUC": metrics["auc"], f"{name}: AP": metrics["average_precision"],
                     f"{name}: CP@100": metrics["card_precision_at_100"],
                     f"{name}: caught": caught_at(scored, name, volume)}
+        # as the platform runs them: the rules, and the score at its threshold (the training sample's top 1%)
+        alone = scored["logistic"] >= models["logistic"].threshold
+        either = alone | scored["rules"]
+        row |= {"score at threshold: alerts": int(alone.sum()),
+                "score at threshold: caught": int((alone & scored["is_fraud"]).sum()),
+                "rules or score: alerts": int(either.sum()),
+                "rules or score: caught": int((either & scored["is_fraud"]).sum())}
         budget = round(volume * BUDGET)  # the rules cannot alert more without new thresholds
         row |= {f"rules: caught at {BUDGET}x": row["rules: caught"]} | {
             f"{name}: caught at {BUDGET}x": caught_at(scored, name, budget) for name in models}
