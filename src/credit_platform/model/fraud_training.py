@@ -121,6 +121,8 @@ def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
                              f"validation purchases: the landed history must cover {o.train_from} to {o.as_of}")
     model = fit(training, y, o.version, o.alert_share)
     champion = current_champion(settings)
+    if champion is not None and champion.version == model.version:  # a rerun: not judged against itself
+        champion = None
     per_day, mean = _judge(validation, {"model": model} | ({"champion": champion} if champion else {}))
     better = champion is None or mean["model"]["average_precision"] >= mean["champion"]["average_precision"]
     promote = o.promote == "force" or (o.promote == "auto" and better)
