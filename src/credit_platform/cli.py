@@ -757,10 +757,16 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
                                    "day, beside the champion's. Stored in fraud_models; promoted when its mean "
                                    "average precision is no worse than the champion's.")
     p.add_argument("--as-of", required=True, type=business_date, help="YYYY-MM-DD: what was known at its start")
-    p.add_argument("--train-days", type=_number(int, 1), default=21, help="days of purchases to learn from")
-    p.add_argument("--label-delay-days", type=_number(int, 0), default=7,
-                   help="days a chargeback may take: between the training and validation days, and before --as-of")
-    p.add_argument("--validation-days", type=_number(int, 1), default=7, help="days to judge it on")
+    from credit_platform.model.fraud_training import FraudTrainingOptions
+
+    d = FraudTrainingOptions.__dataclass_fields__
+    p.add_argument("--train-days", type=_number(int, 1), default=d["train_days"].default,
+                   help="days of purchases to learn from (default %(default)s)")
+    p.add_argument("--label-delay-days", type=_number(int, 0), default=d["label_delay_days"].default,
+                   help="days a chargeback may take: between the training and validation days, and before --as-of "
+                   "(default %(default)s)")
+    p.add_argument("--validation-days", type=_number(int, 1), default=d["validation_days"].default,
+                   help="days to judge it on (default %(default)s)")
     p.add_argument("--promote", choices=["auto", "never", "force"], default="auto")
     p.add_argument("--reason", help="why (required with --promote force; recorded)")
     p.add_argument("--run-id", help="id for the model's record")
@@ -768,7 +774,8 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
 
     p = sub.add_parser("dq", help="Great Expectations checks of one date's landed files and warehouse rows",
                        description="Validate one business date with the GX suites built from the shared contract "
-                                   "(landed applications/transactions/outcomes, credit_scores, processed_transactions; "
+                                   "(landed applications/transactions/outcomes/chargebacks, credit_scores, "
+                                   "processed_transactions; "
                                    "credit_model_monitoring warns without blocking). "
                                    "Every failed expectation becomes rows in data_quality_issues (a rerun replaces "
                                    "them); Data Docs are rebuilt. Exit 1 when a blocking (critical) expectation "

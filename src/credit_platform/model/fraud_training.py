@@ -29,11 +29,13 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from credit_platform.config import Settings
 from credit_platform.contracts import names
-from credit_platform.model.fraud_score import FraudModel, day_metrics, fit
+
+if TYPE_CHECKING:  # numpy and sklearn load only when a run trains, not when a DAG or the CLI is parsed
+    from credit_platform.model.fraud_score import FraudModel
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class FraudTrainingOptions:
 def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
     import polars as pl
 
+    from credit_platform.model.fraud_score import fit
     from credit_platform.rules.fraud import TRANSACTION_COLUMNS
     from credit_platform.stream.backtest import _as_lines, landed_events, live_versions, run_features, run_rules
 
@@ -163,6 +166,8 @@ def _judge(validation, models: dict[str, FraudModel]) -> tuple[list[dict], dict[
     chargebacks reported by as-of; and their means over the days."""
     import numpy as np
 
+    from credit_platform.model.fraud_score import day_metrics
+
     per_day = []
     for (day,), rows in sorted(validation.group_by("day"), key=lambda g: g[0]):
         labels = rows["label_now"].to_numpy()
@@ -203,6 +208,8 @@ def side_by_side(validation) -> list[dict[str, Any]]:  # noqa: ANN001
 
 def current_champion(settings: Settings) -> FraudModel | None:
     import psycopg
+
+    from credit_platform.model.fraud_score import FraudModel
 
     with psycopg.connect(settings.postgres_uri(names.ROLE_ETL), connect_timeout=10) as conn:
         row = conn.execute("SELECT model FROM fraud_models WHERE status = 'champion'").fetchone()
