@@ -17,9 +17,13 @@ as the platform's input topics) and alert collection, on this machine's session 
               or both (not in the default phases; the throughput phase's data and timing).
   source:     what the contract check costs: the job (every rule, alerts dropped) with its
               contract-json source against the same job on Flink's own json format (the baseline).
+  score:      what the learned score costs: the job with the hand-written rules only (the baseline)
+              against the whole job with a model published (its 16 features per purchase, the
+              join with the rules version, the score), parallelism 1, best of two alternating
+              runs each, timed to each one's last alert.
 
     .venv/bin/python bench/fraud_bench.py [--events 200000] [--latency-rate 1000] [--latency-seconds 30]
-                                          [--phases throughput latency source backends]
+                                          [--phases throughput latency source backends score]
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ from kafka.admin import NewTopic
 from pymongo import MongoClient
 
 from credit_platform import config
-from credit_platform.contracts.names import FRAUD_GROUP, KAFKA_ADMIN, STREAM_TOPICS
+from credit_platform.contracts.names import FRAUD_GROUP, FRAUD_RULES_TOPIC, KAFKA_ADMIN, STREAM_TOPICS
 from credit_platform.ingest import generator, producer
 from credit_platform.ingest.scenario import GeneratorConfig
-from credit_platform.rules.fraud import reference_alerts
+from credit_platform.model.fraud_score import fit
+from credit_platform.rules.fraud import LEARNED_RULES, RULES, reference_alerts, rules_from_settings
+from credit_platform.rules.fraud_features import reference_features
+from credit_platform.rules.fraud_store import SEED_EFFECTIVE_FROM, RulesStore, RulesVersion
 from credit_platform.stream import flink, fraud_job
 
 
@@ -85,11 +92,12 @@ class Phase:
                      for user in producer.keys_for_every_partition(self.partitions)]
             producer.produce(self.settings, kind, lines, destination=self.topics[kind], progress=False)
 
-    def submit(self, *extra: str, variant: str = "") -> str:
+    def submit(self, *extra: str, variant: str = "", rules: RulesStore | None = None) -> str:
         name = f"{self.name}{variant}"
         job = fraud_job.submit(self.settings, "--applications-topic", self.topics["credit_applications"],
                                "--transactions-topic", self.topics["transactions"], "--collection", self.collection,
-                               "--group-id", f"{self.group}-{name}", *extra, name=name, from_latest_checkpoint=False)
+                               "--group-id", f"{self.group}-{name}", *extra, name=name, from_latest_checkpoint=False,
+                               rules=rules)
         while flink.job_state(self.settings, job) != "RUNNING":
             time.sleep(0.2)
         return job
@@ -175,6 +183,53 @@ def throughput(settings: config.Settings, events: int) -> None:
                        ("fraud job, parallelism 2 (two slots)", "p2"),
                        ("rules alone at parallelism 1, alerts dropped in the JVM", "rules")):
         print(f"  {label:<56} {runs[key]:>8.1f} {total / runs[key]:>10,.0f} {base / runs[key]:>5.2f}x")
+
+
+def score(settings: config.Settings, events: int) -> None:
+    """The whole job with a model published (the version in force from the epoch on) against the job
+    with the hand-written rules only, on the same events."""
+    cfg = GeneratorConfig(seed=21, rate_per_second=500)
+    history = generator.generate("transactions", events, GeneratorConfig(seed=22, rate_per_second=500))
+    labelled = reference_features(history).join(history.select("transaction_id", "is_fraud"), on="transaction_id")
+    model = fit(labelled, labelled["is_fraud"].to_numpy(), "fraud-logistic-bench")
+    version = RulesVersion(1, SEED_EFFECTIVE_FROM, rules_from_settings(model.settings()), "bench: a model",
+                           "bench", datetime.now(UTC))
+    phase = Phase(settings, "sc")
+    rules = RulesStore(settings, collection=f"rules_{phase.name}", topic=f"{FRAUD_RULES_TOPIC}.bench-{phase.name}")
+    admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
+    admin.create_topics([NewTopic(rules.topic, 1, 1)])
+    admin.close()
+    rules.publish([version])  # the topic only: the store's collection stays empty (no check of its time)
+    frames = {"credit_applications": generator.generate("applications", events, cfg),
+              "transactions": generator.generate("transactions", events, cfg)}
+    for kind, frame in frames.items():
+        phase.produce(kind, frame)
+    phase.sentinel(frames)
+    apps, txs = frames["credit_applications"], frames["transactions"]
+    scored = reference_alerts(apps, txs, versions=[version.in_force()])
+    want = {"rules": len(reference_alerts(apps, txs)), "score": len(scored)}
+    written = sum(1 for a in scored if a.startswith("fraud_score:"))
+    hand_written = ",".join(r for r in RULES if r not in LEARNED_RULES)
+    runs: dict[str, float] = {}
+    for n in range(2):
+        for label, extra in (("rules", ("--rules", hand_written)), ("score", ())):
+            phase.alerts.drop()
+            job = phase.submit("--parallelism", "1", *extra, variant=f"_{label}_{n}", rules=rules)
+            started = time.monotonic()
+            wait_for_alerts(phase, job, want[label], timeout=900)
+            runs[label] = min(runs.get(label, float("inf")), time.monotonic() - started)
+            flink.cancel(settings, job)
+    phase.close_topics()
+    admin = KafkaAdminClient(**settings.kafka(KAFKA_ADMIN))
+    admin.delete_topics([rules.topic])
+    admin.close()
+    base = runs["rules"]
+    print(f"learned score: {2 * events:,} events, parallelism 1, times from RUNNING to the last alert; the model "
+          f"raised {written:,} of the {want['score']:,} alerts")
+    print(f"  {'run':<58} {'seconds':>8} {'events/s':>10} {'ratio':>6}")
+    for label, key in (("baseline: the hand-written rules only", "rules"),
+                       ("every rule and the learned score (16 features, a model)", "score")):
+        print(f"  {label:<58} {runs[key]:>8.1f} {2 * events / runs[key]:>10,.0f} {base / runs[key]:>5.2f}x")
 
 
 def changelog(settings: config.Settings) -> tuple[str, ...]:
@@ -370,7 +425,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", choices=list(BACKENDS), default=["rocksdb", "heap"],
                         help="what the backends phase compares with the deployed backend (the changelog ran this "
                              "machine's TaskManager out of heap at 400,000 events: README)")
-    parser.add_argument("--phases", nargs="+", choices=["throughput", "latency", "source", "backends"],
+    parser.add_argument("--phases", nargs="+", choices=["throughput", "latency", "source", "backends", "score"],
                         default=["throughput", "latency", "source"])
     args = parser.parse_args()
     settings = config.load()
@@ -382,6 +437,8 @@ def main() -> None:
         source_cost(settings, args.events)
     if "backends" in args.phases:
         backends(settings, args.events, args.backends)
+    if "score" in args.phases:
+        score(settings, args.events)
 
 
 if __name__ == "__main__":

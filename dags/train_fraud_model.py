@@ -12,8 +12,10 @@ landed), or when triggered with its form. The same as `credit-platform train-fra
    `label_delay_days` before `as_of` (labels reported by `as_of`): AUC, average precision and card
    precision@100 per day, beside the champion's on the same days. Stored in `fraud_models`; it
    becomes the **champion** when its mean average precision is no worse (`promote=auto`), never
-   (`never`), or anyway with a `reason` (`force`). With too little landed history the task is
-   skipped and says what is missing;
+   (`never`), or anyway with a `reason` (`force`). A champion is then published (`publish`, on by
+   default): its coefficients, threshold and version become the next fraud rules version, which the
+   running fraud job applies from now on with no restart (`fraud_score` alerts). With too little
+   landed history the task is skipped and says what is missing;
 3. `record_lineage`: one `metadata_table` row for the run.
 """
 
@@ -52,6 +54,8 @@ D = FraudTrainingOptions.__dataclass_fields__
         "promote": Param("auto", enum=["auto", "never", "force"],
                          description="auto: when its mean average precision is no worse than the champion's"),
         "reason": Param("", type="string", description="why a forced promotion is made (recorded)"),
+        "publish": Param(True, type="boolean", description="a champion goes live: its coefficients become the "
+                         "next fraud rules version, which the running fraud job applies from now on"),
     },
 )
 def train_fraud_model() -> None:
@@ -73,7 +77,8 @@ def train_fraud_model() -> None:
         options = fraud_training.FraudTrainingOptions(
             as_of=date.fromisoformat(params["as_of"] or context["ds"]), run_id=context["run_id"],
             train_days=params["train_days"], label_delay_days=params["label_delay_days"],
-            validation_days=params["validation_days"], promote=params["promote"], reason=params["reason"])
+            validation_days=params["validation_days"], promote=params["promote"], reason=params["reason"],
+            publish=params["publish"])
         try:
             return fraud_training.train(config.load(), options)
         except fraud_training.NothingToLearn as exc:

@@ -380,6 +380,14 @@ def cmd_rules(args: argparse.Namespace) -> int:
             print(f"error: {item!r}: give settings as RULE.KEY=VALUE", file=sys.stderr)
             return 2
         changes[name.strip()] = value.strip()
+    if args.model:  # a stored model's coefficients, as settings of the change or of the proposal
+        from credit_platform.model.fraud_training import stored_model
+
+        try:
+            changes = {**stored_model(_settings(), args.model).settings(), **changes}
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.action == "backtest":
         return _backtest(args, changes)
     if args.action == "show":
@@ -392,7 +400,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: change refused: {exc}", file=sys.stderr)
             return 2
-        changed = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in version.changes.items())
+        changed = fraud_store.describe(version.changes)
         print(f"fraud rules version {version.version} stored and published to {store.topic}: {changed}; "
               f"effective from {fraud_store.iso_millis(version.effective_from)}")
         if later := fraud_store.redeploy_settings(version):
@@ -490,7 +498,7 @@ def cmd_train_fraud(args: argparse.Namespace) -> int:
 
     options = fraud_training.FraudTrainingOptions(
         as_of=date.fromisoformat(args.as_of), train_days=args.train_days, label_delay_days=args.label_delay_days,
-        validation_days=args.validation_days, promote=args.promote, reason=args.reason or "",
+        validation_days=args.validation_days, promote=args.promote, reason=args.reason or "", publish=args.publish,
         run_id=args.run_id or f"train-fraud-{args.as_of}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     try:
         summary = fraud_training.train(_settings(), options)
@@ -512,6 +520,12 @@ def cmd_train_fraud(args: argparse.Namespace) -> int:
         print(f"    {r['name']:<22} {r['purchases']:>9,} {r['chargebacks']:>12,} "
               f"{r['rules_alerts']:>10,}/{r['rules_caught']:<9,} {r['model_alerts']:>10,}/{r['model_caught']:<9,} "
               f"{r['both_alerts']:>9,}/{r['both_caught']:<9,}")
+    if summary["rules_version"]:
+        print(f"  published as fraud rules version {summary['rules_version']}: the running job scores with it "
+              "from now on")
+    elif args.publish:
+        print("  not published: " + ("the latest fraud rules version already holds it" if summary["status"] ==
+                                     "champion" else "it is not the champion"))
     return 0
 
 
@@ -683,7 +697,11 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
                               "--set application_velocity.min_applications=3\n"
                               "  credit-platform rules set application_velocity.min_applications=3 "
                               "shared_device.enabled=false \\\n      --reason 'burst seen on partner channel' "
-                              "--approved-by 'fraud lead'")
+                              "--approved-by 'fraud lead'\n"
+                              "  credit-platform rules backtest --from 2026-11-20 --to 2026-11-28 --model "
+                              "fraud-logistic-20261130-1a2b3c4d\n"
+                              "  credit-platform rules set --model fraud-logistic-20261130-1a2b3c4d "
+                              "fraud_score.threshold=0.9 --reason 'weekly model' --approved-by 'fraud lead'")
     p.add_argument("action", choices=["show", "set", "history", "backtest"])
     p.add_argument("settings", nargs="*", metavar="RULE.KEY=VALUE", help="for set: the settings to change "
                    "(`rules show` lists them)")
@@ -693,6 +711,9 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
                    help="for backtest: a proposed setting, applied over each live version (repeatable)")
     p.add_argument("--warmup-days", type=int, default=7, help="for backtest: landed days read before --from, so "
                    "windows and purchase histories are filled as in the stream (default 7)")
+    p.add_argument("--model", metavar="VERSION", help="for set and backtest: a trained fraud model (table "
+                   "fraud_models) whose coefficients, threshold and version are set or proposed as the fraud_score "
+                   "settings (the score switched on); other settings given override them")
     p.add_argument("--reason", default="", help="for set: why (required)")
     p.add_argument("--approved-by", default="", help="for set: who approved the change (required)")
     p.add_argument("--effective-from", type=_utc_time, help="for set: event time from which it applies, ISO-8601 "
@@ -769,6 +790,8 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
                    help="days to judge it on (default %(default)s)")
     p.add_argument("--promote", choices=["auto", "never", "force"], default="auto")
     p.add_argument("--reason", help="why (required with --promote force; recorded)")
+    p.add_argument("--publish", action="store_true", help="when the model is the champion, publish it: its "
+                   "coefficients become the next fraud rules version, live in the running job from now on")
     p.add_argument("--run-id", help="id for the model's record")
     p.set_defaults(func=cmd_train_fraud)
 

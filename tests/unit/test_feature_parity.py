@@ -49,6 +49,9 @@ def edge_purchases() -> list[dict]:
         _purchase(8, "U-EDGE-B", T0 + week + 5 * ms, 30.0, merchant="Tie Merchant"),
         _purchase(9, "U-EDGE-C", T0 + week + 5 * ms, 30.0, merchant="Tie Merchant", device="DEDGE3"),
         _purchase(10, "U-EDGE-B", T0 + week + hour, 900.0, merchant="Tie Merchant"),  # unusual
+        _purchase(11, "U-EDGE-D", T0, 25.0),
+        # a week and a millisecond later, on another device, far away: the week before holds nothing
+        _purchase(12, "U-EDGE-D", T0 + week + ms, 30.0, device="DEDGE4", city=far),
     ]
     return rows
 
@@ -107,6 +110,9 @@ def test_the_edges_fall_where_the_windows_say(both):
     assert (of(6)["n_week"], of(7)["n_week"]) == (7, 7)  # the week drops the first a millisecond after
     assert of(8)["m_n_hour"] == of(9)["m_n_hour"] == 2  # one millisecond, two cards: each sees both
     assert of(10)["m_unusual_hour"] == 1 and of(10)["m_n_hour"] == 3
+    # nothing reaches back further than the week a training set reads before its first day
+    assert not of(12)["new_device"] and not of(12)["new_city"] and of(12)["km_from_previous"] == 0.0
+    assert of(12)["n_week"] == 1 and of(12)["speed_kmh"] == 0.0
 
 
 def test_the_score_as_sql_equals_the_score_in_python_and_names_its_strongest_features(both, model):
@@ -125,3 +131,38 @@ def test_the_sql_names_every_feature_and_reads_no_label():
     query = fraud_features.feature_query()
     assert all(name in query for name in FEATURE_NAMES)
     assert "is_fraud" not in query and "fraud_pattern" not in query
+
+
+def test_a_published_model_scores_from_its_effective_time_in_the_rules_sql_as_in_the_reference(
+        purchases, model, tmp_path):
+    """The stream's `fraud_score` rule (the features, joined with the rules version in force, scored
+    with that version's coefficients) against the Python reference, alert for alert, under three
+    versions: the score off, a model from one time, a second model (a higher threshold) from a later
+    one. Each alert says its score, its model and its three strongest features, as Python names them."""
+    from dataclasses import replace
+
+    from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES, explained, reference_alerts, rules_from_settings
+    from credit_platform.stream.backtest import run_rule_rows
+
+    start, end = purchases["timestamp"].min(), purchases["timestamp"].max()
+    first = datetime.fromisoformat(start) + (datetime.fromisoformat(end) - datetime.fromisoformat(start)) / 3
+    second = first + (datetime.fromisoformat(end) - first) / 2
+    newer = replace(model, version="test-model-2", threshold=min(0.999, model.threshold + (1 - model.threshold) / 2))
+    versions = [(datetime(1970, 1, 1, tzinfo=UTC), 1, DEFAULT_FRAUD_RULES),
+                (first, 2, rules_from_settings(model.settings())), (second, 3, rules_from_settings(newer.settings()))]
+    lines = [json.dumps(r).encode() for r in purchases.iter_rows(named=True)]
+    rows = [r for r in run_rule_rows(tmp_path, [], lines, {"": (DEFAULT_FRAUD_RULES, versions)})[""]
+            if r[1] == "fraud_score"]
+    no_applications = generator.generate("applications", 1, GeneratorConfig()).clear()
+    reference = {a for a in reference_alerts(no_applications, purchases, versions=versions)
+                 if a.startswith("fraud_score:")}
+    assert {r[0] for r in rows} == reference and len(reference) > 10
+    scored = reference_features(purchases)
+    for _, rule, _, reason, _, _, event_id, event_time, version in rows:
+        reason = explained(rule, reason)
+        at = event_time.replace(tzinfo=UTC)
+        assert version == (2 if at < second else 3) and at >= first
+        used = model if version == 2 else newer
+        row = scored.filter(pl.col("transaction_id") == event_id)
+        assert f"by model {used.version}; raised most by {'; '.join(used.strongest(row)[0])}" in reason, reason
+        assert float(reason.split()[1]) == pytest.approx(float(used.score(row)[0]), abs=5e-4)

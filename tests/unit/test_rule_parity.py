@@ -334,7 +334,8 @@ def test_flink_rules_equal_the_reference_on_a_generated_day(tmp_path):
     reference = reference_alerts(apps, txs)
     flink = set(run_rules(tmp_path, apps.to_dicts(), txs.to_dicts()))
     assert flink == reference
-    assert {a.split(":")[0] for a in reference} == set(RULES)
+    # every rule fires; the learned score is off until a model is published (test_feature_parity runs it)
+    assert {a.split(":")[0] for a in reference} == set(RULES) - {"fraud_score"}
 
 
 FRAUD_SHIFTS = (

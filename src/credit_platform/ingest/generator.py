@@ -58,7 +58,7 @@ from credit_platform.contracts.events import (
     SCHEMA_VERSION,
 )
 from credit_platform.ingest.scenario import KINDS, FraudWorld, GeneratorConfig
-from credit_platform.rules.fraud import haversine_km
+from credit_platform.rules.geo import haversine_km
 from credit_platform.rules.lending import CARD_TYPES, RISK_LEVELS, risk_level_codes
 
 APPLICATION_PATTERNS = ("large_loan_low_score", "application_velocity", "shared_device")

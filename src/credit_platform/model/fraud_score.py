@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from credit_platform.rules.fraud_features import FEATURE_NAMES, FEATURES, FLAGS
+from credit_platform.rules.fraud_features import FEATURE_NAMES, FEATURES, FLAGS, contribution_sql, score_sql
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from credit_platform.rules.fraud import FraudRules
 
 WORDS = dict(FEATURES)
 CARDS_AT = 100  # card precision@k, as the detection report and the handbook count it
@@ -63,16 +65,33 @@ class FraudModel:
         return [[WORDS[self.features[i]] for i in row] for row in order]
 
     # ---- SQL twin
-    def contribution_sql(self, name: str) -> str:
-        i = self.features.index(name)
-        value = f"CAST({name} AS DOUBLE)" if name not in FLAGS else f"CASE WHEN {name} THEN 1.0 ELSE 0.0 END"
-        x = value if name in FLAGS else f"LN(1 + {value})"
-        return f"({self.weights[i]!r} * ({x} - {self.means[i]!r}) / {self.scales[i]!r})"
-
     def score_sql(self) -> str:
         """The score as one Flink SQL expression over the columns of `rules.fraud_features.feature_query`."""
-        terms = " + ".join(self.contribution_sql(name) for name in self.features)
-        return f"1 / (1 + EXP(-({self.intercept!r} + {terms})))"
+        return score_sql([contribution_sql(name, repr(w), repr(m), repr(s)) for name, w, m, s in zip(
+            self.features, self.weights, self.means, self.scales, strict=True)], repr(self.intercept))
+
+    # ---- as the rules' settings: how a model is published to the running job
+    def settings(self) -> dict[str, object]:
+        """This model as `fraud_score` settings (`RULE.KEY` -> value) of a fraud rules version: switched
+        on, at its threshold, with its coefficients. Every feature of the platform gets a weight (0 for
+        one the model does not use), so a published version leaves no coefficient of an older model."""
+        own = dict(zip(self.features, zip(self.weights, self.means, self.scales, strict=True), strict=True))
+        out: dict[str, object] = {"fraud_score.enabled": True, "fraud_score.model": self.version,
+                                  "fraud_score.threshold": self.threshold, "fraud_score.intercept": self.intercept}
+        for name in FEATURE_NAMES:
+            weight, mean, scale = own.get(name, (0.0, 0.0, 1.0))
+            out |= {f"fraud_score.weight_{name}": weight, f"fraud_score.mean_{name}": mean,
+                    f"fraud_score.scale_{name}": scale}
+        return out
+
+    @classmethod
+    def from_rules(cls, rules: FraudRules) -> FraudModel:
+        """The model a fraud rules version holds (its `fraud_score` settings)."""
+        def of(kind: str) -> tuple[float, ...]:
+            return tuple(float(getattr(rules, f"fraud_score_{kind}_{name}")) for name in FEATURE_NAMES)
+
+        return cls(rules.fraud_score_model, FEATURE_NAMES, of("mean"), of("scale"), of("weight"),
+                   float(rules.fraud_score_intercept), float(rules.fraud_score_threshold))
 
 
 def transformed(frame: pl.DataFrame, features: tuple[str, ...] = FEATURE_NAMES) -> np.ndarray:

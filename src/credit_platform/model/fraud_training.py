@@ -58,6 +58,7 @@ class FraudTrainingOptions:
     alert_share: float = 0.01  # the alert threshold: the training sample's top share of scores
     promote: str = "auto"
     reason: str = ""
+    publish: bool = False  # a champion's coefficients go live: the next fraud rules version (`publish`)
 
     def __post_init__(self) -> None:
         if self.promote not in PROMOTE_MODES:
@@ -82,7 +83,7 @@ class FraudTrainingOptions:
     @property
     def version(self) -> str:
         """The same as-of and windows make the same version: a rerun updates its own row."""
-        key = json.dumps({k: v for k, v in asdict(self).items() if k not in ("run_id", "promote", "reason")},
+        key = json.dumps({k: v for k, v in asdict(self).items() if k not in ("run_id", "promote", "reason", "publish")},
                          default=str, sort_keys=True)
         return f"fraud-logistic-{self.as_of:%Y%m%d}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
@@ -137,7 +138,13 @@ def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
     counts = {"train_rows": training.height, "train_chargebacks": int(y.sum()), "validation_rows": validation.height,
               "validation_chargebacks": int(validation["label_now"].sum())}
     status = record(settings, model, o, counts, metrics, promote, report)
+    published = None
+    if o.publish and status == "champion":
+        published = publish(settings, model, approved_by=JOB_NAME, request_id=o.run_id, reason=(
+            f"champion {model.version}: mean average precision {mean['model']['average_precision']:.3f} on "
+            f"{o.validation_from}..{o.as_of - timedelta(days=o.label_delay_days + 1)}"))
     summary = {"version": model.version, "status": status, "as_of": str(o.as_of),
+               "rules_version": published.version if published else None,
                "train": [str(o.train_from), str(o.train_to - timedelta(days=1))],
                "validation": [str(o.validation_from), str(o.as_of - timedelta(days=o.label_delay_days + 1))],
                **counts, "mean": mean, "side_by_side": report, "seconds": round(time.monotonic() - started, 1)}
@@ -204,6 +211,34 @@ def side_by_side(validation) -> list[dict[str, Any]]:  # noqa: ANN001
                 .select(pl.lit("scenario").alias("scope"), pl.col("fraud_pattern").alias("name"),
                         pl.exclude("fraud_pattern")))
     return pl.concat([days, patterns]).select(REPORT_COLUMNS).to_dicts()
+
+
+def publish(settings: Settings, model: FraudModel, approved_by: str, reason: str,
+            effective_from: datetime | None = None, request_id: str | None = None):  # noqa: ANN201
+    """The model live: its coefficients, threshold and version as the next fraud rules version, which
+    the running job applies from `effective_from` (default now) on, with no restart. Returns that
+    version, or None when the latest version already holds this very model."""
+    from credit_platform.rules.fraud import rules_from_settings
+    from credit_platform.rules.fraud_store import RulesStore
+
+    store = RulesStore(settings)
+    history = store.history()
+    if history and rules_from_settings(model.settings(), history[-1].rules) == history[-1].rules:
+        return None
+    return store.change(model.settings(), reason, approved_by, effective_from, request_id=request_id)
+
+
+def stored_model(settings: Settings, version: str) -> FraudModel:
+    """A model of `fraud_models` by its version; ValueError if there is none."""
+    import psycopg
+
+    from credit_platform.model.fraud_score import FraudModel
+
+    with psycopg.connect(settings.postgres_uri(names.ROLE_ETL), connect_timeout=10) as conn:
+        row = conn.execute("SELECT model FROM fraud_models WHERE version = %s", (version,)).fetchone()
+    if row is None:
+        raise ValueError(f"no fraud model {version!r} in fraud_models (see bi.fraud_models)")
+    return FraudModel.from_json(json.dumps(row[0]))
 
 
 def current_champion(settings: Settings) -> FraudModel | None:

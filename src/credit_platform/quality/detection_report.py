@@ -34,7 +34,7 @@ from credit_platform.ingest.generator import (
     TRANSACTION_LOOKALIKES,
     TRANSACTION_PATTERNS,
 )
-from credit_platform.rules.fraud import RULES
+from credit_platform.rules.fraud import LEARNED_RULES, RULES
 
 if TYPE_CHECKING:
     from credit_platform.config import Settings
@@ -160,7 +160,8 @@ def score(truth: pl.DataFrame, alerts: pl.DataFrame) -> Report:
     rules = []
     for rule in RULES:
         mine = joined.filter(pl.col("rule") == rule)
-        own = truth.filter(pl.col("fraud_pattern") == rule)
+        own = truth.filter((pl.col("event_type") == RULE_EVENT_TYPE[rule]) & pl.col("is_fraud")
+                           if rule in LEARNED_RULES else pl.col("fraud_pattern") == rule)
         rules.append(RuleScore(
             rule, truth.filter(pl.col("event_type") == RULE_EVENT_TYPE[rule]).height, mine.height,
             mine.filter(pl.col("is_fraud")).height,

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -28,16 +29,16 @@ from typing import TYPE_CHECKING
 
 from credit_platform.contracts.events import EVENT_TIME_MAX_AHEAD, contract_json
 from credit_platform.contracts.names import APPLICATIONS_TOPIC, TRANSACTIONS_TOPIC
+from credit_platform.rules.fraud_features import FEATURE_NAMES, FEATURES
+from credit_platform.rules.geo import haversine_km
+from credit_platform.rules.geo import haversine_sql as _haversine_sql
 
 if TYPE_CHECKING:
-    import numpy as np
     import polars as pl
-
-EARTH_RADIUS_KM = 6371.0
 
 
 @dataclass(frozen=True)
-class FraudRules:
+class _WrittenRules:
     # the seed rule: a large loan asked for with a poor bureau score
     large_loan_low_score_enabled: bool = True
     large_loan_amount: Decimal = Decimal("15000")  # loan amount strictly greater than this
@@ -76,16 +77,34 @@ class FraudRules:
     merchant_window_minutes: int = 1440
     merchant_unusual_factor: float = 3.0
     merchant_min_cards: int = 5
+    # the learned score (model/fraud_score.py), off until a model is published: which model, the
+    # score from which a purchase is alerted, and its intercept; its coefficients follow (below)
+    fraud_score_enabled: bool = False
+    fraud_score_model: str = ""
+    fraud_score_threshold: float = 1.0
+    fraud_score_intercept: float = 0.0
 
     def windows(self) -> dict[str, object]:
         """The settings only a redeploy changes (a window's length is fixed when the job is planned)."""
         return {s.field: getattr(self, s.field) for s in SETTINGS if not s.live}
 
 
+# The score's coefficients, three per feature (rules.fraud_features.FEATURE_NAMES), as settings like
+# the thresholds: generated, so a feature added there is a setting here.
+COEFFICIENTS = (("weight", 0.0, -1000.0, 1000.0, "weight of"), ("mean", 0.0, -1e6, 1e6, "training mean of"),
+                ("scale", 1.0, 1e-9, 1e6, "training standard deviation of"))
+FraudRules = dataclasses.make_dataclass(
+    "FraudRules", [(f"fraud_score_{kind}_{name}", float, dataclasses.field(default=default))
+                   for name in FEATURE_NAMES for kind, default, *_ in COEFFICIENTS],
+    bases=(_WrittenRules,), frozen=True, namespace={"__module__": __name__})
+FraudRules.__doc__ = "Every fraud rule's switch and settings, and the learned score's model (`SETTINGS`)."
+
 DEFAULT_FRAUD_RULES = FraudRules()
 
 RULES = ("large_loan_low_score", "application_velocity", "shared_device", "impossible_travel", "amount_spike",
-         "card_testing", "account_takeover", "compromised_merchant")
+         "card_testing", "account_takeover", "compromised_merchant", "fraud_score")
+# Rules not written for one pattern: their recall counts every fraudulent event of their kind.
+LEARNED_RULES = ("fraud_score",)
 RULE_SET = "fraud"  # the key of the rules' versioned table (one set of rules, versioned as a whole)
 
 
@@ -101,6 +120,7 @@ class Setting:
     minimum: float | None = None
     maximum: float | None = None
     meaning: str = ""
+    coefficient: bool = False  # one of the learned score's, published with its model (`rules show` folds them)
 
     @property
     def name(self) -> str:
@@ -108,6 +128,11 @@ class Setting:
 
     def parse(self, raw: object) -> object:
         """The value of this setting from text or a document, checked against its type and bounds."""
+        if self.sql_type == "STRING":
+            text = str(raw).strip()
+            if not re.fullmatch(r"[A-Za-z0-9._-]{0,100}", text):
+                raise ValueError(f"{self.name}: {raw!r} is not a name (letters, digits, '.', '_', '-'; at most 100)")
+            return text
         if self.sql_type == "BOOLEAN":
             if isinstance(raw, bool):
                 return raw
@@ -193,6 +218,17 @@ SETTINGS = (
             "a purchase of at least this many times the average of the card's previous ones is unusual ..."),
     Setting("compromised_merchant", "min_cards", "merchant_min_cards", "INT", True, 2, 100_000,
             "... alert (every unusual purchase there in the window) once this many cards made one at the merchant"),
+    Setting("fraud_score", "enabled", "fraud_score_enabled", "BOOLEAN", True,
+            meaning="the learned score raises alerts (needs a model: publish one with `train-fraud --publish`)"),
+    Setting("fraud_score", "model", "fraud_score_model", "STRING", True,
+            meaning="the version of the model (table fraud_models) whose coefficients these are"),
+    Setting("fraud_score", "threshold", "fraud_score_threshold", "DOUBLE", True, 0, 1,
+            "alert a purchase whose score is at least this"),
+    Setting("fraud_score", "intercept", "fraud_score_intercept", "DOUBLE", True, -1000, 1000,
+            "the model's intercept (log-odds)", coefficient=True),
+    *(Setting("fraud_score", f"{kind}_{name}", f"fraud_score_{kind}_{name}", "DOUBLE", True, low, high,
+              f"the model's {what} {words}", coefficient=True)
+      for name, words in FEATURES for kind, _, low, high, what in COEFFICIENTS),
 )
 SETTING_BY_NAME = {s.name: s for s in SETTINGS}
 assert [s.field for s in SETTINGS] == [f.name for f in dataclasses.fields(FraudRules)], "one setting per field"
@@ -204,9 +240,15 @@ def rules_from_settings(values: dict[str, object], base: FraudRules = DEFAULT_FR
     for name, raw in values.items():
         setting = SETTING_BY_NAME.get(name)
         if setting is None:
-            raise ValueError(f"unknown setting {name!r}; known: {', '.join(SETTING_BY_NAME)}")
+            known = ", ".join(s.name for s in SETTINGS if not s.coefficient)
+            raise ValueError(f"unknown setting {name!r}; known: {known}, and the learned score's coefficients "
+                             "fraud_score.intercept and fraud_score.weight_/mean_/scale_<feature>")
         changes[setting.field] = setting.parse(raw)
-    return dataclasses.replace(base, **changes)
+    rules = dataclasses.replace(base, **changes)
+    if rules.fraud_score_enabled and not rules.fraud_score_model:
+        raise ValueError("fraud_score.enabled needs a model: publish one (`credit-platform rules set --model "
+                         "VERSION` or `train-fraud --publish`), which sets fraud_score.model and its coefficients")
+    return rules
 
 
 def rules_to_document(rules: FraudRules) -> dict[str, dict[str, object]]:
@@ -331,11 +373,17 @@ def rules_ddl(options: str, rules: FraudRules = DEFAULT_FRAUD_RULES, variant: st
     return ddl
 
 
+def _text_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _sql_literal(value: object, sql_type: str) -> str:
     if sql_type == "BOOLEAN":
         return "TRUE" if value else "FALSE"
     if sql_type == "DOUBLE":
         return f"CAST({float(value)!r} AS DOUBLE)"
+    if sql_type == "STRING":
+        return f"'{value}'"  # a checked name (Setting.parse): no quote in it
     return f"CAST({value} AS {sql_type})"
 
 
@@ -345,20 +393,6 @@ def is_large_loan_low_score(loan_amount: Decimal | float, credit_score: int,
     """The seed's fraud rule (Python reference): loan_amount > 15000 and credit_score < 450."""
     return (rules.large_loan_low_score_enabled and Decimal(str(loan_amount)) > rules.large_loan_amount
             and credit_score < rules.low_credit_score)
-
-
-# ---- great-circle distance: numpy reference and its Flink SQL twin -------------------------------
-def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    lat1, lon1, lat2, lon2 = (np.radians(a) for a in (lat1, lon1, lat2, lon2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
-
-
-def _haversine_sql(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
-    return (f"2 * {EARTH_RADIUS_KM} * ASIN(SQRT(POWER(SIN(RADIANS({lat2} - {lat1}) / 2), 2) + COS(RADIANS({lat1})) * "
-            f"COS(RADIANS({lat2})) * POWER(SIN(RADIANS({lon2} - {lon1}) / 2), 2)))")
 
 
 # ---- Flink SQL twins ------------------------------------------------------------------------------
@@ -481,6 +515,52 @@ def _merchant(rules: FraudRules, variant: str) -> str:
              AND m.event_time BETWEEN t.event_time - {_interval(minutes)} AND t.event_time"""
 
 
+def _score(rules: FraudRules, variant: str) -> str:
+    """The learned score: every purchase's features (`fraud_features.feature_query`, the SQL training
+    sets are built with), joined with the rules version in force at its event time, whose `fraud_score`
+    settings are the model (its version, threshold and coefficients), so a published model scores
+    from its effective time on, with no restart. A purchase whose score reaches the threshold is
+    alerted, saying its score, the model, and the three features that raised it most, in words (the
+    largest contributions; on a tie, the feature listed first, as `FraudModel.strongest` orders them)."""
+    from credit_platform.rules.fraud_features import contribution_sql, feature_query, score_sql
+
+    fields = [s for s in SETTINGS if s.rule == "fraud_score"]
+    settings = ", ".join(f"COALESCE(r.`{s.field}`, {_sql_literal(getattr(rules, s.field), s.sql_type)}) "
+                         f"AS `{s.field}`" for s in fields)
+    contributions = [contribution_sql(n, f"fraud_score_weight_{n}", f"fraud_score_mean_{n}", f"fraud_score_scale_{n}")
+                     for n in FEATURE_NAMES]
+    scored = f"""(SELECT *, {score_sql(contributions, "fraud_score_intercept")} AS score
+                  FROM (SELECT f.*, COALESCE(r.version, 0) AS rule_version, {settings}
+                        FROM (SELECT *, CONCAT('{RULE_SET}', SUBSTR(user_id, 1, 0)) AS rule_set
+                              FROM ({feature_query()})) AS f
+                        LEFT JOIN fraud_rules{variant} FOR SYSTEM_TIME AS OF f.event_time AS r
+                          ON f.rule_set = r.rule_set))"""
+    # Each contribution as a number, in the features' order; `explained` puts the strongest into words
+    # where the alert is written (ranking 16 expressions in SQL grows the plan with their square).
+    shares = ", ' ', ".join(f"CAST({c} AS STRING)" for c in contributions)
+    reason = (f"CONCAT('score ', CAST(ROUND(score, 3) AS STRING), ' (threshold ', "
+              f"CAST(ROUND(fraud_score_threshold, 3) AS STRING), ') by model ', fraud_score_model, "
+              f"'{CONTRIBUTIONS}', {shares})")
+    return f"""
+            SELECT {alert_select("fraud_score", "high", reason, "transaction", "transaction_id")}
+            FROM {scored} WHERE fraud_score_enabled AND score >= fraud_score_threshold"""
+
+
+CONTRIBUTIONS = "; contributions "  # how a `fraud_score` alert's SQL hands its contributions to `explained`
+
+
+def explained(rule: str, reason: str, k: int = 3) -> str:
+    """An alert's reason as people read it: a `fraud_score` alert's contributions (its SQL's numbers,
+    in the features' order) become the words of the `k` features that raised its score most, the
+    largest first, on a tie the feature listed first, as `FraudModel.strongest` orders them."""
+    if rule != "fraud_score" or CONTRIBUTIONS not in reason:
+        return reason
+    head, numbers = reason.split(CONTRIBUTIONS, 1)
+    values = [float(x) for x in numbers.split()]
+    order = sorted(range(len(values)), key=lambda i: -values[i])[:k]
+    return f"{head}; raised most by " + "; ".join(FEATURES[i][1] for i in order)
+
+
 def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> dict[str, str]:
     """One SELECT per rule (Flink SQL over `rules_ddl`'s views), each yielding ALERT_COLUMNS. Thresholds
     and switches come from the version in force at each event's time; `rules` gives the window lengths
@@ -526,6 +606,7 @@ def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> 
             member=" AND (m.amount <= t.small OR m.transaction_id = t.transaction_id)", reads=", amount"),
         "account_takeover": _takeover(rules, variant),
         "compromised_merchant": _merchant(rules, variant),
+        "fraud_score": _score(rules, variant),
     }
 
 
@@ -652,4 +733,34 @@ def reference_alerts(apps: pl.DataFrame, txs: pl.DataFrame, rules: FraudRules = 
     members = unusual.select("merchant", "ts", "transaction_id").join(triggers, on="merchant").filter(
         pl.col("ts").is_between(pl.col("trigger_ts") - pl.duration(minutes=minutes), pl.col("trigger_ts")))
     alerts |= {f"compromised_merchant:{i}" for i in members["transaction_id"].unique()}
+
+    # the learned score, with the model of the version in force at each purchase
+    if txs.height:
+        alerts |= {f"fraud_score:{i}" for i in reference_scores(txs).filter(pl.col("alerted"))["transaction_id"]}
     return alerts
+
+
+def reference_scores(ruled: pl.DataFrame) -> pl.DataFrame:
+    """Per purchase of `ruled` (each with the settings of the version in force at its time, as
+    `reference_alerts` joins them): `transaction_id`, its `score` under that version's model and
+    whether it is `alerted` (the score on, and at or above its threshold)."""
+    import numpy as np
+    import polars as pl
+
+    from credit_platform.model.fraud_score import transformed
+    from credit_platform.rules.fraud_features import reference_features
+
+    model = [f"fraud_score_{kind}_{name}" for kind in ("weight", "mean", "scale") for name in FEATURE_NAMES]
+    scored = reference_features(ruled).join(
+        ruled.select("transaction_id", "fraud_score_enabled", "fraud_score_threshold", "fraud_score_intercept", *model),
+        on="transaction_id")
+
+    def of(kind: str) -> np.ndarray:
+        return np.column_stack([scored[f"fraud_score_{kind}_{name}"].to_numpy() for name in FEATURE_NAMES])
+
+    logit = scored["fraud_score_intercept"].to_numpy() + (
+        (transformed(scored) - of("mean")) / of("scale") * of("weight")).sum(axis=1)
+    score = 1 / (1 + np.exp(-logit))
+    return scored.with_columns(pl.Series("score", score)).select(
+        "transaction_id", "score",
+        (pl.col("fraud_score_enabled") & (pl.col("score") >= pl.col("fraud_score_threshold"))).alias("alerted"))

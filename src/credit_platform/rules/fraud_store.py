@@ -245,18 +245,29 @@ def render(versions: list[RulesVersion], now: datetime | None = None) -> str:
             else "fraud rules: no version stored; the built-in defaults")
     lines = [head, f"  {'setting':<42} {'value':>12}  applies"]
     for s in SETTINGS:
-        lines.append(f"  {s.name:<42} {str(getattr(rules, s.field)):>12}  "
-                     f"{'live' if s.live else 'on redeploy'}  {s.meaning}")
+        if not s.coefficient:
+            lines.append(f"  {s.name:<42} {str(getattr(rules, s.field)):>12}  "
+                         f"{'live' if s.live else 'on redeploy'}  {s.meaning}")
+    coefficients = sum(1 for s in SETTINGS if s.coefficient)
+    lines.append(f"  {'fraud_score.<coefficients>':<42} {coefficients:>12}  live  the model's intercept, and weight_, "
+                 "mean_ and scale_ of each feature (published with the model)")
     for later in (v for v in versions if v.effective_from > now):
         lines.append(f"next: version {later.version} from {iso_millis(later.effective_from)}: "
-                     + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in later.changes.items()))
+                     + describe(later.changes))
     return "\n".join(lines)
+
+
+def describe(changes: dict[str, list[object]]) -> str:
+    """A version's changes in a line: each setting's before and after, a model's coefficients counted."""
+    named = [f"{k} {a} -> {b}" for k, (a, b) in changes.items() if not SETTING_BY_NAME[k].coefficient]
+    coefficients = len(changes) - len(named)
+    return ", ".join(named + ([f"{coefficients} of the score's coefficients"] if coefficients else []))
 
 
 def render_history(versions: list[RulesVersion]) -> str:
     lines = []
     for v in versions:
-        what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in v.changes.items()) or "(initial settings)"
+        what = describe(v.changes) or "(initial settings)"
         lines.append(f"v{v.version:<4} effective {iso_millis(v.effective_from)}  approved by {v.approved_by}  "
                      f"{'published' if v.published_at else 'NOT PUBLISHED'}\n       {what}\n       reason: {v.reason}")
     return "\n".join(lines) or "no versions stored"

@@ -10,8 +10,11 @@ from datetime import datetime
 def alert_document(alert_id: str, rule: str, severity: str, reason: str, user_id: str, event_type: str,
                    event_id: str, event_time: datetime, rule_version: int, detected_at: datetime,
                    detected_by: str) -> dict[str, object]:
-    """One alert (`rules.fraud.ALERT_COLUMNS`), with when and by what (`stream`, `replay`) it was found."""
-    return {"_id": alert_id, "rule": rule, "severity": severity, "reason": reason, "user_id": user_id,
+    """One alert (`rules.fraud.ALERT_COLUMNS`), with when and by what (`stream`, `replay`) it was found;
+    its reason in words (`rules.fraud.explained`)."""
+    from credit_platform.rules.fraud import explained
+
+    return {"_id": alert_id, "rule": rule, "severity": severity, "reason": explained(rule, reason), "user_id": user_id,
             "event_type": event_type, "event_id": event_id, "event_time": event_time, "rule_version": int(rule_version),
             "detected_at": detected_at, "detected_by": detected_by}
 

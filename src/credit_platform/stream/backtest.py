@@ -34,6 +34,7 @@ from credit_platform.contracts.names import APPLICATIONS_TOPIC, TRANSACTIONS_TOP
 from credit_platform.rules.fraud import (
     ALERT_COLUMNS,
     DEFAULT_FRAUD_RULES,
+    LEARNED_RULES,
     RULES,
     STREAM_TABLES,
     FraudRules,
@@ -191,7 +192,7 @@ class RuleOutcome:
     live_alerts: int
     proposed_alerts: int
     proposed_fraud_alerts: int  # of the proposed alerts, those on events labelled fraudulent
-    pattern_events: int  # events of the rule's own injected pattern
+    pattern_events: int  # events of the rule's own injected pattern (a learned rule's: all fraudulent purchases)
     pattern_caught: int  # ... alerted by the rule under the proposal
 
     @property
@@ -274,7 +275,9 @@ def backtest(settings: Settings, first: date, last: date, proposal: dict[str, ob
             return {a.split(":", 1)[1] for a in alerts if a.split(":", 1)[0] == rule} & in_range
 
         live_ids, proposed_ids = of_rule(live_alerts), of_rule(proposed_alerts)
-        pattern = set(labels.filter(pl.col("fraud_pattern") == rule)["event_id"].to_list())
+        own = ((pl.col("event_type") == "transaction") & pl.col("is_fraud") if rule in LEARNED_RULES
+               else pl.col("fraud_pattern") == rule)
+        pattern = set(labels.filter(own)["event_id"].to_list())
         outcomes.append(RuleOutcome(rule, len(live_ids), len(proposed_ids), len(proposed_ids & fraud), len(pattern),
                                     len(proposed_ids & pattern)))
     report = Backtest(run_id, first, last, {k: str(v) for k, v in proposal.items()}, labels.height, outcomes,
@@ -285,7 +288,7 @@ def backtest(settings: Settings, first: date, last: date, proposal: dict[str, ob
 
 
 def _labels(frames: dict[str, pl.DataFrame], first: date, last: date) -> pl.DataFrame:
-    """event_id, is_fraud, fraud_pattern of the valid events dated in the range (the ground truth a
+    """event_id, event_type, is_fraud, fraud_pattern of the valid events dated in the range (the ground truth a
     bank learns later: only for scoring the rules, never an input to them)."""
     import polars as pl
 
@@ -296,10 +299,11 @@ def _labels(frames: dict[str, pl.DataFrame], first: date, last: date) -> pl.Data
             continue
         day = pl.col("timestamp").dt.convert_time_zone("UTC").dt.date()
         parts.append(frame.filter(pl.col("_error").is_null() & day.is_between(first, last)).select(
-            pl.col(id_column).alias("event_id"), pl.col("is_fraud").fill_null(False),
+            pl.col(id_column).alias("event_id"), pl.lit(table[:-1]).alias("event_type"),
+            pl.col("is_fraud").fill_null(False),
             pl.col("fraud_pattern").cast(pl.String)))
-    return pl.concat(parts) if parts else pl.DataFrame(schema={"event_id": pl.String, "is_fraud": pl.Boolean,
-                                                               "fraud_pattern": pl.String})
+    return pl.concat(parts) if parts else pl.DataFrame(schema={"event_id": pl.String, "event_type": pl.String,
+                                                               "is_fraud": pl.Boolean, "fraud_pattern": pl.String})
 
 
 def _store(settings: Settings, report: Backtest) -> Backtest:

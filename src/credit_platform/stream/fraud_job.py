@@ -33,7 +33,8 @@ JOB_NAME = names.FRAUD_JOB
 # 6: the rules card_testing, account_takeover, compromised_merchant (transactions read the merchant).
 # 7: each window fed only the columns its rule reads; a card's previous average from LAG, not ROWS.
 # 8: shared_device also counts the device's home cities (a household of one city is not alerted).
-JOB_GRAPH = 8
+# 9: the learned score (rule fraud_score): the features per purchase, joined with the rules version.
+JOB_GRAPH = 9
 
 
 @dataclass
