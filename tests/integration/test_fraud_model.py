@@ -6,6 +6,7 @@ in `fraud_models`."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, date, datetime, timedelta
 
@@ -34,13 +35,16 @@ def history(platform, landing_dir):
     for topic, frame in ((TRANSACTIONS_TOPIC, txs), (CHARGEBACKS_TOPIC, chargebacks)):
         assert producer.produce(platform, topic, generator.to_json_lines(frame).splitlines(), progress=False).complete
     landing.Lander(platform, [TRANSACTIONS_TOPIC, CHARGEBACKS_TOPIC], run_id="fraud-model-test").run()
+    # a champion of an earlier run on this state dir, judged on other days, is not this test's to beat
+    with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
+        conn.execute("UPDATE fraud_models SET status = 'retired', retired_at = now() WHERE status = 'champion'")
     return txs, chargebacks
 
 
-def _train(run_id: str) -> str:
+def _train(run_id: str, *more: str) -> str:
     return cli("train-fraud", "--as-of", str(AS_OF), "--train-days", str(WINDOWS["train_days"]), "--label-delay-days",
                str(WINDOWS["label_delay_days"]), "--validation-days", str(WINDOWS["validation_days"]),
-               "--run-id", run_id).stdout
+               "--run-id", run_id, *more).stdout
 
 
 def _row(settings, version: str) -> dict:
@@ -112,3 +116,39 @@ def test_training_again_on_the_same_day_updates_its_own_row(platform, history):
     assert "champion" not in again["metrics"]["mean"]  # a rerun is not judged against itself
     with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
         assert conn.execute("SELECT count(*) FROM fraud_models WHERE as_of = %s", (AS_OF,)).fetchone()[0] == 1
+
+
+def test_the_champion_is_published_as_the_next_rules_version_and_a_model_backtests_like_a_rule(platform, history):
+    """`train-fraud --publish`: the champion's coefficients become the next fraud rules version (the
+    running job scores with it from its effective time: test_fraud_job shows that on a live job); a
+    second publish of the same model adds no version. `rules backtest --model` judges a stored model
+    over landed days as it judges a threshold. Then the score is switched off again, as a fraud lead
+    would, so the platform's other tests see the rules they expect."""
+    from credit_platform.model.fraud_score import FraudModel
+    from credit_platform.rules.fraud import rules_from_settings
+    from credit_platform.rules.fraud_store import RulesStore
+
+    options = FraudTrainingOptions(as_of=AS_OF, run_id="x", **WINDOWS)
+    store = RulesStore(platform)
+    before = store.history()
+    out = _train("fraud-model-test-3", "--publish")
+    after = store.history()
+    latest = after[-1]
+    model = FraudModel.from_json(json.dumps(_row(platform, options.version)["model"]))
+    assert len(after) == len(before) + 1 and f"published as fraud rules version {latest.version}" in out, out
+    assert latest.rules.fraud_score_enabled and latest.rules.fraud_score_model == options.version
+    assert rules_from_settings(model.settings(), latest.rules) == latest.rules  # every coefficient
+    assert FraudModel.from_rules(latest.rules) == model
+    assert latest.approved_by == "train_fraud_model" and options.version in latest.reason
+    assert "already holds it" in _train("fraud-model-test-4", "--publish") and len(store.history()) == len(after)
+
+    last = options.as_of - timedelta(days=options.label_delay_days + 1)
+    report = cli("rules", "backtest", "--from", str(options.validation_from), "--to", str(last), "--model",
+                 options.version).stdout
+    row = next(line.split() for line in report.splitlines() if line.strip().startswith("fraud_score "))
+    live, proposed, precision, recall = int(row[1].replace(",", "")), int(row[2].replace(",", "")), row[4], row[5]
+    # the live versions take effect now, long after these days: only the proposed model scores them
+    assert live == 0 and proposed > 0 and float(precision) > 0.5 and float(recall) > 0, report
+    cli("rules", "set", "fraud_score.enabled=false", "--reason", "test: the score off again",
+        "--approved-by", "integration test")
+    assert not store.history()[-1].rules.fraud_score_enabled
