@@ -213,7 +213,11 @@ def render(result: dict) -> str:
 
         lines.append("detection report (fraud_detection_report, against the labels; false positives: of them on "
                      "benign look-alikes):")
-        lines += [f"  {rule:<22} alerted {d['alerted']:>6,}  precision {f(d['precision'])}  recall {f(d['recall'])}  "
+        from credit_platform.rules.fraud import LEARNED_RULES
+
+        lines += [f"  {rule:<22} no alerts: the learned score is off until a fraud model is published "
+                  "(`credit-platform train-fraud --publish`)" if rule in LEARNED_RULES and not d["alerted"] else
+                  f"  {rule:<22} alerted {d['alerted']:>6,}  precision {f(d['precision'])}  recall {f(d['recall'])}  "
                   f"false positives {d['false_positives']:>4,} ({d['on_lookalikes'] or 0:,})"
                   for rule, d in result["detection"].items()]
         lines += [f"  card precision@100 on {day}: {p:.3f} (best achievable {b:.3f})"
