@@ -850,6 +850,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def unreachable(exc: BaseException) -> str | None:
+    """What a service that did not answer says, in a line (None: the error is something else). The
+    drivers' texts name host and port, never a password."""
+    kind = f"{type(exc).__module__.split('.')[0]}.{type(exc).__name__}"
+    if kind in ("pymongo.ServerSelectionTimeoutError", "pymongo.AutoReconnect"):
+        return f"MongoDB did not answer ({str(exc).split(' (configured')[0].split(', Timeout')[0]})"
+    if kind == "psycopg.OperationalError":
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"PostgreSQL did not answer ({first})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -860,6 +872,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except PlatformError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if (reason := unreachable(exc)) is None:
+            raise
+        print(f"\nerror: {reason}; is the platform up? (`credit-platform status`)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

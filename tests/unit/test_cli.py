@@ -36,3 +36,20 @@ def test_bad_arguments_are_refused_before_anything_starts(tmp_path, args, says):
     assert says in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()[-1]) < 200
     assert result.stdout == ""  # nothing was set up, started or sent
+
+
+def test_a_service_that_does_not_answer_is_one_line_not_a_traceback():
+    import psycopg
+    import pymongo.errors
+
+    from credit_platform.cli import unreachable
+
+    mongo = pymongo.errors.ServerSelectionTimeoutError(
+        "127.0.0.1:37017: [Errno 111] Connection refused (configured timeouts: socketTimeoutMS: 20000.0ms), "
+        "Timeout: 10.0s, Topology Description: <TopologyDescription ...>")
+    assert unreachable(mongo) == "MongoDB did not answer (127.0.0.1:37017: [Errno 111] Connection refused)"
+    postgres = psycopg.OperationalError('connection to server at "127.0.0.1", port 15432 failed: Connection refused\n'
+                                        "\tIs the server running on that host and accepting TCP/IP connections?")
+    assert unreachable(postgres) == ('PostgreSQL did not answer (connection to server at "127.0.0.1", port 15432 '
+                                     "failed: Connection refused)")
+    assert unreachable(ValueError("a bug")) is None  # anything else stays a traceback
