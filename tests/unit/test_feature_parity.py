@@ -52,6 +52,8 @@ def edge_purchases() -> list[dict]:
         _purchase(11, "U-EDGE-D", T0, 25.0),
         # a week and a millisecond later, on another device, far away: the week before holds nothing
         _purchase(12, "U-EDGE-D", T0 + week + ms, 30.0, device="DEDGE4", city=far),
+        _purchase(13, "U-EDGE-E", T0, 25.0),
+        _purchase(14, "U-EDGE-E", T0 + week, 25.0),  # exactly a week later: still inside it
     ]
     return rows
 
@@ -107,8 +109,10 @@ def test_the_edges_fall_where_the_windows_say(both):
     assert of(3)["new_device"] and not of(4)["new_device"] and not of(0)["new_device"]
     assert of(5)["new_city"] and of(5)["km_from_previous"] > 2_500
     assert of(5)["speed_kmh"] == pytest.approx(of(5)["km_from_previous"] * 3600 / fraud_features.MIN_GAP_SECONDS)
-    assert (of(6)["n_week"], of(7)["n_week"]) == (7, 7)  # the week drops the first a millisecond after
-    assert of(8)["m_n_hour"] == of(9)["m_n_hour"] == 2  # one millisecond, two cards: each sees both
+    # a customer's counts are of their previous CUSTOMER_HISTORY purchases at most, and the current one
+    assert (of(6)["n_week"], of(7)["n_week"]) == (fraud_features.CUSTOMER_HISTORY + 1,) * 2
+    assert of(14)["n_week"] == 2 and of(14)["amount_ratio"] == 1.0  # [t - 1 week, t]
+    assert of(8)["m_n_hour"] == of(9)["m_n_hour"] == 1  # one millisecond, two cards: neither counts the other
     assert of(10)["m_unusual_hour"] == 1 and of(10)["m_n_hour"] == 3
     # nothing reaches back further than the week a training set reads before its first day
     assert not of(12)["new_device"] and not of(12)["new_city"] and of(12)["km_from_previous"] == 0.0
