@@ -5,7 +5,7 @@ Every night at 05:00 UTC (the DAG is created paused: unpause it once a history w
 landed), or when triggered with its form. The same as `credit-platform train-fraud`.
 
 1. `land_latest`: lands what Kafka holds beyond the last landing run (chargebacks included);
-2. `train`: the platform's fraud features (their Flink SQL, the computation the stream is to serve,
+2. `train`: the platform's fraud features (their Flink SQL, the computation the stream serves,
    on a local mini-cluster) over the landed transactions before `as_of`; labels from the landed
    chargebacks only. A logistic regression is fitted on `train_days` of purchases, labelled by the
    chargebacks reported by the first validation day, and judged on the `validation_days` that end

@@ -109,3 +109,18 @@ def test_a_malformed_exception_is_refused_with_a_clear_reason(bad, message):
     with pytest.raises(ValueError) as excinfo:
         _exception(**bad)
     assert message in str(excinfo.value)
+
+
+def test_a_score_alert_is_put_into_words_and_a_reason_of_any_other_shape_is_kept():
+    from credit_platform.rules.fraud import CONTRIBUTIONS, FEATURES, explained
+
+    numbers = ["0.1"] * len(FEATURES)
+    numbers[5], numbers[2], numbers[9] = "3.0", "2.0", "2.0"  # a tie: the feature listed first goes first
+    reason = "score 0.999 (threshold 0.99) by model m1" + CONTRIBUTIONS + " ".join(numbers)
+    assert explained("fraud_score", reason) == (
+        f"score 0.999 (threshold 0.99) by model m1; raised most by {FEATURES[5][1]}; {FEATURES[2][1]}; "
+        f"{FEATURES[9][1]}")
+    # never an error where alerts are written: an empty, foreign or truncated reason stays as it is
+    for odd in (None, "", "score 1", reason.replace("3.0", "three"), reason.rsplit(" ", 1)[0]):
+        assert explained("fraud_score", odd) == odd
+    assert explained("amount_spike", reason) == reason

@@ -5,7 +5,7 @@
    validation days begin, and a week before the training days feeds the features' windows.
 2. The features: the platform's SQL (`rules.fraud_features.feature_query`) over the landed
    transactions of those days, run by the backtest's runner (`stream.backtest.run_features`): the
-   computation the stream is to serve, not a copy of it.
+   computation the stream serves (rule `fraud_score`), not a copy of it.
 3. The labels: the landed chargebacks only (no `is_fraud`). A training purchase is fraud when its
    chargeback was reported by the first validation day, when this model would have been trained; a
    validation purchase, when reported by `as_of`.

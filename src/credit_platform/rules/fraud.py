@@ -553,10 +553,15 @@ def explained(rule: str, reason: str, k: int = 3) -> str:
     """An alert's reason as people read it: a `fraud_score` alert's contributions (its SQL's numbers,
     in the features' order) become the words of the `k` features that raised its score most, the
     largest first, on a tie the feature listed first, as `FraudModel.strongest` orders them."""
-    if rule != "fraud_score" or CONTRIBUTIONS not in reason:
+    if rule != "fraud_score" or not reason or CONTRIBUTIONS not in reason:
         return reason
     head, numbers = reason.split(CONTRIBUTIONS, 1)
-    values = [float(x) for x in numbers.split()]
+    try:
+        values = [float(x) for x in numbers.split()]
+    except ValueError:  # not what the score's SQL writes: the alert keeps its text, the writer goes on
+        return reason
+    if len(values) != len(FEATURES):
+        return reason
     order = sorted(range(len(values)), key=lambda i: -values[i])[:k]
     return f"{head}; raised most by " + "; ".join(FEATURES[i][1] for i in order)
 

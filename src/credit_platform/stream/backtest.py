@@ -124,7 +124,7 @@ def run_rule_rows(work_dir: Path, apps: list, txs: list, variants: dict[str, Jud
 
 
 def run_features(work_dir: Path, txs: list, model: FraudModel | None = None) -> pl.DataFrame:
-    """The learned score's features (`rules.fraud_features.feature_query`, the SQL the stream is to
+    """The learned score's features (`rules.fraud_features.feature_query`, the SQL the stream
     run) over these transactions: `transaction_id`, `user_id`, `event_time` (UTC) and FEATURE_NAMES per
     purchase, and the `model`'s score as its SQL computes it (`FraudModel.score_sql`) as `score`.
     Written by Flink to JSON-lines files and read back with polars: a row per purchase through
