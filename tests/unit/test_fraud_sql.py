@@ -106,3 +106,34 @@ def test_versions_take_effect_in_order():
     later = propose(_v1(), {"shared_device.enabled": "off"}, "why", "who", NOW + timedelta(days=2), now=NOW)
     with pytest.raises(ValueError, match="before version 2"):
         propose([*_v1(), later], {"shared_device.enabled": "on"}, "why", "who", NOW + timedelta(days=1), now=NOW)
+
+
+def test_the_job_joins_each_event_table_with_the_rules_version_once(tmp_path):
+    """Each rule narrows `<table>_ruled` to its own columns; planned as they are written, each would
+    get its own temporal join (every event buffered in state once per rule). The job plans the join
+    once per event table (`share_version_joins`): the alerts then hold only the score's own join."""
+    import re
+
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.table import EnvironmentSettings, StreamTableEnvironment
+
+    from credit_platform.rules.fraud import source_ddl
+
+    def joins(shared: bool) -> int:
+        t_env = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment(),
+                                              EnvironmentSettings.in_streaming_mode())
+        options = {}
+        for name in ("applications", "transactions", "rules"):
+            (tmp_path / name).mkdir(exist_ok=True)
+            options[name] = f"'connector' = 'filesystem', 'path' = '{tmp_path / name}'"
+        ddl = source_ddl({k: options[k] for k in ("applications", "transactions")}, 500, plain_json=True)
+        for statement in ddl + rules_ddl(options["rules"]):
+            t_env.execute_sql(statement)
+        if shared:
+            fraud_detection.share_version_joins(t_env)
+        alerts = " UNION ALL ".join(f"({q})" for q in fraud_detection.rule_queries().values())
+        plan = t_env.explain_sql(f"SELECT * FROM ({alerts})").split("== Optimized Execution Plan ==")[-1]
+        return len(re.findall(r"TemporalJoin\(", plan))
+
+    assert joins(shared=False) > len(fraud_detection.STREAM_TABLES) + 1  # one per rule and the score's
+    assert joins(shared=True) == 1  # the score's, over its feature rows
