@@ -36,6 +36,8 @@ from credit_platform.contracts.names import KAFKA_STREAM
 from credit_platform.rules.fraud import (
     ALERT_COLUMNS,
     DEFAULT_FRAUD_RULES,
+    LEARNED_RULES,
+    SETTINGS,
     STREAM_TABLES,
     FraudRules,
     alert_select,
@@ -261,19 +263,23 @@ def share_version_joins(t_env) -> None:  # noqa: ANN001 (a pyflink StreamTableEn
     makes one join per rule, each buffering every event in state until the watermark passes it. Through
     a DataStream and back (the barrier the alerts cross too), the join is planned once per table with
     every column, and each rule narrows what comes out of it; the event time stays the rows' time
-    attribute, and the stream's watermarks pass along with them."""
+    attribute, and the stream's watermarks pass along with them. Only what the rules read crosses:
+    the event's columns, its version and the rules' live settings (not the score's 52)."""
     from pyflink.table import DataTypes, Schema
 
-    for table in STREAM_TABLES:
-        joined = t_env.sql_query(f"SELECT * FROM {table}_ruled")  # planned now: the view can go
+    # what the rules read of a version: their live settings (the score joins the version on its own)
+    live = ", ".join(f"`{s.field}`" for s in SETTINGS if s.live and s.rule not in LEARNED_RULES)
+    for table, (_, columns) in STREAM_TABLES.items():
+        names = ", ".join(f"`{name}`" for name, _ in columns)
+        # planned now, so the view can go
+        joined = t_env.sql_query(f"SELECT {names}, event_time, rule_version, {live} FROM {table}_ruled")
         t_env.execute_sql(f"DROP TEMPORARY VIEW {table}_ruled")
         schema = (Schema.new_builder().column_by_metadata("row_time", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
                   .watermark("row_time", "SOURCE_WATERMARK()").build())
         t_env.create_temporary_view(f"{table}_ruled_shared",
                                     t_env.from_data_stream(t_env.to_data_stream(joined), schema))
-        names = ", ".join(f"`{n}`" for n in joined.get_schema().get_field_names() if n != "event_time")
         t_env.create_temporary_view(f"{table}_ruled", t_env.sql_query(
-            f"SELECT {names}, row_time AS event_time FROM {table}_ruled_shared"))
+            f"SELECT {names}, row_time AS event_time, rule_version, {live} FROM {table}_ruled_shared"))
 
 
 def build(args: argparse.Namespace):  # noqa: ANN201
