@@ -7,7 +7,8 @@ customer's previous purchases, from LAG too), card testing (small purchases coun
 window), account takeover (LAG device and city, that average, a forward interval join to the new
 device's purchases) and a compromised merchant (distinct cards with unusual purchases OVER a
 merchant's window). Each window is fed only the columns its rule reads, since it keeps every row it
-holds whole. Only alerts cross into Python, in one operator after the union of the rules: a vectorised UDF inserts
+holds whole; the join with the rules version is made once per event table (`share_version_joins`).
+Only alerts cross into Python, in one operator after the union of the rules: a vectorised UDF inserts
 each batch into MongoDB with a deterministic `_id` (rule + event id), ignoring the ids already
 there, so a replay after a restart or from a savepoint never duplicates or changes one.
 The ground-truth fields `is_fraud`/`fraud_pattern` are not even declared in the source tables.
@@ -37,10 +38,11 @@ from credit_platform.rules.fraud import (
     ALERT_COLUMNS,
     DEFAULT_FRAUD_RULES,
     LEARNED_RULES,
-    SETTINGS,
+    RULES,
     STREAM_TABLES,
     FraudRules,
     alert_select,
+    live_settings,
     rule_queries,
     rules_ddl,
     source_ddl,
@@ -261,14 +263,14 @@ def share_version_joins(t_env) -> None:  # noqa: ANN001 (a pyflink StreamTableEn
 
     The planner pushes each rule's narrower columns (`_judged`) below the view's temporal join, which
     makes one join per rule, each buffering every event in state until the watermark passes it. Through
-    a DataStream and back (the barrier the alerts cross too), the join is planned once per table with
-    every column, and each rule narrows what comes out of it; the event time stays the rows' time
+    a DataStream and back (the barrier the alerts cross too), the join is planned once per table, and
+    each rule narrows what comes out of it; the event time stays the rows' time
     attribute, and the stream's watermarks pass along with them. Only what the rules read crosses:
     the event's columns, its version and the rules' live settings (not the score's 52)."""
     from pyflink.table import DataTypes, Schema
 
     # what the rules read of a version: their live settings (the score joins the version on its own)
-    live = ", ".join(f"`{s.field}`" for s in SETTINGS if s.live and s.rule not in LEARNED_RULES)
+    live = live_settings(*(r for r in RULES if r not in LEARNED_RULES))
     for table, (_, columns) in STREAM_TABLES.items():
         names = ", ".join(f"`{name}`" for name, _ in columns)
         # planned now, so the view can go

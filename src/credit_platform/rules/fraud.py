@@ -412,7 +412,7 @@ def _interval(minutes: int) -> str:
     return f"INTERVAL '{days} {rest // 60:02d}:{rest % 60:02d}:00' DAY TO SECOND"
 
 
-def _live_settings(*rules: str) -> str:
+def live_settings(*rules: str) -> str:
     """The columns of these rules' live settings (the thresholds and switches each event carries)."""
     return ", ".join(s.field for s in SETTINGS if s.live and s.rule in rules)
 
@@ -421,7 +421,7 @@ def _judged(table: str, columns: str, rules: tuple[str, ...], variant: str) -> s
     """`<table>_ruled` narrowed to the event columns a rule reads and its own live settings. A window
     keeps every row it holds whole, so what it is fed is its state: all 30-odd settings of every
     version on each stored row made the windows' state several times the events'."""
-    return f"(SELECT {columns}, event_time, rule_version, {_live_settings(*rules)} FROM {table}_ruled{variant})"
+    return f"(SELECT {columns}, event_time, rule_version, {live_settings(*rules)} FROM {table}_ruled{variant})"
 
 
 def _burst(rule: str, severity: str, count: str, key: str, minutes: int, threshold: str, says: str,

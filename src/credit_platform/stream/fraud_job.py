@@ -35,6 +35,7 @@ JOB_NAME = names.FRAUD_JOB
 # 8: shared_device also counts the device's home cities (a household of one city is not alerted).
 # 9: the learned score (rule fraud_score): the features per purchase, joined with the rules version.
 # 10: the score's features from two LAG histories (per customer, per merchant) instead of eight OVER windows.
+# 11: one join with the rules version per event table (through a DataStream), not one per rule.
 JOB_GRAPH = 11
 
 
