@@ -79,7 +79,11 @@ SELECT a.alert_id      AS "Alert ID",
        a.event_time    AS "Event Time",
        a.detected_at   AS "Detected At",
        a.business_date AS "Date",
-       coalesce(t.is_fraud, c.is_fraud) AS "Confirmed Fraud (label)"
+       coalesce(t.is_fraud, c.is_fraud) AS "Confirmed Fraud (label)",
+       a.score         AS "Score",
+       a.score_threshold AS "Score Threshold",
+       a.model_version AS "Model Version",
+       array_to_string(a.top_features, '; ') AS "Top Features"
 FROM public.fraud_alerts a
 LEFT JOIN public.processed_transactions t ON a.event_type = 'transaction' AND t.transaction_id = a.event_id
 LEFT JOIN public.credit_scores c ON a.event_type = 'application' AND c.application_id = a.event_id;

@@ -58,3 +58,38 @@ def test_grafana_business_panels_run_as_bi_reader(platform):
     with psycopg.connect(platform.postgres_uri(ROLE_BI)) as conn:
         for query in queries:
             conn.execute(query).fetchall()
+
+
+def test_a_score_alert_reaches_the_reporting_layer_with_its_score_model_and_features(platform):
+    """MongoDB alerts as the stream writes them (`alert_document`), synced nightly into the warehouse:
+    a learned score's alert keeps its score, threshold, model version and three strongest features as
+    columns of `bi.fraud_alerts`; a rule's alert has none; a resync changes nothing."""
+    import random
+    from datetime import UTC, date, datetime, timedelta
+
+    from pymongo import MongoClient
+
+    from credit_platform.batch.load import sync_fraud_alerts
+    from credit_platform.contracts.names import MONGO_DB
+    from credit_platform.rules.fraud import CONTRIBUTIONS, FEATURES
+    from credit_platform.stream.alerts import alert_document
+
+    day = date(1990, 1, 1) + timedelta(days=random.randrange(3_000))  # a day no other test alerts on
+    at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    shares = ["0.01"] * len(FEATURES)
+    shares[0], shares[3], shares[7] = "0.4", "2.5", "1.1"
+    reason = "score 0.997 (threshold 0.99) by model fraud-logistic-bi" + CONTRIBUTIONS + " ".join(shares)
+    docs = [alert_document(f"fraud_score:TX-bi-{day}", "fraud_score", "high", reason, "U1", "transaction",
+                           f"TX-bi-{day}", at, 4, at, "stream"),
+            alert_document(f"amount_spike:TX-bi2-{day}", "amount_spike", "medium", "20x the average", "U2",
+                           "transaction", f"TX-bi2-{day}", at, 4, at, "stream")]
+    with MongoClient(platform.mongo_uri) as client:
+        client[MONGO_DB].fraud_alerts.insert_many(docs)
+    assert sync_fraud_alerts(platform, day) == 2 and sync_fraud_alerts(platform, day) == 2
+    with psycopg.connect(platform.postgres_uri(ROLE_BI)) as conn:
+        rows = conn.execute('SELECT "Rule", "Score", "Score Threshold", "Model Version", "Top Features", "Reason" '
+                            'FROM bi.fraud_alerts WHERE "Date" = %s ORDER BY "Rule"', (day,)).fetchall()
+    words = [FEATURES[i][1] for i in (3, 7, 0)]
+    assert rows == [("amount_spike", None, None, None, None, "20x the average"),
+                    ("fraud_score", 0.997, 0.99, "fraud-logistic-bi", "; ".join(words),
+                     "score 0.997 (threshold 0.99) by model fraud-logistic-bi; raised most by " + "; ".join(words))]

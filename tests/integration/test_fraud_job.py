@@ -21,7 +21,7 @@ from credit_platform.platform import process
 from credit_platform.platform.process import wait_until
 from credit_platform.platform.services.flink import FlinkJobManager, FlinkTaskManager
 from credit_platform.quality import detection_report
-from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES, explained, reference_alerts
+from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES, explained, reference_alerts, score_details
 from credit_platform.rules.fraud_features import reference_features
 from credit_platform.stream import backtest, flink, fraud_job
 from tests.helpers.fraud_runs import by_rule
@@ -202,6 +202,7 @@ def _model(count: int, seed: int, **scenario) -> FraudModel:
     return fit(labelled, labelled["is_fraud"].to_numpy(), f"fraud-logistic-test-{seed}", alert_share=0.02)
 
 
+SCORE_FIELDS = ("score", "score_threshold", "model_version", "top_features")
 # 150 customers: in the half hour the events span, a customer's purchases have a mean to stand out from
 SCORED = {"rate_per_second": 1.2, "customers": 150}
 
@@ -239,13 +240,17 @@ def test_a_published_model_scores_live_from_its_effective_time_with_no_restart(f
         assert when >= t2 and d["rule_version"] == (2 if when < t3 else 3)
         model = first if d["rule_version"] == 2 else second
         assert f"by model {model.version}; raised most by " in d["reason"] and d["reason"].count("; ") == 3
+        # and as fields of their own, for an analyst to filter and sort on
+        assert d["model_version"] == model.version and abs(d["score_threshold"] - model.threshold) <= 5e-4
+        assert d["score"] >= d["score_threshold"] and d["reason"].endswith("; ".join(d["top_features"]))
+        assert len(set(d["top_features"])) == 3
     pattern = dict(zip(fraud_run.txs["transaction_id"], fraud_run.txs["fraud_pattern"], strict=True))
     assert any(pattern[d["event_id"]] == "compromised_merchant" for d in docs.values()), by_rule(got)
 
     lines = generator.to_json_lines(fraud_run.txs).splitlines()
     rows = backtest.run_rule_rows(tmp_path, [], lines, {"": (DEFAULT_FRAUD_RULES, versions)})[""]
-    batch = {r[0]: (explained(r[1], r[3]), r[-1]) for r in rows if r[1] == "fraud_score"}
-    assert batch == {i: (d["reason"], d["rule_version"]) for i, d in docs.items()}
+    batch = {r[0]: (explained(r[1], r[3]), score_details(r[1], r[3]), r[-1]) for r in rows if r[1] == "fraud_score"}
+    assert batch == {i: (d["reason"], {k: d[k] for k in SCORE_FIELDS}, d["rule_version"]) for i, d in docs.items()}
 
 
 @pytest.mark.parametrize("fraud_run", [(1_000, 9)], indirect=True)

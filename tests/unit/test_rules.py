@@ -112,7 +112,7 @@ def test_a_malformed_exception_is_refused_with_a_clear_reason(bad, message):
 
 
 def test_a_score_alert_is_put_into_words_and_a_reason_of_any_other_shape_is_kept():
-    from credit_platform.rules.fraud import CONTRIBUTIONS, FEATURES, explained
+    from credit_platform.rules.fraud import CONTRIBUTIONS, FEATURES, explained, score_details
 
     numbers = ["0.1"] * len(FEATURES)
     numbers[5], numbers[2], numbers[9] = "3.0", "2.0", "2.0"  # a tie: the feature listed first goes first
@@ -120,7 +120,13 @@ def test_a_score_alert_is_put_into_words_and_a_reason_of_any_other_shape_is_kept
     assert explained("fraud_score", reason) == (
         f"score 0.999 (threshold 0.99) by model m1; raised most by {FEATURES[5][1]}; {FEATURES[2][1]}; "
         f"{FEATURES[9][1]}")
+    assert score_details("fraud_score", reason) == {
+        "score": 0.999, "score_threshold": 0.99, "model_version": "m1",
+        "top_features": [FEATURES[5][1], FEATURES[2][1], FEATURES[9][1]]}
     # never an error where alerts are written: an empty, foreign or truncated reason stays as it is
-    for odd in (None, "", "score 1", reason.replace("3.0", "three"), reason.rsplit(" ", 1)[0]):
-        assert explained("fraud_score", odd) == odd
-    assert explained("amount_spike", reason) == reason
+    for odd in (None, "", "score 1", reason.replace("3.0", "three"), reason.rsplit(" ", 1)[0],
+                reason.replace("score 0.999", "score high"), reason.replace("by model", "from")):
+        assert explained("fraud_score", odd) == odd and score_details("fraud_score", odd) == {}
+    assert explained("amount_spike", reason) == reason and score_details("amount_spike", reason) == {}
+    unnamed = reason.replace("by model m1", "by model ")  # a score published without a model name
+    assert score_details("fraud_score", unnamed)["model_version"] == ""

@@ -219,14 +219,16 @@ def sync_fraud_alerts(settings: Settings, day: date) -> int:
     with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=10_000) as client:
         docs = list(client[MONGO_DB].fraud_alerts.find(
             {"event_time": {"$gte": start, "$lt": start + timedelta(days=1)}}))
+    scored = ("score", "score_threshold", "model_version", "top_features")  # a score's alert only
     rows = [(d["_id"], d["rule"], d.get("severity"), d.get("reason"), d.get("user_id"), d["event_type"],
-             d["event_id"], d["event_time"], d.get("detected_at"), day) for d in docs]
+             d["event_id"], d["event_time"], d.get("detected_at"), day, *(d.get(k) for k in scored)) for d in docs]
     with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn, conn.transaction():
         conn.cursor().executemany(
             "INSERT INTO fraud_alerts (alert_id, rule, severity, reason, user_id, event_type, event_id, event_time, "
-            "detected_at, business_date) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"detected_at, business_date, {', '.join(scored)}) VALUES ({', '.join(['%s'] * (10 + len(scored)))}) "
             "ON CONFLICT (alert_id) DO UPDATE SET rule = EXCLUDED.rule, severity = EXCLUDED.severity, "
-            "reason = EXCLUDED.reason, detected_at = EXCLUDED.detected_at, synced_at = now()", rows)
+            "reason = EXCLUDED.reason, detected_at = EXCLUDED.detected_at, "
+            + "".join(f"{k} = EXCLUDED.{k}, " for k in scored) + "synced_at = now()", rows)
         conn.execute("DELETE FROM fraud_alerts WHERE business_date = %s AND NOT (alert_id = ANY(%s))",
                      (day, [r[0] for r in rows]))
     return len(rows)

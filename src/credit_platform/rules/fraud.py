@@ -549,21 +549,39 @@ def _score(rules: FraudRules, variant: str) -> str:
 CONTRIBUTIONS = "; contributions "  # how a `fraud_score` alert's SQL hands its contributions to `explained`
 
 
-def explained(rule: str, reason: str, k: int = 3) -> str:
-    """An alert's reason as people read it: a `fraud_score` alert's contributions (its SQL's numbers,
-    in the features' order) become the words of the `k` features that raised its score most, the
-    largest first, on a tie the feature listed first, as `FraudModel.strongest` orders them."""
+_SCORE_HEAD = re.compile(r"score (\S+) \(threshold (\S+)\) by model (\S*)")  # as `_score`'s reason begins
+
+
+def score_details(rule: str, reason: str, k: int = 3) -> dict[str, object]:
+    """What a `fraud_score` alert's reason (its SQL's text) says, as fields an analyst filters on:
+    `score`, `score_threshold`, `model_version` and `top_features` (the words of the `k` features that
+    raised the score most, the largest first, on a tie the feature listed first, as
+    `FraudModel.strongest` orders them). Empty for any other rule, or for a reason of another shape
+    (never an error where alerts are written)."""
     if rule != "fraud_score" or not reason or CONTRIBUTIONS not in reason:
-        return reason
+        return {}
     head, numbers = reason.split(CONTRIBUTIONS, 1)
+    said = _SCORE_HEAD.fullmatch(head)
     try:
         values = [float(x) for x in numbers.split()]
+        score, threshold = (float(said.group(1)), float(said.group(2))) if said else (None, None)
     except ValueError:  # not what the score's SQL writes: the alert keeps its text, the writer goes on
-        return reason
-    if len(values) != len(FEATURES):
-        return reason
+        return {}
+    if said is None or len(values) != len(FEATURES):
+        return {}
     order = sorted(range(len(values)), key=lambda i: -values[i])[:k]
-    return f"{head}; raised most by " + "; ".join(FEATURES[i][1] for i in order)
+    return {"score": score, "score_threshold": threshold, "model_version": said.group(3),
+            "top_features": [FEATURES[i][1] for i in order]}
+
+
+def explained(rule: str, reason: str, k: int = 3) -> str:
+    """An alert's reason as people read it: a `fraud_score` alert's contributions (its SQL's numbers,
+    in the features' order) become the words of the `k` features that raised its score most
+    (`score_details`); any other reason stays as it is."""
+    details = score_details(rule, reason, k)
+    if not details:
+        return reason
+    return f"{reason.split(CONTRIBUTIONS, 1)[0]}; raised most by " + "; ".join(details["top_features"])
 
 
 def rule_queries(rules: FraudRules = DEFAULT_FRAUD_RULES, variant: str = "") -> dict[str, str]:

@@ -11,12 +11,13 @@ def alert_document(alert_id: str, rule: str, severity: str, reason: str, user_id
                    event_id: str, event_time: datetime, rule_version: int, detected_at: datetime,
                    detected_by: str) -> dict[str, object]:
     """One alert (`rules.fraud.ALERT_COLUMNS`), with when and by what (`stream`, `replay`) it was found;
-    its reason in words (`rules.fraud.explained`)."""
-    from credit_platform.rules.fraud import explained
+    its reason in words (`rules.fraud.explained`); a score's alert also carries its score, threshold,
+    model version and three strongest features as fields of their own (`rules.fraud.score_details`)."""
+    from credit_platform.rules.fraud import explained, score_details
 
     return {"_id": alert_id, "rule": rule, "severity": severity, "reason": explained(rule, reason), "user_id": user_id,
             "event_type": event_type, "event_id": event_id, "event_time": event_time, "rule_version": int(rule_version),
-            "detected_at": detected_at, "detected_by": detected_by}
+            "detected_at": detected_at, "detected_by": detected_by, **score_details(rule, reason)}
 
 
 def insert_if_absent(collection, docs: list[dict]) -> int:  # noqa: ANN001 (a pymongo collection)
