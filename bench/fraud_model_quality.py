@@ -88,22 +88,23 @@ def alerted(txs: pl.DataFrame, rules: object = None) -> set[str]:
     return {a.split(":", 1)[1] for a in found}
 
 
-def retuned(txs: pl.DataFrame, train: pl.DataFrame, budget: float) -> tuple[dict[str, str], set[str]]:
-    """The rules with one setting loosened (`LOOSENED`) that catch the most training-day fraud (by the
-    chargebacks known when training, as the models learn it) within
-    `budget` times the rules' own training-day alerts: chosen on the training days only, as a team
-    tuning its rules to a larger alert budget would. Returns the change and what it alerts, every day."""
+def loosened(txs: pl.DataFrame) -> dict[str, set[str]]:
+    """What the rules alert with each setting of `LOOSENED` changed alone, by the change (`RULE.KEY=V`)."""
     from credit_platform.rules.fraud import rules_from_settings
 
+    return {", ".join(f"{k}={v}" for k, v in change.items()): alerted(txs, rules_from_settings(change))
+            for change in LOOSENED}
+
+
+def retuned(candidates: dict[str, set[str]], today: set[str], train: pl.DataFrame, budget: float) -> str | None:
+    """The loosened rules that catch the most training-day fraud (by the chargebacks known when
+    training, as the models learn it) within `budget` times the rules' own training-day alerts
+    (`today`): chosen on the training days only, as a team tuning its rules to a larger alert budget
+    would. None when no loosening fits."""
     days, fraud = set(train["transaction_id"]), set(train.filter("label")["transaction_id"])
-    limit = budget * len(alerted(txs) & days)
-    best: tuple[int, dict[str, str], set[str]] = (-1, {}, alerted(txs))
-    for change in LOOSENED:
-        hits = alerted(txs, rules_from_settings(change))
-        caught = len(hits & fraud)
-        if len(hits & days) <= limit and caught > best[0]:
-            best = (caught, change, hits)
-    return best[1], best[2]
+    fits = {name: len(hits & fraud) for name, hits in candidates.items()
+            if len(hits & days) <= budget * len(today & days)}
+    return max(fits, key=fits.__getitem__) if fits else None
 
 
 def main() -> None:
@@ -151,11 +152,14 @@ def main() -> None:
     print(f"training: {train.height:,} transactions before {train_end:%Y-%m-%d}, labelled by the "
           f"{int(train['label'].sum()):,} chargebacks reported by {cutoff:%Y-%m-%d} "
           f"(of {int(train['is_fraud'].sum()):,} frauds)")
-    change, loosened = retuned(txs, train, BUDGET)
-    frame = frame.with_columns(pl.col("transaction_id").is_in(list(loosened)).alias("retuned"))
-    train = train.with_columns(pl.col("transaction_id").is_in(list(loosened)).alias("retuned"))
-    print(f"the rules retuned to {BUDGET}x their alerts on the training days: "
-          f"{', '.join(f'{k}={v}' for k, v in change.items()) or 'no change fits'}")
+    candidates = loosened(txs)
+    change = retuned(candidates, set(hits["transaction_id"]), train, BUDGET)
+    flags = {f"loosened {i}": hits for i, hits in enumerate(candidates.values())}
+    frame = frame.with_columns(pl.col("transaction_id").is_in(list(candidates.get(change, set()))).alias("retuned"),
+                               *(pl.col("transaction_id").is_in(list(h)).alias(f) for f, h in flags.items()))
+    train = frame.filter(pl.col("ts") < naive(train_end)).with_columns(
+        pl.col("transaction_id").is_in(list(known)).alias("label"))
+    print(f"the rules retuned to {BUDGET}x their alerts on the training days: {change or 'no loosening fits'}")
     y = train["label"].to_numpy()
     models = {
         "logistic": fraud_score.fit(train, y, "bench", features=FEATURES),  # the platform's score
@@ -177,7 +181,8 @@ def main() -> None:
                 matrix(test, (*rule_names, "retuned")))[:, 1]),
             pl.col("rules").cast(pl.Float64).alias("rules_score"),
         ).with_columns(  # as the platform runs them, at any volume: every rule's alert, then the highest scores
-            (pl.col("rules_score") + pl.col("logistic")).alias("rules or score"))
+            (pl.col("rules_score") + pl.col("logistic")).alias("rules or score"),
+            (pl.col("retuned").cast(pl.Float64) + pl.col("logistic")).alias("retuned rules or score"))
         truth, volume = scored["is_fraud"].to_numpy(), int(scored["rules"].sum())
         users = scored["user_id"].to_numpy()
         row = {"day": f"{day:%m-%d}", "events": scored.height, "fraud": int(truth.sum()), "alerts": volume,
@@ -197,12 +202,19 @@ def main() -> None:
                 "rules or score: caught": int((either & scored["is_fraud"]).sum())}
         budget = round(volume * BUDGET)  # the rules cannot alert more without new thresholds
         row |= {f"rules: caught at {BUDGET}x": row["rules: caught"]} | {
-            f"{name}: caught at {BUDGET}x": caught_at(scored, name, budget) for name in models}
+            f"{name}: caught at {BUDGET}x": caught_at(scored, name, budget)
+            for name in (*models, "rules or score", "retuned rules or score")}
         # the same volume both ways: the rules retuned to the budget, and each model at their alerts
         again = int(scored["retuned"].sum())
         row |= {"retuned rules: alerts": again, "retuned rules: caught": int(scored.filter("retuned")["is_fraud"].sum())
                 } | {f"{name}: caught at the retuned volume": caught_at(scored, name, again)
                      for name in (*models, "rules or score")}
+        for flag in flags:  # every loosening, against the rules then the score at its own volume
+            n = int(scored[flag].sum())
+            row |= {f"{flag}: alerts": n, f"{flag}: caught": int(scored.filter(flag)["is_fraud"].sum()),
+                    f"{flag}: rules or score": caught_at(scored, "rules or score", n),
+                    f"{flag}: logistic+rules": caught_at(scored, "logistic+rules", n),
+                    f"{flag}: retuned rules or score": caught_at(scored, "retuned rules or score", n)}
         inflated = scored.with_columns(
             [(pl.col(name).rank("ordinal", descending=True) <= volume).alias(name) for name in models]
         ).filter(pl.col("fraud_pattern") == "inflated_purchases")
@@ -210,6 +222,16 @@ def main() -> None:
             f"inflated: {name}": int(inflated[name].sum()) for name in models}
         rows.append(row)
     table = pl.DataFrame(rows)
+    print("\nthe same alert volume, both ways: each loosened rule set on the test days (a day's mean), and at its "
+          "volume, the rules then the platform's score, one model of both, and the retuned rules then the score")
+    curve = pl.DataFrame([{"loosened": name, **{k: table[f"{flag}: {k}"].mean() for k in
+                                                 ("alerts", "caught", "rules or score", "logistic+rules",
+                                                  "retuned rules or score")}}
+                          for name, flag in zip(candidates, flags, strict=True)]).sort("alerts")
+    with pl.Config(tbl_rows=-1, tbl_width_chars=200, float_precision=1, tbl_hide_dataframe_shape=True,
+                   tbl_hide_column_data_types=True, fmt_str_lengths=60):
+        print(curve)
+    table = table.select(pl.exclude([c for c in table.columns if c.startswith("loosened ")]))
     print("\nper test day (alerts: the rules' alert volume, at which every model's `caught` is counted)")
     long = table.unpivot(index="day").pivot(on="day", index="variable", values="value")
     with pl.Config(tbl_cols=-1, tbl_rows=-1, tbl_width_chars=200, float_precision=3, tbl_hide_dataframe_shape=True,

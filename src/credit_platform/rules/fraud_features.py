@@ -48,7 +48,8 @@ LOOKBACK = WINDOWS[-1]
 # values per customer or merchant (a RANGE window keeps every row of its frame, and re-reads them).
 CUSTOMER_HISTORY = 5
 MERCHANT_HISTORY = 10
-UNUSUAL_RATIO = 3.0  # a purchase this many times its customer's mean of the week before is unusual
+UNUSUAL_RATIO = 2.0  # a purchase this many times its customer's mean of the week before is unusual
+# (2 rather than 3: the score's average precision 0.883 against 0.867, bench/fraud_model_quality.py)
 RATIO_CAP = 10.0  # a merchant's mean ratio counts no purchase above this
 MIN_GAP_SECONDS = 60  # speed since the previous purchase: gaps shorter than this count as this
 
