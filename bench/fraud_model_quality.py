@@ -182,7 +182,8 @@ def main() -> None:
             pl.col("rules").cast(pl.Float64).alias("rules_score"),
         ).with_columns(  # as the platform runs them, at any volume: every rule's alert, then the highest scores
             (pl.col("rules_score") + pl.col("logistic")).alias("rules or score"),
-            (pl.col("retuned").cast(pl.Float64) + pl.col("logistic")).alias("retuned rules or score"))
+            (pl.col("retuned").cast(pl.Float64) + pl.col("logistic")).alias("retuned rules or score"),
+            (pl.col("rules_score") + pl.col("boosted")).alias("rules or boosted"))
         truth, volume = scored["is_fraud"].to_numpy(), int(scored["rules"].sum())
         users = scored["user_id"].to_numpy()
         row = {"day": f"{day:%m-%d}", "events": scored.height, "fraud": int(truth.sum()), "alerts": volume,
@@ -208,13 +209,14 @@ def main() -> None:
         again = int(scored["retuned"].sum())
         row |= {"retuned rules: alerts": again, "retuned rules: caught": int(scored.filter("retuned")["is_fraud"].sum())
                 } | {f"{name}: caught at the retuned volume": caught_at(scored, name, again)
-                     for name in (*models, "rules or score")}
+                     for name in (*models, "rules or score", "rules or boosted")}
         for flag in flags:  # every loosening, against the rules then the score at its own volume
             n = int(scored[flag].sum())
             row |= {f"{flag}: alerts": n, f"{flag}: caught": int(scored.filter(flag)["is_fraud"].sum()),
                     f"{flag}: rules or score": caught_at(scored, "rules or score", n),
                     f"{flag}: logistic+rules": caught_at(scored, "logistic+rules", n),
-                    f"{flag}: retuned rules or score": caught_at(scored, "retuned rules or score", n)}
+                    f"{flag}: retuned rules or score": caught_at(scored, "retuned rules or score", n),
+                    f"{flag}: rules or boosted": caught_at(scored, "rules or boosted", n)}
         inflated = scored.with_columns(
             [(pl.col(name).rank("ordinal", descending=True) <= volume).alias(name) for name in models]
         ).filter(pl.col("fraud_pattern") == "inflated_purchases")
@@ -223,10 +225,11 @@ def main() -> None:
         rows.append(row)
     table = pl.DataFrame(rows)
     print("\nthe same alert volume, both ways: each loosened rule set on the test days (a day's mean), and at its "
-          "volume, the rules then the platform's score, one model of both, and the retuned rules then the score")
+          "volume, the rules then the platform's score, one model of both, the retuned rules then the score, and the "
+          "rules then the boosted model")
     curve = pl.DataFrame([{"loosened": name, **{k: table[f"{flag}: {k}"].mean() for k in
                                                  ("alerts", "caught", "rules or score", "logistic+rules",
-                                                  "retuned rules or score")}}
+                                                  "retuned rules or score", "rules or boosted")}}
                           for name, flag in zip(candidates, flags, strict=True)]).sort("alerts")
     with pl.Config(tbl_rows=-1, tbl_width_chars=200, float_precision=1, tbl_hide_dataframe_shape=True,
                    tbl_hide_column_data_types=True, fmt_str_lengths=60):
