@@ -82,11 +82,9 @@ def caught_at(frame: pl.DataFrame, score: str, volume: int) -> int:
     return int(frame.sort(score, descending=True).head(volume)["is_fraud"].sum())
 
 
-def alerted(txs: pl.DataFrame, rules: object = None) -> set[str]:
-    """The purchases the rules' reference alerts (any rule), under `rules` (default: the platform's)."""
-    empty_apps = generator.applications(0, GeneratorConfig())
-    found = reference_alerts(empty_apps, txs) if rules is None else reference_alerts(empty_apps, txs, rules)
-    return {a.split(":", 1)[1] for a in found}
+def alerted(txs: pl.DataFrame, rules: object) -> set[str]:
+    """The purchases the rules' reference alerts (any rule), under `rules`."""
+    return {a.split(":", 1)[1] for a in reference_alerts(generator.applications(0, GeneratorConfig()), txs, rules)}
 
 
 def loosened(txs: pl.DataFrame) -> dict[str, set[str]]:

@@ -21,7 +21,13 @@ from credit_platform.platform import process
 from credit_platform.platform.process import wait_until
 from credit_platform.platform.services.flink import FlinkJobManager, FlinkTaskManager
 from credit_platform.quality import detection_report
-from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES, explained, reference_alerts, score_details
+from credit_platform.rules.fraud import (
+    DEFAULT_FRAUD_RULES,
+    SCORE_FIELDS,
+    explained,
+    reference_alerts,
+    score_details,
+)
 from credit_platform.rules.fraud_features import reference_features
 from credit_platform.stream import backtest, flink, fraud_job
 from tests.helpers.fraud_runs import by_rule
@@ -202,7 +208,6 @@ def _model(count: int, seed: int, **scenario) -> FraudModel:
     return fit(labelled, labelled["is_fraud"].to_numpy(), f"fraud-logistic-test-{seed}", alert_share=0.02)
 
 
-SCORE_FIELDS = ("score", "score_threshold", "model_version", "top_features")
 # 150 customers: in the half hour the events span, a customer's purchases have a mean to stand out from
 SCORED = {"rate_per_second": 1.2, "customers": 150}
 

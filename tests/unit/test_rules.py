@@ -125,8 +125,21 @@ def test_a_score_alert_is_put_into_words_and_a_reason_of_any_other_shape_is_kept
         "top_features": [FEATURES[5][1], FEATURES[2][1], FEATURES[9][1]]}
     # never an error where alerts are written: an empty, foreign or truncated reason stays as it is
     for odd in (None, "", "score 1", reason.replace("3.0", "three"), reason.rsplit(" ", 1)[0],
-                reason.replace("score 0.999", "score high"), reason.replace("by model", "from")):
+                reason.replace("score 0.999", "score high"), reason.replace("by model", "from"),
+                reason.replace("score 0.999", "score NaN"), reason.replace("0.99)", "Infinity)"),
+                reason.replace("3.0", "inf")):
         assert explained("fraud_score", odd) == odd and score_details("fraud_score", odd) == {}
     assert explained("amount_spike", reason) == reason and score_details("amount_spike", reason) == {}
     unnamed = reason.replace("by model m1", "by model ")  # a score published without a model name
     assert score_details("fraud_score", unnamed)["model_version"] == ""
+
+
+def test_a_score_alert_field_of_a_foreign_type_is_synced_as_null_never_failing_the_day():
+    from credit_platform.batch.load import _score_columns
+
+    good = {"score": 0.997, "score_threshold": 1, "model_version": "m1", "top_features": ["a", "b", "c"]}
+    assert _score_columns(good) == (0.997, 1.0, "m1", ["a", "b", "c"])
+    assert _score_columns({"rule": "amount_spike"}) == (None, None, None, None)
+    odd = {"score": "high", "score_threshold": float("nan"), "model_version": 7, "top_features": ["a", 2]}
+    assert _score_columns(odd) == (None, None, None, None)
+    assert _score_columns({"score": True, "score_threshold": float("inf"), "top_features": "a"}) == (None,) * 4

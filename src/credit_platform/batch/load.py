@@ -209,19 +209,36 @@ def _clash_issues(table: str, clashes: list[tuple], day: date, run_id: str) -> l
                   data_date=day) for k, other, src in clashes]
 
 
+def _score_columns(doc: dict) -> tuple[object, ...]:
+    """A score alert's fields (`rules.fraud.SCORE_FIELDS`) as their columns take them; a field of any
+    other type (a document not written by the platform's writer) is NULL, never the day's sync failing."""
+    import math
+
+    from credit_platform.rules.fraud import SCORE_FIELDS
+
+    def number(v: object) -> float | None:
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        return float(v) if ok else None
+
+    score, threshold, model, features = (doc.get(k) for k in SCORE_FIELDS)
+    return (number(score), number(threshold), model if isinstance(model, str) else None,
+            features if isinstance(features, list) and all(isinstance(f, str) for f in features) else None)
+
+
 def sync_fraud_alerts(settings: Settings, day: date) -> int:
     """Mirror one day of MongoDB `fraud_alerts` into the warehouse table `fraud_alerts` (for Power
     BI): upsert by alert id, and drop the day's rows MongoDB no longer has. Returns the day's count."""
     import psycopg
     from pymongo import MongoClient
 
+    from credit_platform.rules.fraud import SCORE_FIELDS as scored  # a score's alert only
+
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     with MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=10_000) as client:
         docs = list(client[MONGO_DB].fraud_alerts.find(
             {"event_time": {"$gte": start, "$lt": start + timedelta(days=1)}}))
-    scored = ("score", "score_threshold", "model_version", "top_features")  # a score's alert only
     rows = [(d["_id"], d["rule"], d.get("severity"), d.get("reason"), d.get("user_id"), d["event_type"],
-             d["event_id"], d["event_time"], d.get("detected_at"), day, *(d.get(k) for k in scored)) for d in docs]
+             d["event_id"], d["event_time"], d.get("detected_at"), day, *_score_columns(d)) for d in docs]
     with psycopg.connect(settings.postgres_uri(ROLE_ETL), connect_timeout=10) as conn, conn.transaction():
         conn.cursor().executemany(
             "INSERT INTO fraud_alerts (alert_id, rule, severity, reason, user_id, event_type, event_id, event_time, "

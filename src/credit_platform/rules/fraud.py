@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -550,6 +551,8 @@ CONTRIBUTIONS = "; contributions "  # how a `fraud_score` alert's SQL hands its 
 
 
 _SCORE_HEAD = re.compile(r"score (\S+) \(threshold (\S+)\) by model (\S*)")  # as `_score`'s reason begins
+# The fields a `fraud_score` alert carries besides its reason (`score_details`): in MongoDB, the warehouse and bi
+SCORE_FIELDS = ("score", "score_threshold", "model_version", "top_features")
 
 
 def score_details(rule: str, reason: str, k: int = 3) -> dict[str, object]:
@@ -567,18 +570,17 @@ def score_details(rule: str, reason: str, k: int = 3) -> dict[str, object]:
         score, threshold = (float(said.group(1)), float(said.group(2))) if said else (None, None)
     except ValueError:  # not what the score's SQL writes: the alert keeps its text, the writer goes on
         return {}
-    if said is None or len(values) != len(FEATURES):
+    if said is None or len(values) != len(FEATURES) or not all(map(math.isfinite, (score, threshold, *values))):
         return {}
     order = sorted(range(len(values)), key=lambda i: -values[i])[:k]
-    return {"score": score, "score_threshold": threshold, "model_version": said.group(3),
-            "top_features": [FEATURES[i][1] for i in order]}
+    return dict(zip(SCORE_FIELDS, (score, threshold, said.group(3), [FEATURES[i][1] for i in order]), strict=True))
 
 
-def explained(rule: str, reason: str, k: int = 3) -> str:
+def explained(rule: str, reason: str, k: int = 3, details: dict[str, object] | None = None) -> str:
     """An alert's reason as people read it: a `fraud_score` alert's contributions (its SQL's numbers,
     in the features' order) become the words of the `k` features that raised its score most
-    (`score_details`); any other reason stays as it is."""
-    details = score_details(rule, reason, k)
+    (`score_details`, or `details` when the caller has them already); any other reason stays as it is."""
+    details = score_details(rule, reason, k) if details is None else details
     if not details:
         return reason
     return f"{reason.split(CONTRIBUTIONS, 1)[0]}; raised most by " + "; ".join(details["top_features"])

@@ -15,9 +15,10 @@ def alert_document(alert_id: str, rule: str, severity: str, reason: str, user_id
     model version and three strongest features as fields of their own (`rules.fraud.score_details`)."""
     from credit_platform.rules.fraud import explained, score_details
 
-    return {"_id": alert_id, "rule": rule, "severity": severity, "reason": explained(rule, reason), "user_id": user_id,
-            "event_type": event_type, "event_id": event_id, "event_time": event_time, "rule_version": int(rule_version),
-            "detected_at": detected_at, "detected_by": detected_by, **score_details(rule, reason)}
+    details = score_details(rule, reason)  # read once: the words and the fields
+    return {"_id": alert_id, "rule": rule, "severity": severity, "reason": explained(rule, reason, details=details),
+            "user_id": user_id, "event_type": event_type, "event_id": event_id, "event_time": event_time,
+            "rule_version": int(rule_version), "detected_at": detected_at, "detected_by": detected_by, **details}
 
 
 def insert_if_absent(collection, docs: list[dict]) -> int:  # noqa: ANN001 (a pymongo collection)
