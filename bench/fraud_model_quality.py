@@ -9,16 +9,19 @@ happened at or before it, and only the chargebacks reported by then): the platfo
 against the merchant over the last week and month (the handbook's terminal risk, with real
 reporting delays; not in the SQL yet, so computed here).
 
-Models: a logistic regression on standardized features, and a gradient-boosted model (sklearn's
-HistGradientBoosting) as the best this feature set reaches. The rules are the reference twin of the
+Models: the platform's score (a logistic regression on the standardized features the job serves)
+as `train-fraud` fits it (a purchase a rule alerts weighs `RULES_WEIGHT`, every other 1), and
+fitted to every purchase alike; a gradient-boosted model (sklearn's HistGradientBoosting) as the best the features and
+the merchant's chargebacks reach. The rules are the reference twin of the
 running job's SQL (`rules.fraud.reference_alerts`). Per test day: AUC, average precision, card
 precision@100 (of the 100 cards with the highest score that day, the share with fraud that day),
 and fraud caught at the rules' own alert volume and at 1.25 times it, with the model alone and with
 the rules' hits as features ("rules + model"), overall and of the inflated purchases no rule sees.
 The same volume both ways: the rules retuned to a larger budget (one loosened setting, chosen on the
 training days by the chargebacks known then), and every model at the retuned rules' daily alerts,
-with the platform's way of running rules and score together (every rule alert, then the top scores),
-and a score trained only on the purchases no rule alerts ("behind the rules"), run the same way.
+with the platform's way of running rules and score together (every rule alert, then the top scores:
+`fraud_score.served`), for both scores; and a sweep of the weight of the rules' alerts in the fit,
+which chose `RULES_WEIGHT`.
 
 This is the study that chooses the model.
 
@@ -38,6 +41,7 @@ import polars as pl
 from credit_platform.ingest import generator
 from credit_platform.ingest.scenario import GeneratorConfig
 from credit_platform.model import fraud_score
+from credit_platform.model.fraud_training import RULES_WEIGHT
 from credit_platform.rules.fraud import reference_alerts
 from credit_platform.rules.fraud_features import FEATURE_NAMES, reference_features
 
@@ -106,6 +110,31 @@ def retuned(candidates: dict[str, set[str]], today: set[str], train: pl.DataFram
     return max(fits, key=fits.__getitem__) if fits else None
 
 
+SWEEP = (0.0, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0)
+
+
+def weight_sweep(train: pl.DataFrame, test: pl.DataFrame) -> pl.DataFrame:
+    """The platform's score fitted with each weight of `SWEEP` for the purchases a rule alerts, per
+    test day averaged: alone (AUC, average precision, card precision@100), as served (the rules then
+    it) and what it catches at the retuned rules' volume."""
+    y = train["label"].to_numpy()
+    rows = []
+    for weight in SWEEP:
+        model = fraud_score.fit(train, y, f"w{weight}", weights=fraud_score.rule_weights(train["rules"], weight))
+        days = []
+        for _, day in test.group_by(pl.col("ts").dt.date()):
+            score, truth, users = model.score(day), day["is_fraud"].to_numpy(), day["user_id"].to_numpy()
+            ranked = fraud_score.served(score, day["rules"].to_numpy())
+            short = {"auc": "AUC", "average_precision": "AP", "card_precision_at_100": "CP@100"}
+            days.append({short[k]: v for k, v in fraud_score.day_metrics(users, score, truth).items()} | {
+                f"served {short[k]}": v for k, v in fraud_score.day_metrics(users, ranked, truth).items()} | {
+                "served: caught at the retuned volume": caught_at(day.with_columns(pl.Series("s", ranked)), "s",
+                                                                  int(day["retuned"].sum())),
+                "the retuned rules catch": int(day.filter("retuned")["is_fraud"].sum())})
+        rows.append({"rules' alerts weigh": weight} | pl.DataFrame(days).mean().row(0, named=True))
+    return pl.DataFrame(rows)
+
+
 def main() -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
@@ -161,10 +190,10 @@ def main() -> None:
     print(f"the rules retuned to {BUDGET}x their alerts on the training days: {change or 'no loosening fits'}")
     y = train["label"].to_numpy()
     models = {
-        "logistic": fraud_score.fit(train, y, "bench", features=FEATURES),  # the platform's score
-        # the platform's score trained only on what the rules leave: the purchases no rule alerts
-        "behind the rules": fraud_score.fit(train.filter(~pl.col("rules")), train.filter(~pl.col("rules"))["label"]
-                                            .to_numpy(), "bench-behind", features=FEATURES),
+        # the platform's score, on the features the job serves: as `train-fraud` fits it (a purchase a rule
+        # alerts weighs RULES_WEIGHT), and every purchase alike (`--rules-weight 1`)
+        "score": fraud_score.fit(train, y, "bench", weights=fraud_score.rule_weights(train["rules"], RULES_WEIGHT)),
+        "logistic": fraud_score.fit(train, y, "bench-alike"),
         "boosted": HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, max_leaf_nodes=15,
                                                   random_state=0).fit(matrix(train), y),
         "logistic+rules": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000, C=1.0)).fit(
@@ -178,50 +207,53 @@ def main() -> None:
         scored = test.with_columns(
             pl.Series("logistic", models["logistic"].score(test)),
             pl.Series("boosted", models["boosted"].predict_proba(matrix(test))[:, 1]),
-            pl.Series("behind the rules", models["behind the rules"].score(test)),
+            pl.Series("score", models["score"].score(test)),
             pl.Series("logistic+rules", models["logistic+rules"].predict_proba(matrix(test, rule_names))[:, 1]),
             pl.Series("logistic+retuned rules", models["logistic+retuned rules"].predict_proba(
                 matrix(test, (*rule_names, "retuned")))[:, 1]),
             pl.col("rules").cast(pl.Float64).alias("rules_score"),
-        ).with_columns(  # as the platform runs them, at any volume: every rule's alert, then the highest scores
-            (pl.col("rules_score") + pl.col("logistic")).alias("rules or score"),
-            (pl.col("retuned").cast(pl.Float64) + pl.col("logistic")).alias("retuned rules or score"),
-            (pl.col("rules_score") + pl.col("boosted")).alias("rules or boosted"),
-            (pl.col("rules_score") + pl.col("behind the rules")).alias("rules or score behind them"))
+        )
+        scored = scored.with_columns(  # as the job runs them, at any volume: every rule's alert, then the scores
+            pl.Series(name, fraud_score.served(scored[score].to_numpy(), scored[rules].to_numpy()))
+            for name, rules, score in (("rules or logistic", "rules", "logistic"),
+                                       ("retuned rules or logistic", "retuned", "logistic"),
+                                       ("rules or boosted", "rules", "boosted"),
+                                       ("rules or score", "rules", "score")))
         truth, volume = scored["is_fraud"].to_numpy(), int(scored["rules"].sum())
         users = scored["user_id"].to_numpy()
         row = {"day": f"{day:%m-%d}", "events": scored.height, "fraud": int(truth.sum()), "alerts": volume,
                "rules: caught": int(scored.filter("rules")["is_fraud"].sum()),
                "rules: CP@100": fraud_score.card_precision_at(users, scored["rules_score"].to_numpy(), truth)}
-        for name in models:
+        for name in (*models, "rules or logistic", "rules or score"):
             metrics = fraud_score.day_metrics(users, scored[name].to_numpy(), truth)
             row |= {f"{name}: AUC": metrics["auc"], f"{name}: AP": metrics["average_precision"],
-                    f"{name}: CP@100": metrics["card_precision_at_100"],
-                    f"{name}: caught": caught_at(scored, name, volume)}
-        # as the platform runs them: the rules, and the score at its threshold (the training sample's top 1%)
-        alone = scored["logistic"] >= models["logistic"].threshold
-        either = alone | scored["rules"]
-        row |= {"score at threshold: alerts": int(alone.sum()),
-                "score at threshold: caught": int((alone & scored["is_fraud"]).sum()),
-                "rules or score: alerts": int(either.sum()),
-                "rules or score: caught": int((either & scored["is_fraud"]).sum())}
+                    f"{name}: CP@100": metrics["card_precision_at_100"]} | (
+                {f"{name}: caught": caught_at(scored, name, volume)} if name in models else {})
+        # as the job runs them: the rules, and the score at its threshold (the training sample's top 1%)
+        for name, label in (("score", "score"), ("logistic", "score of all purchases alike")):
+            alone = scored[name] >= models[name].threshold
+            either = alone | scored["rules"]
+            row |= {f"{label} at threshold: alerts": int(alone.sum()),
+                    f"{label} at threshold: caught": int((alone & scored["is_fraud"]).sum()),
+                    f"rules or {label} at threshold: alerts": int(either.sum()),
+                    f"rules or {label} at threshold: caught": int((either & scored["is_fraud"]).sum())}
         budget = round(volume * BUDGET)  # the rules cannot alert more without new thresholds
         row |= {f"rules: caught at {BUDGET}x": row["rules: caught"]} | {
             f"{name}: caught at {BUDGET}x": caught_at(scored, name, budget)
-            for name in (*models, "rules or score", "retuned rules or score", "rules or score behind them")}
+            for name in (*models, "rules or logistic", "retuned rules or logistic", "rules or score")}
         # the same volume both ways: the rules retuned to the budget, and each model at their alerts
         again = int(scored["retuned"].sum())
         row |= {"retuned rules: alerts": again, "retuned rules: caught": int(scored.filter("retuned")["is_fraud"].sum())
                 } | {f"{name}: caught at the retuned volume": caught_at(scored, name, again)
-                     for name in (*models, "rules or score", "rules or boosted", "rules or score behind them")}
+                     for name in (*models, "rules or logistic", "rules or boosted", "rules or score")}
         for flag in flags:  # every loosening, against the rules then the score at its own volume
             n = int(scored[flag].sum())
             row |= {f"{flag}: alerts": n, f"{flag}: caught": int(scored.filter(flag)["is_fraud"].sum()),
-                    f"{flag}: rules or score": caught_at(scored, "rules or score", n),
+                    f"{flag}: rules or logistic": caught_at(scored, "rules or logistic", n),
                     f"{flag}: logistic+rules": caught_at(scored, "logistic+rules", n),
-                    f"{flag}: retuned rules or score": caught_at(scored, "retuned rules or score", n),
+                    f"{flag}: retuned rules or logistic": caught_at(scored, "retuned rules or logistic", n),
                     f"{flag}: rules or boosted": caught_at(scored, "rules or boosted", n),
-                    f"{flag}: rules or score behind them": caught_at(scored, "rules or score behind them", n)}
+                    f"{flag}: rules or score": caught_at(scored, "rules or score", n)}
         inflated = scored.with_columns(
             [(pl.col(name).rank("ordinal", descending=True) <= volume).alias(name) for name in models]
         ).filter(pl.col("fraud_pattern") == "inflated_purchases")
@@ -231,11 +263,11 @@ def main() -> None:
     table = pl.DataFrame(rows)
     print("\nthe same alert volume, both ways: each loosened rule set on the test days (a day's mean), and at its "
           "volume, the rules then the platform's score, one model of both, the retuned rules then the score, and the "
-          "rules then the boosted model or the score trained behind them")
+          "rules then the boosted model or the platform's score as train-fraud fits it")
     curve = pl.DataFrame([{"loosened": name, **{k: table[f"{flag}: {k}"].mean() for k in
-                                                 ("alerts", "caught", "rules or score", "logistic+rules",
-                                                  "retuned rules or score", "rules or boosted",
-                                                  "rules or score behind them")}}
+                                                 ("alerts", "caught", "rules or logistic", "logistic+rules",
+                                                  "retuned rules or logistic", "rules or boosted",
+                                                  "rules or score")}}
                           for name, flag in zip(candidates, flags, strict=True)]).sort("alerts")
     with pl.Config(tbl_rows=-1, tbl_width_chars=200, float_precision=1, tbl_hide_dataframe_shape=True,
                    tbl_hide_column_data_types=True, fmt_str_lengths=60):
@@ -246,8 +278,13 @@ def main() -> None:
     with pl.Config(tbl_cols=-1, tbl_rows=-1, tbl_width_chars=200, float_precision=3, tbl_hide_dataframe_shape=True,
                    tbl_hide_column_data_types=True):
         print(long.with_columns(pl.mean_horizontal(pl.exclude("variable")).alias("mean")))
+    print(f"\nthe platform's score by what the purchases a rule alerts weigh in its fit (train-fraud's default: "
+          f"{RULES_WEIGHT}); a test day's mean")
+    with pl.Config(tbl_cols=-1, tbl_width_chars=200, float_precision=3, tbl_hide_dataframe_shape=True,
+                   tbl_hide_column_data_types=True):
+        print(weight_sweep(train, frame.filter(pl.col("ts") >= naive(test_days[0]))))
     print("logistic coefficients (standardized): " + ", ".join(
-        f"{f} {c:+.2f}" for f, c in sorted(zip(FEATURES, models["logistic"].weights, strict=True),
+        f"{f} {c:+.2f}" for f, c in sorted(zip(models["logistic"].features, models["logistic"].weights, strict=True),
                                            key=lambda x: -abs(x[1]))))
     print(f"took {time.monotonic() - started:.0f}s")
 

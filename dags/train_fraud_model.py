@@ -7,11 +7,14 @@ landed), or when triggered with its form. The same as `credit-platform train-fra
 1. `land_latest`: lands what Kafka holds beyond the last landing run (chargebacks included);
 2. `train`: the platform's fraud features (their Flink SQL, the computation the stream serves,
    on a local mini-cluster) over the landed transactions before `as_of`; labels from the landed
-   chargebacks only. A logistic regression is fitted on `train_days` of purchases, labelled by the
-   chargebacks reported by the first validation day, and judged on the `validation_days` that end
-   `label_delay_days` before `as_of` (labels reported by `as_of`): AUC, average precision and card
-   precision@100 per day, beside the champion's on the same days. Stored in `fraud_models`; it
-   becomes the **champion** when its mean average precision is no worse (`promote=auto`), never
+   chargebacks only. A logistic regression is fitted on `train_days` of purchases (one a rule
+   alerts weighs `rules_weight`, default 0.02, the rest 1: the job raises the rules' alerts anyway),
+   labelled by the chargebacks reported by the first validation day, and judged on the
+   `validation_days` that end `label_delay_days` before `as_of` (labels reported by `as_of`): AUC,
+   average precision and card precision@100 per day, of the score alone and of the rules' alerts
+   then the score (how the job serves it), beside the champion's on the same days. Stored in
+   `fraud_models`; it becomes the **champion** when the rules then its score reach a mean average
+   precision no worse than the rules then the champion's (`promote=auto`), never
    (`never`), or anyway with a `reason` (`force`). A champion is then published (`publish`, on by
    default): its coefficients, threshold and version become the next fraud rules version, which the
    running fraud job applies from now on with no restart (`fraud_score` alerts). With too little
@@ -52,7 +55,11 @@ D = FraudTrainingOptions.__dataclass_fields__
         "validation_days": Param(D["validation_days"].default, type="integer", minimum=1, maximum=90,
                                  description="days to judge the model on"),
         "promote": Param("auto", enum=["auto", "never", "force"],
-                         description="auto: when its mean average precision is no worse than the champion's"),
+                         description="auto: when the rules then its score reach a mean average precision no worse "
+                         "than the rules then the champion's"),
+        "rules_weight": Param(D["rules_weight"].default, type="number", minimum=0, maximum=1,
+                              description="what a training purchase a rule alerts weighs in the fit (others: 1); "
+                              "1: every purchase alike"),
         "reason": Param("", type="string", description="why a forced promotion is made (recorded)"),
         "publish": Param(True, type="boolean", description="a champion goes live: its coefficients become the "
                          "next fraud rules version, which the running fraud job applies from now on"),
@@ -78,7 +85,7 @@ def train_fraud_model() -> None:
             as_of=date.fromisoformat(params["as_of"] or context["ds"]), run_id=context["run_id"],
             train_days=params["train_days"], label_delay_days=params["label_delay_days"],
             validation_days=params["validation_days"], promote=params["promote"], reason=params["reason"],
-            publish=params["publish"])
+            publish=params["publish"], rules_weight=params["rules_weight"])
         try:
             return fraud_training.train(config.load(), options)
         except fraud_training.NothingToLearn as exc:

@@ -1,8 +1,8 @@
 -- The learned fraud score: every trained model (a logistic regression on the platform's standardized
 -- features), trained on the chargebacks reported by its cut-off and judged per validation day.
--- Exactly one row may be the champion; a challenger is promoted only when its mean average precision
--- on the validation days is no worse than the champion's on the same days (or by a person, with a
--- reason). `model` holds what the SQL score needs: features, means, scales, weights, intercept and
+-- Exactly one row may be the champion; a challenger is promoted only when the mean average precision
+-- of the rules then its score on the validation days is no worse than with the champion's on the
+-- same days (or by a person, with a reason). `model` holds what the SQL score needs: features, means, scales, weights, intercept and
 -- the alert threshold (model/fraud_score.py: FraudModel).
 CREATE TABLE IF NOT EXISTS public.fraud_models (
     version                 text        PRIMARY KEY,
@@ -29,10 +29,18 @@ CREATE TABLE IF NOT EXISTS public.fraud_models (
     promotion_reason        text,
     retired_at              timestamptz
 );
+-- What a model learned from ('purchases no rule alerts': behind the rules, the default; or 'all
+-- purchases'), and its validation means as the job serves it: every rule alert, then the score.
+-- Promotion compares served_average_precision. (Added in place: a warehouse of before upgrades.)
+ALTER TABLE public.fraud_models ADD COLUMN IF NOT EXISTS trained_on text NOT NULL DEFAULT 'all purchases';
+ALTER TABLE public.fraud_models ADD COLUMN IF NOT EXISTS served_auc double precision;
+ALTER TABLE public.fraud_models ADD COLUMN IF NOT EXISTS served_average_precision double precision;
+ALTER TABLE public.fraud_models ADD COLUMN IF NOT EXISTS served_card_precision_at_100 double precision;
 CREATE UNIQUE INDEX IF NOT EXISTS fraud_models_one_champion ON public.fraud_models (status)
     WHERE status = 'champion';
 
--- For analysts (bi_reader sees schema bi only): each model, its windows and its validation means.
+-- For analysts (bi_reader sees schema bi only): each model, its windows and its validation means
+-- (of the score alone; "With the Rules": of the rules' alerts then the score, as the job serves it).
 CREATE OR REPLACE VIEW bi.fraud_models AS
 SELECT version                AS "Model Version",
        status                 AS "Status",
@@ -50,7 +58,11 @@ SELECT version                AS "Model Version",
        average_precision      AS "Average Precision",
        card_precision_at_100  AS "Card Precision@100",
        promoted_at            AS "Promoted At",
-       promotion_reason       AS "Promotion Reason"
+       promotion_reason       AS "Promotion Reason",
+       trained_on             AS "Trained On",
+       served_auc             AS "With the Rules: AUC",
+       served_average_precision AS "With the Rules: Average Precision",
+       served_card_precision_at_100 AS "With the Rules: Card Precision@100"
 FROM public.fraud_models;
 GRANT SELECT ON bi.fraud_models TO bi_reader;
 

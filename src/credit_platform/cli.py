@@ -496,23 +496,25 @@ def cmd_train_fraud(args: argparse.Namespace) -> int:
 
     from credit_platform.model import fraud_training
 
-    options = fraud_training.FraudTrainingOptions(
-        as_of=date.fromisoformat(args.as_of), train_days=args.train_days, label_delay_days=args.label_delay_days,
-        validation_days=args.validation_days, promote=args.promote, reason=args.reason or "", publish=args.publish,
-        run_id=args.run_id or f"train-fraud-{args.as_of}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     try:
+        options = fraud_training.FraudTrainingOptions(
+            as_of=date.fromisoformat(args.as_of), train_days=args.train_days, label_delay_days=args.label_delay_days,
+            validation_days=args.validation_days, promote=args.promote, reason=args.reason or "",
+            publish=args.publish, rules_weight=args.rules_weight,
+            run_id=args.run_id or f"train-fraud-{args.as_of}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
         summary = fraud_training.train(_settings(), options)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     mean = summary["mean"]
     print(f"fraud model {summary['version']} ({summary['status']}): trained on {summary['train_rows']:,} purchases "
-          f"{summary['train'][0]}..{summary['train'][1]} ({summary['train_chargebacks']:,} charged back by "
-          f"{summary['validation'][0]}), judged on {summary['validation_rows']:,} of {summary['validation'][0]}.."
-          f"{summary['validation'][1]} in {summary['seconds']}s")
+          f"{summary['train'][0]}..{summary['train'][1]} ({summary['trained_on']}; {summary['train_chargebacks']:,} "
+          f"charged back by {summary['validation'][0]}), judged on {summary['validation_rows']:,} of "
+          f"{summary['validation'][0]}..{summary['validation'][1]} in {summary['seconds']}s")
     for name, m in mean.items():
-        print(f"  {name:<9} mean per day: AUC {m['auc']:.3f}, average precision {m['average_precision']:.3f}, "
-              f"card precision@100 {m['card_precision_at_100']:.3f}")
+        for label, key in (("alone", ""), ("the rules then it", fraud_training.SERVED)):
+            print(f"  {name:<9} {label:<17} mean per day: AUC {m[key + 'auc']:.3f}, average precision "
+                  f"{m[key + 'average_precision']:.3f}, card precision@100 {m[key + 'card_precision_at_100']:.3f}")
     print(f"  beside the rules on the validation days (fraud_score_report; caught: charged back by {args.as_of}):")
     print(f"    {'day or scenario':<22} {'purchases':>9} {'charged back':>12} {'rules alerts/caught':>20} "
           f"{'model alerts/caught':>20} {'both alerts/caught':>19}")
@@ -773,10 +775,13 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
                        description="Compute the platform's fraud features (their Flink SQL, on a local mini-cluster) "
                                    "over the landed transactions before --as-of, label them with the landed "
                                    "chargebacks only, fit a logistic regression on the training days (labels "
-                                   "reported by the first validation day) and judge it on the validation days "
-                                   "(labels reported by --as-of): AUC, average precision and card precision@100 per "
-                                   "day, beside the champion's. Stored in fraud_models; promoted when its mean "
-                                   "average precision is no worse than the champion's.")
+                                   "reported by the first validation day; a purchase a rule alerts weighs "
+                                   "--rules-weight) and judge it on the validation days (labels reported by "
+                                   "--as-of): AUC, average precision and card precision@100 per day, of the score "
+                                   "alone and of the "
+                                   "rules' alerts then the score (how the job serves it), beside the champion's. "
+                                   "Stored in fraud_models; promoted when the rules then its score reach a mean "
+                                   "average precision no worse than the rules then the champion's.")
     p.add_argument("--as-of", required=True, type=business_date, help="YYYY-MM-DD: what was known at its start")
     from credit_platform.model.fraud_training import FraudTrainingOptions
 
@@ -792,6 +797,10 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
     p.add_argument("--reason", help="why (required with --promote force; recorded)")
     p.add_argument("--publish", action="store_true", help="when the model is the champion, publish it: its "
                    "coefficients become the next fraud rules version, live in the running job from now on")
+    p.add_argument("--rules-weight", type=_number(float, 0), default=d["rules_weight"].default,
+                   help="what a training purchase a rule alerts weighs in the fit, 0 to 1; every other purchase "
+                   "weighs 1 (default %(default)s: the score learns mostly behind the rules, whose alerts the job "
+                   "raises anyway; 1: every purchase alike)")
     p.add_argument("--run-id", help="id for the model's record")
     p.set_defaults(func=cmd_train_fraud)
 
