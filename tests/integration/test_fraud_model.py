@@ -163,6 +163,25 @@ def test_the_champion_is_published_as_the_next_rules_version_and_a_model_backtes
         "--approved-by", "integration test")
     assert not store.history()[-1].rules.fraud_score_enabled
 
+    # a model trained on features of another definition goes live no more, nor is it backtested
+    from credit_platform.rules.fraud_features import features_version
+
+    assert model.features_version == features_version()
+    count = len(store.history())
+    with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
+        conn.execute("UPDATE fraud_models SET model = jsonb_set(model, '{features_version}', '\"0ld\"') "
+                     "WHERE version = %s", (options.version,))
+    try:
+        for action in (("set", "--reason", "test", "--approved-by", "integration test"),
+                       ("backtest", "--from", str(options.validation_from), "--to", str(last))):
+            refused = cli("rules", *action, "--model", options.version, check=False)
+            assert refused.returncode == 2 and "trained on features of definition 0ld" in refused.stderr, refused
+        assert len(store.history()) == count
+    finally:
+        with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:
+            conn.execute("UPDATE fraud_models SET model = jsonb_set(model, '{features_version}', to_jsonb(%s::text)) "
+                         "WHERE version = %s", (features_version(), options.version))
+
 
 def test_a_model_of_all_purchases_alike_is_judged_against_the_champion_as_the_job_serves_both(platform, history):
     """`--rules-weight 1`: a model fitted to every training purchase alike, a version of its own,

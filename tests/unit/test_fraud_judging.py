@@ -61,3 +61,25 @@ def test_the_rules_alerts_weigh_little_by_default_and_make_a_version_of_their_ow
         with pytest.raises(ValueError, match="rules_weight"):
             FraudTrainingOptions(as_of=date(2026, 3, 1), run_id="a", rules_weight=bad)
     assert list(rule_weights(np.array([True, False]), 0.02)) == [0.02, 1.0]
+
+
+def test_a_model_of_other_features_is_refused(monkeypatch):
+    """A model records the features' definition it was trained on; one trained on another (an older
+    UNUSUAL_RATIO, say) is refused where a model goes live or is backtested."""
+    from credit_platform.rules import fraud_features
+
+    now = fraud_features.features_version()
+    assert now == fraud_features.features_version() and len(now) == 12
+    trained = _model(1.0)
+    assert trained.features_version == ""
+    with pytest.raises(ValueError, match="not recorded"):
+        trained.check_features()
+    FraudModel(**{**_model(1.0).__dict__, "features_version": now}).check_features()
+    assert FraudModel.from_json(FraudModel(**{**_model(1.0).__dict__, "features_version": now}).to_json()) \
+        .features_version == now
+    version = FraudTrainingOptions(as_of=date(2026, 3, 1), run_id="a").version
+    monkeypatch.setattr(fraud_features, "UNUSUAL_RATIO", 3.0)
+    assert fraud_features.features_version() != now
+    assert FraudTrainingOptions(as_of=date(2026, 3, 1), run_id="a").version != version  # a model of its own
+    with pytest.raises(ValueError, match=f"trained on features of definition {now}"):
+        FraudModel(**{**_model(1.0).__dict__, "features_version": now}).check_features()

@@ -17,12 +17,19 @@ long), as 0/1 for the flags; each is standardized with the training sample's mea
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from credit_platform.rules.fraud_features import FEATURE_NAMES, FEATURES, FLAGS, contribution_sql, score_sql
+from credit_platform.rules.fraud_features import (
+    FEATURE_NAMES,
+    FEATURES,
+    FLAGS,
+    contribution_sql,
+    features_version,
+    score_sql,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -42,6 +49,17 @@ class FraudModel:
     weights: tuple[float, ...]  # per standardized feature
     intercept: float
     threshold: float  # a purchase whose score reaches this raises a `fraud_score` alert
+    # the features' definition it was trained on (`fraud_features.features_version`; "" for a model
+    # trained before it was recorded, or read back from a rules version, which holds only coefficients)
+    features_version: str = field(default="", compare=False)
+
+    def check_features(self) -> None:
+        """ValueError unless this model was trained on the features the platform computes now."""
+        if self.features_version != (now := features_version()):
+            raise ValueError(
+                f"fraud model {self.version} was trained on features of definition "
+                f"{self.features_version or '(not recorded)'}, the platform computes definition {now}: its "
+                "coefficients would score other numbers; train a model on the current features (train-fraud)")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -113,7 +131,7 @@ def fit(frame: pl.DataFrame, labels: np.ndarray, version: str, alert_share: floa
     scales[scales == 0] = 1.0
     model = LogisticRegression(max_iter=2_000, C=1.0).fit((x - means) / scales, labels, sample_weight=weights)
     fitted = FraudModel(version, features, tuple(means.tolist()), tuple(scales.tolist()),
-                        tuple(model.coef_[0].tolist()), float(model.intercept_[0]), 1.0)
+                        tuple(model.coef_[0].tolist()), float(model.intercept_[0]), 1.0, features_version())
     threshold = float(np.quantile(fitted.score(frame), 1 - alert_share))
     return FraudModel(**{**asdict(fitted), "threshold": threshold})
 

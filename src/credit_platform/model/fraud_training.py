@@ -101,9 +101,12 @@ class FraudTrainingOptions:
 
     @property
     def version(self) -> str:
-        """The same as-of and windows make the same version: a rerun updates its own row."""
-        key = json.dumps({k: v for k, v in asdict(self).items() if k not in ("run_id", "promote", "reason", "publish")},
-                         default=str, sort_keys=True)
+        """The same as-of, windows and features' definition make the same version: a rerun updates its
+        own row, and a model of changed features is a new one."""
+        from credit_platform.rules.fraud_features import features_version
+
+        key = json.dumps({k: v for k, v in asdict(self).items() if k not in ("run_id", "promote", "reason", "publish")}
+                         | {"features": features_version()}, default=str, sort_keys=True)
         return f"fraud-logistic-{self.as_of:%Y%m%d}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
@@ -150,12 +153,16 @@ def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
     champion = current_champion(settings)
     if champion is not None and champion.version == model.version:  # a rerun: not judged against itself
         champion = None
+    # a champion of other features' definition scores other numbers: not comparable, so it is replaced
+    outdated = champion.version if champion and champion.features_version != model.features_version else None
+    champion = None if outdated else champion
     per_day, mean = _judge(validation, {"model": model} | ({"champion": champion} if champion else {}))
     better = champion is None or mean["model"][SERVED_AP] >= mean["champion"][SERVED_AP]
     promote = o.promote == "force" or (o.promote == "auto" and better)
     report = side_by_side(validation.with_columns(pl.Series("model", model.score(validation) >= model.threshold)))
     metrics = {"days": per_day, "mean": mean, "champion": champion.version if champion else None,
                "trained_on": trained_on(o), "rules_weight": o.rules_weight, "promoted_on": SERVED_AP,
+               "features_version": model.features_version, "champion_of_other_features": outdated,
                # the training purchases the rules alert, which weigh rules_weight in the fit
                "rule_alerted_training": {"purchases": int(training["rules"].sum()),
                                          "chargebacks": int((training["rules"] & training["label_then"]).sum())},
@@ -264,10 +271,12 @@ def publish(settings: Settings, model: FraudModel, approved_by: str, reason: str
             effective_from: datetime | None = None, request_id: str | None = None):  # noqa: ANN201
     """The model live: its coefficients, threshold and version as the next fraud rules version, which
     the running job applies from `effective_from` (default now) on, with no restart. Returns that
-    version, or None when the latest version already holds this very model."""
+    version, or None when the latest version already holds this very model. ValueError for a model
+    trained on features of another definition than the platform's now."""
     from credit_platform.rules.fraud import rules_from_settings
     from credit_platform.rules.fraud_store import RulesStore
 
+    model.check_features()
     store = RulesStore(settings)
     history = store.history()
     if history and rules_from_settings(model.settings(), history[-1].rules) == history[-1].rules:
@@ -276,7 +285,8 @@ def publish(settings: Settings, model: FraudModel, approved_by: str, reason: str
 
 
 def stored_model(settings: Settings, version: str) -> FraudModel:
-    """A model of `fraud_models` by its version; ValueError if there is none."""
+    """A model of `fraud_models` by its version, to publish or backtest; ValueError if there is none,
+    or if it was trained on features of another definition than the platform's now."""
     import psycopg
 
     from credit_platform.model.fraud_score import FraudModel
@@ -285,7 +295,9 @@ def stored_model(settings: Settings, version: str) -> FraudModel:
         row = conn.execute("SELECT model FROM fraud_models WHERE version = %s", (version,)).fetchone()
     if row is None:
         raise ValueError(f"no fraud model {version!r} in fraud_models (see bi.fraud_models)")
-    return FraudModel.from_json(json.dumps(row[0]))
+    model = FraudModel.from_json(json.dumps(row[0]))
+    model.check_features()
+    return model
 
 
 def current_champion(settings: Settings) -> FraudModel | None:
@@ -338,7 +350,12 @@ def record(settings: Settings, model: FraudModel, o: FraudTrainingOptions, count
                          (now,))
             conn.execute("UPDATE fraud_models SET status = 'champion', promoted_at = %s, promotion_reason = %s, "
                          "retired_at = NULL WHERE version = %s",
-                         (now, o.reason or "the rules then its score: no worse average precision on the validation "
-                          "days", model.version))
+                         (now, o.reason or _why_promoted(metrics), model.version))
             status = "champion"
     return status
+
+
+def _why_promoted(metrics: dict[str, Any]) -> str:
+    if outdated := metrics.get("champion_of_other_features"):
+        return f"the champion {outdated} was trained on features of another definition"
+    return "the rules then its score: no worse average precision on the validation days"

@@ -151,6 +151,16 @@ def score_sql(contributions: list[str], intercept: str) -> str:
     return f"1 / (1 + EXP(-({intercept} + {' + '.join(contributions)})))"
 
 
+def features_version() -> str:
+    """The features' definition as a short digest of their SQL and of how the score transforms each
+    one: a model is trained on one definition, and coefficients of another would score nonsense.
+    Any change of a window, a history length, a threshold (`UNUSUAL_RATIO`…) or a transform changes it."""
+    import hashlib
+
+    text = feature_query() + "".join(contribution_sql(name, "w", "m", "s") for name in FEATURE_NAMES)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 # ---- polars reference ------------------------------------------------------------------------------
 def reference_features(txs: pl.DataFrame) -> pl.DataFrame:
     """The same features from a frame of transactions (the generator's columns, `timestamp` as
