@@ -57,6 +57,9 @@ D = FraudTrainingOptions.__dataclass_fields__
         "promote": Param("auto", enum=["auto", "never", "force"],
                          description="auto: when the rules then its score reach a mean average precision no worse "
                          "than the rules then the champion's"),
+        "alert_share": Param(D["alert_share"].default, type="number", exclusiveMinimum=0, exclusiveMaximum=1,
+                             description="the score's alert threshold: the score above which this share of the "
+                             "training purchases lie"),
         "rules_weight": Param(D["rules_weight"].default, type="number", minimum=0, maximum=1,
                               description="what a training purchase a rule alerts weighs in the fit (others: 1); "
                               "1: every purchase alike"),
@@ -85,7 +88,8 @@ def train_fraud_model() -> None:
             as_of=date.fromisoformat(params["as_of"] or context["ds"]), run_id=context["run_id"],
             train_days=params["train_days"], label_delay_days=params["label_delay_days"],
             validation_days=params["validation_days"], promote=params["promote"], reason=params["reason"],
-            publish=params["publish"], rules_weight=params["rules_weight"])
+            publish=params["publish"], rules_weight=params["rules_weight"],
+            alert_share=params["alert_share"])
         try:
             return fraud_training.train(config.load(), options)
         except fraud_training.NothingToLearn as exc:

@@ -500,7 +500,7 @@ def cmd_train_fraud(args: argparse.Namespace) -> int:
         options = fraud_training.FraudTrainingOptions(
             as_of=date.fromisoformat(args.as_of), train_days=args.train_days, label_delay_days=args.label_delay_days,
             validation_days=args.validation_days, promote=args.promote, reason=args.reason or "",
-            publish=args.publish, rules_weight=args.rules_weight,
+            publish=args.publish, rules_weight=args.rules_weight, alert_share=args.alert_share,
             run_id=args.run_id or f"train-fraud-{args.as_of}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
         summary = fraud_training.train(_settings(), options)
     except ValueError as exc:
@@ -801,6 +801,9 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
                    help="what a training purchase a rule alerts weighs in the fit, 0 to 1; every other purchase "
                    "weighs 1 (default %(default)s: the score learns mostly behind the rules, whose alerts the job "
                    "raises anyway; 1: every purchase alike)")
+    p.add_argument("--alert-share", type=_number(float, 0, strict=True), default=d["alert_share"].default,
+                   help="the score's alert threshold: the score above which this share of the training purchases "
+                   "lie (default %(default)s; below 1)")
     p.add_argument("--run-id", help="id for the model's record")
     p.set_defaults(func=cmd_train_fraud)
 

@@ -61,6 +61,10 @@ def test_the_rules_alerts_weigh_little_by_default_and_make_a_version_of_their_ow
         with pytest.raises(ValueError, match="rules_weight"):
             FraudTrainingOptions(as_of=date(2026, 3, 1), run_id="a", rules_weight=bad)
     assert list(rule_weights(np.array([True, False]), 0.02)) == [0.02, 1.0]
+    for bad in (0, 1, -0.5, float("nan")):
+        with pytest.raises(ValueError, match="alert_share"):
+            FraudTrainingOptions(as_of=date(2026, 3, 1), run_id="a", alert_share=bad)
+    assert FraudTrainingOptions(as_of=date(2026, 3, 1), run_id="a", alert_share=0.005).version != default.version
 
 
 def test_a_model_of_other_features_is_refused(monkeypatch):

@@ -83,6 +83,8 @@ class FraudTrainingOptions:
             raise ValueError("a forced promotion needs a reason")
         if not 0 <= self.rules_weight <= 1:
             raise ValueError("rules_weight must be between 0 and 1")
+        if not 0 < self.alert_share < 1:
+            raise ValueError("alert_share must be above 0 and below 1")
         object.__setattr__(self, "rules_weight", float(self.rules_weight))  # 1 and 1.0: one version
         if min(self.train_days, self.validation_days) < 1 or self.label_delay_days < 0:
             raise ValueError("train_days and validation_days must be >= 1, label_delay_days >= 0")
