@@ -2,8 +2,9 @@
 -- features), trained on the chargebacks reported by its cut-off and judged per validation day.
 -- Exactly one row may be the champion; a challenger is promoted only when the mean average precision
 -- of the rules then its score on the validation days is no worse than with the champion's on the
--- same days (or by a person, with a reason). `model` holds what the SQL score needs: features, means, scales, weights, intercept and
--- the alert threshold (model/fraud_score.py: FraudModel).
+-- same days (or by a person, with a reason). `model` holds what the SQL score needs: features,
+-- means, scales, weights, intercept, the alert threshold and the features' definition it was
+-- trained on (model/fraud_score.py: FraudModel).
 CREATE TABLE IF NOT EXISTS public.fraud_models (
     version                 text        PRIMARY KEY,
     trained_at              timestamptz NOT NULL,
@@ -29,10 +30,14 @@ CREATE TABLE IF NOT EXISTS public.fraud_models (
     promotion_reason        text,
     retired_at              timestamptz
 );
--- What a model learned from ('purchases no rule alerts': behind the rules, the default; or 'all
--- purchases'), and its validation means as the job serves it: every rule alert, then the score.
--- Promotion compares served_average_precision. (Added in place: a warehouse of before upgrades.)
-ALTER TABLE public.fraud_models ADD COLUMN IF NOT EXISTS trained_on text NOT NULL DEFAULT 'all purchases';
+-- How the training purchases weighed (fraud_training.trained_on: 'purchases a rule alerts weighted
+-- 0.02' by default, 'all purchases alike', 'purchases no rule alerts'; a model of before was fitted
+-- to all purchases alike), and its validation means as the job serves it: every rule alert, then
+-- the score. Promotion compares served_average_precision. (Added in place: a warehouse of before
+-- upgrades.)
+ALTER TABLE public.fraud_models ADD COLUMN IF NOT EXISTS trained_on text NOT NULL DEFAULT 'all purchases alike';
+ALTER TABLE public.fraud_models ALTER COLUMN trained_on SET DEFAULT 'all purchases alike';
+UPDATE public.fraud_models SET trained_on = 'all purchases alike' WHERE trained_on = 'all purchases';
 ALTER TABLE public.fraud_models ADD COLUMN IF NOT EXISTS served_auc double precision;
 ALTER TABLE public.fraud_models ADD COLUMN IF NOT EXISTS served_average_precision double precision;
 ALTER TABLE public.fraud_models ADD COLUMN IF NOT EXISTS served_card_precision_at_100 double precision;

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from credit_platform.model.fraud_score import FraudModel, rule_weights, served
-from credit_platform.model.fraud_training import SERVED_AP, FraudTrainingOptions, _judge, trained_on
+from credit_platform.model.fraud_training import SERVED_AP, FraudTrainingOptions, NothingToLearn, _judge, trained_on
 from credit_platform.rules.fraud_features import FEATURE_NAMES
 
 
@@ -44,6 +44,8 @@ def test_a_score_behind_the_rules_is_judged_as_served_and_alone():
     assert mean["behind"][SERVED_AP] == pytest.approx(1.0)
     assert mean["behind"]["average_precision"] < 0.9  # alone it ranks the rules' frauds last
     assert mean["reverse"][SERVED_AP] < mean["behind"][SERVED_AP]
+    with pytest.raises(NothingToLearn, match="no validation day"):  # days of no chargeback: a clear refusal
+        _judge(validation.with_columns(pl.lit(False).alias("label_now")), {"behind": _model(1.0)})
     assert set(mean["behind"]) == {"auc", "average_precision", "card_precision_at_100", "served_auc",
                                    SERVED_AP, "served_card_precision_at_100"}
 

@@ -231,6 +231,9 @@ def _judge(validation, models: dict[str, FraudModel]) -> tuple[list[dict], dict[
             continue
         per_day.append({"day": str(day), "purchases": rows.height, "chargebacks": int(labels.sum())}
                        | {name: _both(rows, m.score(rows), labels) for name, m in models.items()})
+    if not per_day:
+        raise NothingToLearn("no validation day has both a charged-back purchase and one that is not: nothing "
+                             "to judge the model on (a later as-of, or more validation days)")
     mean = {name: {k: float(np.mean([d[name][k] for d in per_day])) for k in per_day[0][name]} for name in models}
     return per_day, mean
 
