@@ -47,6 +47,7 @@ from credit_platform.rules.fraud import (
     rules_ddl,
     source_ddl,
 )
+from credit_platform.stream.flink_config import flink_duration
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -85,6 +86,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "back the rules' watermark. The event topics' partitions never go idle: after a quiet "
                         "period, the first partition read would carry the stream's event time past the events of "
                         "the others, which would then be late; the stream's event time is the slowest partition's")
+    parser.add_argument("--align-drift", default=None, type=flink_duration, metavar="INTERVAL",
+                        help="for catching up on a backlog: hold each event topic's reading within INTERVAL of "
+                        "event time (e.g. '5 s') of the other's, so the cheaper stream does not run ahead and fill "
+                        "the state of the rules that join both (Flink's watermark alignment; measured in "
+                        "bench/fraud_bench.py --phases score --align-drift). Off by default: live, a quiet topic "
+                        "would then hold back the other's reading too")
     parser.add_argument("--sink", choices=["mongo", "blackhole"], default="mongo",
                         help="blackhole: evaluate the rules but drop the alerts (to measure the rules alone)")
     parser.add_argument("--print-sql", action="store_true", help="print the SQL and exit")
@@ -116,6 +123,9 @@ def kafka_ddl(args: argparse.Namespace) -> list[str]:
     common = (f"{kafka}, 'properties.group.id' = '{args.group_id}', 'scan.startup.mode' = 'group-offsets', "
               "'properties.auto.offset.reset' = 'earliest'")
     topics = _topics(args)
+    if args.align_drift:  # every scan of both event topics in one group, none more than the drift ahead
+        common += (f", 'scan.watermark.alignment.group' = 'event-topics', "
+                   f"'scan.watermark.alignment.max-drift' = '{args.align_drift}'")
     sources = {t: f"'topic' = '{topics[t]}', {common}{_scan_parallelism(args, topics[t])}" for t in STREAM_TABLES}
     metadata = ("`_partition` INT METADATA FROM 'partition' VIRTUAL, "
                 "`_offset` BIGINT METADATA FROM 'offset' VIRTUAL")

@@ -352,13 +352,22 @@ def _utc_time(text: str):  # noqa: ANN202 (a datetime)
     return value
 
 
+def _flink_duration(text: str) -> str:
+    from credit_platform.stream.flink_config import flink_duration
+
+    return flink_duration(text)
+
+
 def cmd_fraud_job(args: argparse.Namespace) -> int:
     from credit_platform.stream import fraud_job
 
     settings = _settings()
     if args.action == "start":
-        current, done = fraud_job.ensure_running(settings)
+        current, done = fraud_job.ensure_running(
+            settings, *(("--align-drift", args.align_drift) if args.align_drift else ()))
         print(f"{current.name}: {done}, job {current.job_id} {current.state}")
+        if args.align_drift and done == "running":
+            print("already running, as it was started: stop it first to start it with --align-drift")
     elif args.action == "stop":
         savepoint = fraud_job.stop(settings)
         print(f"stopped with savepoint {savepoint}" if savepoint else "not running")
@@ -685,6 +694,11 @@ def _add_job_commands(sub) -> None:  # noqa: ANN001 (argparse's subparsers actio
     p = sub.add_parser("fraud-job", help="start (from the latest checkpoint), stop (with a savepoint) or show the "
                        "Flink fraud detection job")
     p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--align-drift", metavar="INTERVAL", type=_flink_duration,
+                   help="start: to catch up on a backlog, read the two event "
+                   "topics within this much event time of each other (e.g. '5 s'); the state of the rules that "
+                   "join them stays small. Not for live running: a quiet topic would hold back the other's reading. "
+                   "Stop, and start without it, once caught up")
     p.set_defaults(func=cmd_fraud_job)
 
     p = sub.add_parser("rules", help="show, change (set), list the history of, or backtest the governed fraud rules",

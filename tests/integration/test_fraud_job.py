@@ -137,13 +137,15 @@ def test_a_jobmanager_killed_mid_stream_comes_back_and_the_job_resumes_from_its_
 
 @pytest.mark.parametrize("fraud_run", [(8_000, 7)], indirect=True)
 def test_resubmitted_from_savepoint_continues_without_duplicates(fraud_run, platform):
+    """Stopped with a savepoint, the job catches up on what arrived meanwhile as `fraud-job start
+    --align-drift` does it: both event topics read within 5 s of event time of each other."""
     first = fraud_run.submit()
     fraud_run.produce(slice(0, 4_000))
     assert wait_until(lambda: fraud_run.alerts.count_documents({}) > 0, timeout=120)
     savepoint = fraud_job.stop(platform, fraud_run.name)
     assert savepoint and flink.job_state(platform, first) == "FINISHED"
     fraud_run.produce(slice(4_000, None))  # arrives while the job is stopped
-    second = fraud_run.submit(restore_from=savepoint)
+    second = fraud_run.submit("--align-drift", "5 s", restore_from=savepoint)
     assert second != first
     fraud_run.finish()
     got = fraud_run.wait_for_alerts()

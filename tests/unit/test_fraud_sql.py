@@ -137,3 +137,15 @@ def test_the_job_joins_each_event_table_with_the_rules_version_once(tmp_path):
 
     assert joins(shared=False) > len(fraud_detection.STREAM_TABLES) + 1  # one per rule and the score's
     assert joins(shared=True) == 1  # the score's, over its feature rows
+
+
+def test_align_drift_aligns_the_two_event_topics_only_when_asked():
+    plain = " ".join(fraud_detection.kafka_ddl(fraud_detection.parse_args([])))
+    assert "alignment" not in plain  # live, a quiet topic must not hold back the other's reading
+    ddl = fraud_detection.kafka_ddl(fraud_detection.parse_args(["--align-drift", "5 s"]))
+    aligned = [d for d in ddl if "'scan.watermark.alignment.group' = 'event-topics'" in d]
+    assert sorted(d.split("(")[0].split()[-1] for d in aligned) == ["applications_in", "transactions_in"]
+    assert all("'scan.watermark.alignment.max-drift' = '5 s'" in d for d in aligned)
+    for bad in ("5 s'", "0 s", "five", "5 days"):
+        with pytest.raises(SystemExit):
+            fraud_detection.parse_args(["--align-drift", bad])

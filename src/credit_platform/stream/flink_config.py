@@ -121,6 +121,17 @@ def _loopback_only(settings: Settings) -> dict[str, str]:
 KAFKA_SHADED = "org.apache.flink.kafka.shaded."
 
 
+def flink_duration(text: str) -> str:
+    """`text` if it is a Flink duration such as '5 s', '500 ms' or '2 min' (it is written into SQL
+    table options, so nothing else may pass); argparse's `type` for such options."""
+    import argparse
+    import re
+
+    if not re.fullmatch(r"[1-9][0-9]* ?(ms|s|min|h)", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an interval such as '5 s', '500 ms' or '2 min'")
+    return text
+
+
 def kafka_sql_options(settings: Settings, user: str) -> str:
     """`'properties.…'` options of a Kafka SQL table that log in as one of the platform's Kafka users
     (empty when the cluster needs no login)."""
