@@ -142,7 +142,9 @@ def test_a_published_model_scores_from_its_effective_time_in_the_rules_sql_as_in
     """The stream's `fraud_score` rule (the features, joined with the rules version in force, scored
     with that version's coefficients) against the Python reference, alert for alert, under three
     versions: the score off, a model from one time, a second model (a higher threshold) from a later
-    one. Each alert says its score, its model and its three strongest features, as Python names them."""
+    one, then the second model again but as trained on features of another definition, which
+    scores nothing. Each alert says its score, its model and its three strongest features, as Python
+    names them."""
     from dataclasses import replace
 
     from credit_platform.rules.fraud import DEFAULT_FRAUD_RULES, explained, reference_alerts, rules_from_settings
@@ -151,21 +153,26 @@ def test_a_published_model_scores_from_its_effective_time_in_the_rules_sql_as_in
     start, end = purchases["timestamp"].min(), purchases["timestamp"].max()
     first = datetime.fromisoformat(start) + (datetime.fromisoformat(end) - datetime.fromisoformat(start)) / 3
     second = first + (datetime.fromisoformat(end) - first) / 2
+    third = second + (datetime.fromisoformat(end) - second) * 3 / 4
     newer = replace(model, version="test-model-2", threshold=min(0.999, model.threshold + (1 - model.threshold) / 2))
+    outdated = replace(newer, version="test-model-3", features_version="0" * 12)  # after a change of the features
     versions = [(datetime(1970, 1, 1, tzinfo=UTC), 1, DEFAULT_FRAUD_RULES),
-                (first, 2, rules_from_settings(model.settings())), (second, 3, rules_from_settings(newer.settings()))]
+                (first, 2, rules_from_settings(model.settings())), (second, 3, rules_from_settings(newer.settings())),
+                (third, 4, rules_from_settings(outdated.settings()))]
     lines = [json.dumps(r).encode() for r in purchases.iter_rows(named=True)]
     rows = [r for r in run_rule_rows(tmp_path, [], lines, {"": (DEFAULT_FRAUD_RULES, versions)})[""]
             if r[1] == "fraud_score"]
     no_applications = generator.generate("applications", 1, GeneratorConfig()).clear()
     reference = {a for a in reference_alerts(no_applications, purchases, versions=versions)
                  if a.startswith("fraud_score:")}
-    assert {r[0] for r in rows} == reference and len(reference) > 10
+    assert {r[0] for r in rows} == reference and len(reference) >= 5
     scored = reference_features(purchases)
+    later = scored.filter(pl.col("ts") >= third.replace(tzinfo=None))
+    assert (newer.score(later) >= newer.threshold).sum() > 0  # what the outdated model does not alert
     for _, rule, _, reason, _, _, event_id, event_time, version in rows:
         reason = explained(rule, reason)
         at = event_time.replace(tzinfo=UTC)
-        assert version == (2 if at < second else 3) and at >= first
+        assert version == (2 if at < second else 3) and first <= at < third
         used = model if version == 2 else newer
         row = scored.filter(pl.col("transaction_id") == event_id)
         assert f"by model {used.version}; raised most by {'; '.join(used.strongest(row)[0])}" in reason, reason

@@ -50,7 +50,7 @@ class FraudModel:
     intercept: float
     threshold: float  # a purchase whose score reaches this raises a `fraud_score` alert
     # the features' definition it was trained on (`fraud_features.features_version`; "" for a model
-    # trained before it was recorded, or read back from a rules version, which holds only coefficients)
+    # trained before it was recorded, or read back from a rules version published before it was)
     features_version: str = field(default="", compare=False)
 
     def check_features(self) -> None:
@@ -97,6 +97,7 @@ class FraudModel:
         one the model does not use), so a published version leaves no coefficient of an older model."""
         own = dict(zip(self.features, zip(self.weights, self.means, self.scales, strict=True), strict=True))
         out: dict[str, object] = {"fraud_score.enabled": True, "fraud_score.model": self.version,
+                                  "fraud_score.features": self.features_version,
                                   "fraud_score.threshold": self.threshold, "fraud_score.intercept": self.intercept}
         for name in FEATURE_NAMES:
             weight, mean, scale = own.get(name, (0.0, 0.0, 1.0))
@@ -111,7 +112,8 @@ class FraudModel:
             return tuple(float(getattr(rules, f"fraud_score_{kind}_{name}")) for name in FEATURE_NAMES)
 
         return cls(rules.fraud_score_model, FEATURE_NAMES, of("mean"), of("scale"), of("weight"),
-                   float(rules.fraud_score_intercept), float(rules.fraud_score_threshold))
+                   float(rules.fraud_score_intercept), float(rules.fraud_score_threshold),
+                   features_version=rules.fraud_score_features)
 
 
 def transformed(frame: pl.DataFrame, features: tuple[str, ...] = FEATURE_NAMES) -> np.ndarray:

@@ -82,6 +82,7 @@ class _WrittenRules:
     # score from which a purchase is alerted, and its intercept; its coefficients follow (below)
     fraud_score_enabled: bool = False
     fraud_score_model: str = ""
+    fraud_score_features: str = ""  # the feature definition it was trained on (fraud_features.features_version)
     fraud_score_threshold: float = 1.0
     fraud_score_intercept: float = 0.0
 
@@ -223,6 +224,9 @@ SETTINGS = (
             meaning="the learned score raises alerts (needs a model: publish one with `train-fraud --publish`)"),
     Setting("fraud_score", "model", "fraud_score_model", "STRING", True,
             meaning="the version of the model (table fraud_models) whose coefficients these are"),
+    Setting("fraud_score", "features", "fraud_score_features", "STRING", True,
+            meaning="the definition of the features the model was trained on: the job scores only with a model "
+                    "of the definition it computes (a redeploy that changes them leaves an older model unused)"),
     Setting("fraud_score", "threshold", "fraud_score_threshold", "DOUBLE", True, 0, 1,
             "alert a purchase whose score is at least this"),
     Setting("fraud_score", "intercept", "fraud_score_intercept", "DOUBLE", True, -1000, 1000,
@@ -523,7 +527,7 @@ def _score(rules: FraudRules, variant: str) -> str:
     from its effective time on, with no restart. A purchase whose score reaches the threshold is
     alerted, saying its score, the model, and the three features that raised it most, in words (the
     largest contributions; on a tie, the feature listed first, as `FraudModel.strongest` orders them)."""
-    from credit_platform.rules.fraud_features import contribution_sql, feature_query, score_sql
+    from credit_platform.rules.fraud_features import contribution_sql, feature_query, features_version, score_sql
 
     fields = [s for s in SETTINGS if s.rule == "fraud_score"]
     settings = ", ".join(f"COALESCE(r.`{s.field}`, {_sql_literal(getattr(rules, s.field), s.sql_type)}) "
@@ -544,7 +548,8 @@ def _score(rules: FraudRules, variant: str) -> str:
               f"'{CONTRIBUTIONS}', {shares})")
     return f"""
             SELECT {alert_select("fraud_score", "high", reason, "transaction", "transaction_id")}
-            FROM {scored} WHERE fraud_score_enabled AND score >= fraud_score_threshold"""
+            FROM {scored} WHERE fraud_score_enabled AND fraud_score_features = '{features_version()}'
+                           AND score >= fraud_score_threshold"""
 
 
 CONTRIBUTIONS = "; contributions "  # how a `fraud_score` alert's SQL hands its contributions to `explained`
@@ -768,16 +773,18 @@ def reference_alerts(apps: pl.DataFrame, txs: pl.DataFrame, rules: FraudRules = 
 def reference_scores(ruled: pl.DataFrame) -> pl.DataFrame:
     """Per purchase of `ruled` (each with the settings of the version in force at its time, as
     `reference_alerts` joins them): `transaction_id`, its `score` under that version's model and
-    whether it is `alerted` (the score on, and at or above its threshold)."""
+    whether it is `alerted` (the score on, its model of the features computed here, and at or above
+    its threshold)."""
     import numpy as np
     import polars as pl
 
     from credit_platform.model.fraud_score import transformed
-    from credit_platform.rules.fraud_features import reference_features
+    from credit_platform.rules.fraud_features import features_version, reference_features
 
     model = [f"fraud_score_{kind}_{name}" for kind in ("weight", "mean", "scale") for name in FEATURE_NAMES]
     scored = reference_features(ruled).join(
-        ruled.select("transaction_id", "fraud_score_enabled", "fraud_score_threshold", "fraud_score_intercept", *model),
+        ruled.select("transaction_id", "fraud_score_enabled", "fraud_score_features", "fraud_score_threshold",
+                     "fraud_score_intercept", *model),
         on="transaction_id")
 
     def of(kind: str) -> np.ndarray:
@@ -788,4 +795,5 @@ def reference_scores(ruled: pl.DataFrame) -> pl.DataFrame:
     score = 1 / (1 + np.exp(-logit))
     return scored.with_columns(pl.Series("score", score)).select(
         "transaction_id", "score",
-        (pl.col("fraud_score_enabled") & (pl.col("score") >= pl.col("fraud_score_threshold"))).alias("alerted"))
+        (pl.col("fraud_score_enabled") & (pl.col("fraud_score_features") == features_version())
+         & (pl.col("score") >= pl.col("fraud_score_threshold"))).alias("alerted"))

@@ -36,7 +36,8 @@ JOB_NAME = names.FRAUD_JOB
 # 9: the learned score (rule fraud_score): the features per purchase, joined with the rules version.
 # 10: the score's features from two LAG histories (per customer, per merchant) instead of eight OVER windows.
 # 11: one join with the rules version per event table (through a DataStream), not one per rule.
-JOB_GRAPH = 11
+# 12: the rules version carries the score's feature definition (fraud_score.features), a column more.
+JOB_GRAPH = 12
 
 
 @dataclass
