@@ -537,6 +537,9 @@ def cmd_train_fraud(args: argparse.Namespace) -> int:
     elif args.publish:
         print("  not published: " + ("the latest fraud rules version already holds it" if summary["status"] ==
                                      "champion" else "it is not the champion"))
+    if summary.get("champion_features_recorded_in"):
+        print(f"  the live champion's feature definition recorded in fraud rules version "
+              f"{summary['champion_features_recorded_in']} (the version in force lacked it, so the job scored nothing)")
     return 0
 
 

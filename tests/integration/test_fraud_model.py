@@ -152,6 +152,22 @@ def test_the_champion_is_published_as_the_next_rules_version_and_a_model_backtes
     assert latest.approved_by == "train_fraud_model" and options.version in latest.reason
     assert "already holds it" in _train("fraud-model-test-4", "--publish") and len(store.history()) == len(after)
 
+    # the champion live in a version published before versions carried the features' definition (the
+    # job scores nothing with it) and a threshold an analyst set: the next training run records the
+    # definition, that setting only, even when its own model stays a challenger
+    from credit_platform.rules.fraud_features import features_version
+
+    older = store.change({"fraud_score.features": "", "fraud_score.threshold": 0.97}, "test: as published before "
+                         "versions carried the features' definition", "integration test")
+    out = _train("fraud-model-test-4b", "--publish", "--rules-weight", "0.5", "--promote", "never")
+    recorded = store.history()[-1]
+    assert recorded.version == older.version + 1 and "feature definition recorded in fraud rules version" in out, out
+    assert recorded.rules == rules_from_settings({"fraud_score.features": features_version()}, older.rules)
+    assert recorded.rules.fraud_score_threshold == 0.97 and recorded.approved_by == "train_fraud_model"
+    assert "feature definition recorded" not in _train("fraud-model-test-4c", "--publish", "--rules-weight", "0.25",
+                                                        "--promote", "never")
+    assert store.history()[-1].version == recorded.version  # nothing more to record
+
     last = options.as_of - timedelta(days=options.label_delay_days + 1)
     report = cli("rules", "backtest", "--from", str(options.validation_from), "--to", str(last), "--model",
                  options.version).stdout
@@ -164,8 +180,6 @@ def test_the_champion_is_published_as_the_next_rules_version_and_a_model_backtes
     assert not store.history()[-1].rules.fraud_score_enabled
 
     # a model trained on features of another definition goes live no more, nor is it backtested
-    from credit_platform.rules.fraud_features import features_version
-
     assert model.features_version == features_version()
     count = len(store.history())
     with psycopg.connect(platform.postgres_uri(ROLE_ETL)) as conn:

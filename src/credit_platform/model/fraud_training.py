@@ -180,8 +180,10 @@ def train(settings: Settings, options: FraudTrainingOptions) -> dict[str, Any]:
             f"champion {model.version}: mean average precision of the rules then its score "
             f"{mean['model'][SERVED_AP]:.3f} on "
             f"{o.validation_from}..{o.as_of - timedelta(days=o.label_delay_days + 1)}"))
+    recorded = _record_features(settings, champion, o.run_id) if o.publish and champion and not published else None
     summary = {"version": model.version, "status": status, "as_of": str(o.as_of), "trained_on": trained_on(o),
                "rules_version": published.version if published else None,
+               "champion_features_recorded_in": recorded.version if recorded else None,
                "train": [str(o.train_from), str(o.train_to - timedelta(days=1))],
                "validation": [str(o.validation_from), str(o.as_of - timedelta(days=o.label_delay_days + 1))],
                **counts, "mean": mean, "side_by_side": report, "seconds": round(time.monotonic() - started, 1)}
@@ -287,6 +289,26 @@ def publish(settings: Settings, model: FraudModel, approved_by: str, reason: str
     if history and rules_from_settings(model.settings(), history[-1].rules) == history[-1].rules:
         return None
     return store.change(model.settings(), reason, approved_by, effective_from, request_id=request_id)
+
+
+def _record_features(settings: Settings, champion: FraudModel, run_id: str):  # noqa: ANN202
+    """The live rules version holds the champion, switched on, but not the definition of its features
+    (published before versions carried it): the job scores nothing with it. The next version records
+    it, that one setting only (a threshold an analyst set stays); None when there is nothing to do."""
+    from credit_platform.rules.fraud_features import features_version
+    from credit_platform.rules.fraud_store import RulesStore
+
+    store = RulesStore(settings)
+    history = store.history()
+    live = history[-1].rules if history else None
+    if (live is None or not live.fraud_score_enabled or live.fraud_score_model != champion.version
+            or live.fraud_score_features == champion.features_version
+            or champion.features_version != features_version()):
+        return None
+    return store.change({"fraud_score.features": champion.features_version},
+                        f"champion {champion.version}: the definition of its features, which the job scores only "
+                        f"with, recorded with it ({champion.features_version})", JOB_NAME,
+                        request_id=f"{run_id}-features")
 
 
 def stored_model(settings: Settings, version: str) -> FraudModel:

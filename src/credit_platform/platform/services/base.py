@@ -171,8 +171,10 @@ class Service:
         pid = self.pid()
         if pid is None:
             raise PlatformError(f"{self.name} is not running")
+        tree = process.process_tree(pid)
         os.killpg(pid, signal.SIGKILL)
-        process.wait_until(lambda: not process.pid_alive(pid), timeout=10, interval=0.1)
+        # every process of it gone, not only the keeper: a child can outlive it by a moment under load
+        process.wait_until(lambda: not any(process.pid_alive(p) for p in tree), timeout=10, interval=0.1)
         return pid
 
     def log_tail(self, lines: int = 20) -> str:
