@@ -539,7 +539,7 @@ def cmd_train_fraud(args: argparse.Namespace) -> int:
                                      "champion" else "it is not the champion"))
     if summary.get("champion_features_recorded_in"):
         print(f"  the live champion's feature definition recorded in fraud rules version "
-              f"{summary['champion_features_recorded_in']} (the version in force lacked it, so the job scored nothing)")
+              f"{summary['champion_features_recorded_in']} (the latest version lacked it, so the job scored nothing)")
     return 0
 
 
